@@ -1,0 +1,1 @@
+"""cosim.grid subpackage."""
