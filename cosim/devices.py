@@ -1,0 +1,144 @@
+"""Device physics and order formation for all participants at once (struct of arrays).
+
+Pure functions over numpy arrays, one entry per participant. Energies are per slot [kWh],
+powers [kW]; a participant without a device has zeros for its parameters.
+Sign conventions (docs/glossary.md): ``net_kwh`` > 0 draws energy from the grid;
+``battery_kwh`` > 0 charges the battery (AC side).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from cosim.market.orders import BUY, SELL
+
+__all__ = [
+    "BatteryFleet",
+    "dispatch_self_consumption",
+    "forecast",
+    "limit_prices",
+    "order_sides",
+]
+
+
+@dataclass(frozen=True)
+class BatteryFleet:
+    """Battery parameters of every participant (zeros where there is no battery).
+
+    Attributes
+    ----------
+    capacity_kwh : ndarray
+        Usable capacity [kWh].
+    power_kw : ndarray
+        Charge/discharge power limit [kW].
+    eta_charge, eta_discharge : ndarray
+        One-way efficiencies [-]; their product is the round-trip efficiency.
+    soc_min_kwh, soc_max_kwh : ndarray
+        State-of-charge bounds [kWh].
+    """
+
+    capacity_kwh: np.ndarray
+    power_kw: np.ndarray
+    eta_charge: np.ndarray
+    eta_discharge: np.ndarray
+    soc_min_kwh: np.ndarray
+    soc_max_kwh: np.ndarray
+
+
+def dispatch_self_consumption(
+    residual_kwh: np.ndarray, soc_kwh: np.ndarray, fleet: BatteryFleet, slot_hours: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Self-consumption dispatch: charge from surplus, discharge into deficit.
+
+    Parameters
+    ----------
+    residual_kwh : ndarray
+        Load minus PV in the slot, before the battery [kWh]; > 0 is a deficit.
+    soc_kwh : ndarray
+        State of charge at the start of the slot [kWh].
+    fleet : BatteryFleet
+        Battery parameters.
+    slot_hours : float
+        Slot length [h].
+
+    Returns
+    -------
+    battery_kwh : ndarray
+        Energy into the battery on its AC side [kWh]; > 0 charging, < 0 discharging.
+    soc_after_kwh : ndarray
+        State of charge at the end of the slot [kWh].
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> f = BatteryFleet(*(np.array([x]) for x in (5.0, 2.0, 1.0, 1.0, 0.0, 5.0)))
+    >>> dispatch_self_consumption(np.array([-3.0]), np.array([4.5]), f, 0.5)
+    (array([0.5]), array([5.]))
+    """
+    step_kwh = fleet.power_kw * slot_hours
+    headroom_kwh = np.maximum(fleet.soc_max_kwh - soc_kwh, 0.0)
+    available_kwh = np.maximum(soc_kwh - fleet.soc_min_kwh, 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        charge_limit = np.where(fleet.eta_charge > 0, headroom_kwh / fleet.eta_charge, 0.0)
+    charge_kwh = np.minimum(np.minimum(np.maximum(-residual_kwh, 0.0), step_kwh), charge_limit)
+    discharge_kwh = np.minimum(
+        np.minimum(np.maximum(residual_kwh, 0.0), step_kwh), available_kwh * fleet.eta_discharge
+    )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        drawn_kwh = np.where(fleet.eta_discharge > 0, discharge_kwh / fleet.eta_discharge, 0.0)
+    soc_after = soc_kwh + charge_kwh * fleet.eta_charge - drawn_kwh
+    soc_after = np.clip(soc_after, fleet.soc_min_kwh, np.maximum(fleet.soc_max_kwh, fleet.soc_min_kwh))
+    # a battery-less participant keeps soc 0 whatever the bounds say
+    soc_after = np.where(fleet.capacity_kwh > 0, soc_after, 0.0)
+    return charge_kwh - discharge_kwh, soc_after
+
+
+def forecast(actual_kwh: np.ndarray, relative_error: float, rng: np.random.Generator) -> np.ndarray:
+    """Forecast of a non-negative energy with a Gaussian relative error.
+
+    ``forecast = actual * (1 + relative_error * z)``, ``z ~ N(0, 1)``, clipped at zero.
+    One draw per entry, always (also when the error is 0), so the random stream does not
+    depend on the error level.
+
+    Parameters
+    ----------
+    actual_kwh : ndarray
+        What will actually happen [kWh] (>= 0).
+    relative_error : float
+        Standard deviation of the relative error [-].
+    rng : numpy.random.Generator
+        Source of randomness.
+    """
+    z = rng.standard_normal(actual_kwh.shape)
+    return np.maximum(actual_kwh * (1.0 + relative_error * z), 0.0)
+
+
+def order_sides(net_forecast_kwh: np.ndarray, min_order_kwh: float) -> np.ndarray:
+    """Order side per participant from its forecast net import [kWh].
+
+    Returns int8: ``BUY`` (+1) above ``min_order_kwh``, ``SELL`` (-1) below its negative,
+    0 (no order) in between.
+    """
+    side = np.zeros(net_forecast_kwh.shape, dtype=np.int8)
+    side[net_forecast_kwh > min_order_kwh] = BUY
+    side[net_forecast_kwh < -min_order_kwh] = SELL
+    return side
+
+
+def limit_prices(
+    n: int, feed_in_tariff: float, retail_price: float, strategy: str, rng: np.random.Generator
+) -> np.ndarray:
+    """Limit price of each order [currency/kWh], within [feed-in tariff, retail price].
+
+    ``uniform`` draws each limit uniformly from the interval (zero-intelligence traders);
+    ``midpoint`` gives everyone the interval's midpoint. Always ``n`` uniform draws are
+    consumed so the stream does not depend on the strategy.
+    """
+    u = rng.random(n)
+    if strategy == "uniform":
+        return feed_in_tariff + u * (retail_price - feed_in_tariff)
+    if strategy == "midpoint":
+        return np.full(n, 0.5 * (feed_in_tariff + retail_price))
+    raise ValueError(f"unknown bid strategy {strategy!r}")

@@ -1,0 +1,434 @@
+"""The discrete-event engine: one SimPy environment per simulation.
+
+Simulated time is in minutes from the start of slot 0. Each component is a SimPy process;
+they hand each slot's data to one another through ``simpy.Store`` queues, so the phase order
+inside a slot is the data flow itself, not an accident of process creation order
+(docs/architecture.md has the table):
+
+=========  ===============  ===============================  ==================================
+sim time   process          does                             waits for
+=========  ===============  ===============================  ==================================
+k*L        participants     forecast, orders (gate closure)  slot start; SoC metered after k-1
+k*L        market           double auction -> commitments    orders of slot k
+k*L..      meters           delivery during the slot         commitments of slot k
+(k+1)*L    meters           readings at the slot's end       the slot's length L elapsing
+(k+1)*L    grid             AC power flow of the readings    readings of slot k
+(k+1)*L    settlement       bills of the slot                readings + commitments of slot k
+(k+1)*L    recorder         buffers the slot's rows          grid and settlement of slot k
+=========  ===============  ===============================  ==================================
+
+The engine calls pure functions (:mod:`cosim.fulfilment`, :mod:`cosim.market.auction`,
+:mod:`cosim.settlement`) and the grid adapter; it does no I/O except through the
+:class:`~cosim.results.ResultWriter` it is given.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable, Generator, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import simpy
+
+from cosim import __version__
+from cosim.fulfilment import Delivery, Orders, deliver, plan_orders
+from cosim.grid.networks import Attachment, attach_participants, load_network, prepare_for_participants
+from cosim.grid.powerflow import FlowResult, PandapowerFlow
+from cosim.market.auction import ClearingResult, clear
+from cosim.market.orders import OrderBook
+from cosim.participants import Population, ProfileFeed, build_population, load_profile_set, random_streams
+from cosim.results import ResultWriter, write_json, write_table
+from cosim.scenario import Scenario, scenario_to_yaml
+from cosim.settlement.billing import Prices
+from cosim.settlement.ledger import Ledger
+
+__all__ = ["Simulation", "build_simulation", "open_writer", "run_simulation"]
+
+ProgressCallback = Callable[[int], None]
+
+
+@dataclass
+class Simulation:
+    """Everything one run needs, built from a scenario (no I/O done yet).
+
+    Attributes
+    ----------
+    scenario : Scenario
+    attachment : Attachment
+        Participants' connection points.
+    population : Population
+    feed : ProfileFeed
+        Load and PV energy per slot.
+    flow : PandapowerFlow
+        Grid adapter.
+    streams : dict of numpy.random.Generator
+        Seeded random streams.
+    slot_times : pandas.DatetimeIndex
+        Start of each slot (tz-aware).
+    """
+
+    scenario: Scenario
+    attachment: Attachment
+    population: Population
+    feed: ProfileFeed
+    flow: PandapowerFlow
+    streams: dict[str, np.random.Generator]
+    slot_times: pd.DatetimeIndex
+    build_seconds: float
+
+
+def build_simulation(scenario: Scenario) -> Simulation:
+    """Load the network and profiles, draw the participants, set up the grid adapter.
+
+    Raises
+    ------
+    InputError
+        For a network or profile file that cannot be used.
+    """
+    t0 = time.perf_counter()
+    net = load_network(scenario.network.name, scenario.source_file)
+    attachment = attach_participants(net, scenario.network.name, scenario.network.household_rating_kw)
+    streams = random_streams(scenario.seed)
+    profiles = load_profile_set(scenario)
+    population = build_population(scenario, attachment, profiles, streams["population"])
+    start = pd.Timestamp(scenario.time.start)
+    feed = ProfileFeed(population, profiles, start, scenario.time.slot_minutes, scenario.output.chunk_slots)
+    flow = PandapowerFlow(prepare_for_participants(net), population.bus)
+    times = pd.date_range(start, periods=scenario.time.slots, freq=pd.Timedelta(minutes=scenario.time.slot_minutes))
+    return Simulation(scenario, attachment, population, feed, flow, streams, times, time.perf_counter() - t0)
+
+
+def open_writer(scenario: Scenario, out_dir: Path) -> ResultWriter:
+    """A :class:`ResultWriter` for the tables this scenario writes, into ``out_dir``."""
+    tables = ["slots", "participants", "trades", "trafos"]
+    if scenario.output.buses:
+        tables.append("buses")
+    if scenario.output.lines:
+        tables.append("lines")
+    extra = {"slots": [f"supplier_energy_kwh_{m}" for m in scenario.settlement.models]}
+    return ResultWriter(out_dir, tables, scenario.output.chunk_slots, extra)
+
+
+class _Timer:
+    """Wall-clock seconds per stage."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = defaultdict(float)
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] += time.perf_counter() - t0
+
+
+@dataclass
+class _SlotMarket:
+    k: int
+    load_kwh: np.ndarray
+    pv_kwh: np.ndarray
+    soc_kwh: np.ndarray
+    orders: Orders
+    clearing: ClearingResult
+    filled_kwh: np.ndarray
+    p2p_price: np.ndarray
+
+
+@dataclass
+class _SlotReading:
+    market: _SlotMarket
+    delivery: Delivery
+
+
+class _Totals:
+    """Run-wide totals for summary.json."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, float] = defaultdict(float)
+        self.failed_flows = 0
+        self.vm_min = np.inf
+        self.vm_max = -np.inf
+        self.loading_max = 0.0
+        self.trafo_loading_max = 0.0
+        self.slots_done = 0
+
+
+def run_simulation(
+    sim: Simulation,
+    writer: ResultWriter,
+    progress: ProgressCallback | None = None,
+) -> dict[str, Any]:
+    """Run every slot, write the result files and return the summary.
+
+    Rows are flushed to disk every ``output.chunk_slots`` slots. If a slot raises, the rows of
+    all completed slots are flushed, ``summary.json`` is written with ``status: failed`` and
+    the error, and the exception propagates.
+
+    Parameters
+    ----------
+    sim : Simulation
+        From :func:`build_simulation`.
+    writer : ResultWriter
+        Where per-slot rows go.
+    progress : callable, optional
+        Called with the number of slots done after each slot.
+
+    Returns
+    -------
+    dict
+        The content of ``summary.json``.
+    """
+    sc = sim.scenario
+    pop = sim.population
+    n_slots = sc.time.slots
+    slot_min = sc.time.slot_minutes
+    slot_h = sc.time.slot_hours
+    timer = _Timer()
+    totals = _Totals()
+    prices = Prices(retail_price=sc.market.retail_price, feed_in_tariff=sc.market.feed_in_tariff)
+    ledger = Ledger(sc.settlement.models, pop.supplier, sc.settlement.suppliers, prices)
+    ids = np.arange(pop.n)
+    time_strings = [t.isoformat() for t in sim.slot_times]
+
+    env = simpy.Environment()
+    orders_q: simpy.Store = simpy.Store(env)
+    committed_q: simpy.Store = simpy.Store(env)
+    to_grid_q: simpy.Store = simpy.Store(env)
+    to_settle_q: simpy.Store = simpy.Store(env)
+    soc_q: simpy.Store = simpy.Store(env)
+    grid_out_q: simpy.Store = simpy.Store(env)
+    settle_out_q: simpy.Store = simpy.Store(env)
+
+    def participants() -> Generator[simpy.Event, Any, None]:
+        soc = pop.soc_initial_kwh.copy()
+        for k in range(n_slots):
+            if env.now < k * slot_min:
+                yield env.timeout(k * slot_min - env.now)
+            if k > 0:
+                soc = yield soc_q.get()  # SoC metered at the end of slot k-1
+            with timer.stage("profiles"):
+                load, pv = sim.feed.slot(k, n_slots)
+            with timer.stage("orders"):
+                orders = plan_orders(
+                    load, pv, soc, pop.battery, slot_h, sc.fulfilment.forecast_error,
+                    sc.market.min_order_kwh, sc.market.feed_in_tariff, sc.market.retail_price,
+                    sc.market.bid_strategy, sim.streams["forecast"], sim.streams["prices"],
+                )
+            yield orders_q.put((k, load, pv, soc, orders))
+
+    def market() -> Generator[simpy.Event, Any, None]:
+        for _ in range(n_slots):
+            k, load, pv, soc, orders = yield orders_q.get()
+            with timer.stage("clearing"):
+                has = orders.side != 0
+                book = OrderBook(
+                    participant=ids[has], side=orders.side[has],
+                    energy_kwh=orders.energy_kwh[has], limit_price=orders.limit_price[has],
+                )
+                result = clear(book, sc.market.mechanism)
+                filled = np.zeros(pop.n)
+                filled[has] = result.filled_kwh
+                p2p_price = np.full(pop.n, np.nan)
+                p2p_price[has] = result.avg_price
+            yield committed_q.put(_SlotMarket(k, load, pv, soc, orders, result, filled, p2p_price))
+
+    def meters() -> Generator[simpy.Event, Any, None]:
+        for _ in range(n_slots):
+            m: _SlotMarket = yield committed_q.get()
+            with timer.stage("delivery"):
+                d = deliver(m.load_kwh, m.pv_kwh, m.soc_kwh, pop.battery, slot_h, m.orders.side, m.filled_kwh)
+            yield env.timeout((m.k + 1) * slot_min - env.now)  # delivery lasts the slot
+            reading = _SlotReading(m, d)
+            yield to_grid_q.put(reading)
+            yield to_settle_q.put(reading)
+            yield soc_q.put(d.soc_kwh)
+
+    def grid() -> Generator[simpy.Event, Any, None]:
+        for _ in range(n_slots):
+            r: _SlotReading = yield to_grid_q.get()
+            with timer.stage("power_flow"):
+                p_kw = r.delivery.net_kwh / slot_h
+                q_kvar = r.market.load_kwh / slot_h * pop.tan_phi
+                flow = sim.flow.solve(p_kw, q_kvar)
+            yield grid_out_q.put(flow)
+
+    def settlement() -> Generator[simpy.Event, Any, None]:
+        for _ in range(n_slots):
+            r: _SlotReading = yield to_settle_q.get()
+            with timer.stage("settlement"):
+                d, m = r.delivery, r.market
+                energy = ledger.settle(
+                    m.orders.side, d.accepted, d.committed_kwh, d.deviation_kwh, d.net_kwh,
+                    m.p2p_price, m.clearing.clearing_price,
+                )
+            yield settle_out_q.put((r, energy))
+
+    def recorder() -> Generator[simpy.Event, Any, None]:
+        for k in range(n_slots):
+            flow: FlowResult = yield grid_out_q.get()
+            r, energy = yield settle_out_q.get()
+            with timer.stage("recording"):
+                _record(k, r, flow, energy)
+                writer.end_slot()
+            totals.slots_done = k + 1
+            if progress is not None:
+                progress(k + 1)
+
+    def _record(k: int, r: _SlotReading, flow: FlowResult, energy: dict[str, float]) -> None:
+        m, d, o = r.market, r.delivery, r.market.orders
+        if not flow.converged:
+            totals.failed_flows += 1
+        else:
+            totals.vm_min = min(totals.vm_min, float(flow.vm_pu.min()))
+            totals.vm_max = max(totals.vm_max, float(flow.vm_pu.max()))
+            if flow.line_loading_percent.size:
+                totals.loading_max = max(totals.loading_max, float(flow.line_loading_percent.max()))
+            if flow.trafo_loading_percent.size:
+                totals.trafo_loading_max = max(totals.trafo_loading_max, float(flow.trafo_loading_percent.max()))
+        imp = flow.grid_import_kw * slot_h
+        s = totals.sums
+        s["load_kwh"] += float(m.load_kwh.sum())
+        s["pv_kwh"] += float(m.pv_kwh.sum())
+        s["battery_kwh"] += float(d.battery_kwh.sum())
+        s["net_kwh"] += float(d.net_kwh.sum())
+        s["traded_kwh"] += m.clearing.traded_kwh
+        s["import_kwh"] += max(imp, 0.0) if np.isfinite(imp) else 0.0
+        s["export_kwh"] += max(-imp, 0.0) if np.isfinite(imp) else 0.0
+        s["losses_kwh"] += flow.losses_kw * slot_h if np.isfinite(flow.losses_kw) else 0.0
+        slot_row: dict[str, Any] = {
+            "slot": k,
+            "time": time_strings[k],
+            "clearing_price": m.clearing.clearing_price,
+            "traded_kwh": m.clearing.traded_kwh,
+            "import_kwh": max(imp, 0.0) if np.isfinite(imp) else np.nan,
+            "export_kwh": max(-imp, 0.0) if np.isfinite(imp) else np.nan,
+            "vm_min_pu": float(flow.vm_pu.min()) if flow.converged else np.nan,
+            "vm_max_pu": float(flow.vm_pu.max()) if flow.converged else np.nan,
+            "loading_max_percent": _max_or_nan(flow.line_loading_percent, flow.converged),
+            "losses_kwh": flow.losses_kw * slot_h,
+            "pf_converged": flow.converged,
+            "trafo_loading_max_percent": _max_or_nan(flow.trafo_loading_percent, flow.converged),
+            "load_kwh": float(m.load_kwh.sum()),
+            "pv_kwh": float(m.pv_kwh.sum()),
+            "battery_kwh": float(d.battery_kwh.sum()),
+            "net_kwh": float(d.net_kwh.sum()),
+            "buy_orders": int((o.side > 0).sum()),
+            "sell_orders": int((o.side < 0).sum()),
+            "bid_kwh": float(o.energy_kwh[o.side > 0].sum()),
+            "offer_kwh": float(o.energy_kwh[o.side < 0].sum()),
+        }
+        for model, e in energy.items():
+            slot_row[f"supplier_energy_kwh_{model}"] = e
+        writer.add("slots", {key: np.asarray([v]) for key, v in slot_row.items()})
+        writer.add(
+            "participants",
+            {
+                "slot": k, "participant": ids, "bus": pop.bus, "supplier": pop.supplier,
+                "load_kwh": m.load_kwh, "pv_kwh": m.pv_kwh, "battery_kwh": d.battery_kwh,
+                "soc_kwh": d.soc_kwh, "net_kwh": d.net_kwh, "side": _SIDE_NAMES[o.side + 1],
+                "accepted": d.accepted, "committed_kwh": d.committed_kwh,
+                "delivered_kwh": d.delivered_kwh, "deviation_kwh": d.deviation_kwh,
+                "order_kwh": o.energy_kwh, "limit_price": o.limit_price, "p2p_price": m.p2p_price,
+            },
+        )
+        writer.add("buses", {"slot": k, "bus": sim.flow.bus_ids, "vm_pu": flow.vm_pu, "p_mw": flow.bus_p_mw})
+        writer.add("lines", {"slot": k, "line": sim.flow.line_ids, "loading_percent": flow.line_loading_percent})
+        writer.add("trafos", {"slot": k, "trafo": sim.flow.trafo_ids, "loading_percent": flow.trafo_loading_percent})
+        t = m.clearing.trades
+        writer.add(
+            "trades",
+            {"slot": k, "buyer": t.buyer, "seller": t.seller, "energy_kwh": t.energy_kwh, "price": t.price},
+        )
+
+    for proc in (participants, market, meters, grid, settlement, recorder):
+        env.process(proc())
+
+    wall0 = time.perf_counter()
+    status, error = "completed", None
+    try:
+        env.run()
+        if totals.slots_done != n_slots:
+            raise RuntimeError(f"simulation stopped after {totals.slots_done} of {n_slots} slots")
+    except BaseException as exc:
+        status, error = "failed", f"{type(exc).__name__}: {exc}"
+        raise
+    finally:
+        with timer.stage("writing"):
+            writer.flush()
+            write_table(writer.out_dir / "bills.csv", ledger.bills_frame())
+            write_table(writer.out_dir / "suppliers.csv", ledger.suppliers_frame())
+            write_table(writer.out_dir / "participants_info.csv", pop.info_frame())
+            summary = _summary(sim, totals, ledger, timer, time.perf_counter() - wall0, status, error)
+            write_json(writer.out_dir / "summary.json", summary)
+            (writer.out_dir / "scenario.yaml").write_text(scenario_to_yaml(sc), encoding="utf-8")
+    return summary
+
+
+_SIDE_NAMES = np.array(["sell", "none", "buy"])
+
+
+def _max_or_nan(values: np.ndarray, converged: bool) -> float:
+    return float(values.max()) if converged and values.size else float("nan")
+
+
+def _summary(
+    sim: Simulation, totals: _Totals, ledger: Ledger, timer: _Timer, wall_s: float, status: str, error: str | None
+) -> dict[str, Any]:
+    sc = sim.scenario
+    s = totals.sums
+    load = s["load_kwh"]
+    models = {
+        m: {
+            "pot": ledger.pot[m],
+            "max_abs_slot_pot": ledger.max_abs_slot_pot[m],
+            "total_bills": float(ledger.bills[m].sum()),
+            "supplier_profit": float(ledger.supplier_profit[m].sum()),
+            "supplier_energy_kwh": float(ledger.supplier_energy_kwh[m].sum()),
+        }
+        for m in ledger.models
+    }
+    return {
+        "cosim_version": __version__,
+        "name": sc.name,
+        "seed": sc.seed,
+        "status": status,
+        "error": error,
+        "slots": sc.time.slots,
+        "slots_completed": totals.slots_done,
+        "slot_minutes": sc.time.slot_minutes,
+        "start": sim.slot_times[0].isoformat() if len(sim.slot_times) else None,
+        "network": sc.network.name,
+        "participants": sim.population.n,
+        "participants_with_pv": int((sim.population.pv_kwp > 0).sum()),
+        "participants_with_battery": int((sim.population.battery.capacity_kwh > 0).sum()),
+        "buses": int(sim.flow.bus_ids.size),
+        "lines": int(sim.flow.line_ids.size),
+        "trafos": int(sim.flow.trafo_ids.size),
+        "timings_s": {"build": sim.build_seconds, **dict(timer.seconds), "total_run": wall_s},
+        "slots_per_second": totals.slots_done / wall_s if wall_s > 0 else None,
+        "totals": {
+            **dict(s),
+            "p2p_share_of_load": s["traded_kwh"] / load if load > 0 else None,
+            "self_sufficiency": 1.0 - s["import_kwh"] / load if load > 0 else None,
+        },
+        "grid": {
+            "failed_power_flows": totals.failed_flows,
+            "vm_min_pu": totals.vm_min if np.isfinite(totals.vm_min) else None,
+            "vm_max_pu": totals.vm_max if np.isfinite(totals.vm_max) else None,
+            "line_loading_max_percent": totals.loading_max,
+            "trafo_loading_max_percent": totals.trafo_loading_max,
+        },
+        "settlement": {
+            "encryption": sc.settlement.encryption,
+            "models": models,
+            "crypto_operations": {"encryptions": 0, "decryptions": 0, "homomorphic_operations": 0},
+        },
+    }

@@ -1,0 +1,172 @@
+"""Forecast, order and delivery of one slot for all participants (pure functions).
+
+Before gate closure each participant forecasts its load and PV (with a relative error),
+simulates its battery's self-consumption dispatch on that forecast and submits one order for
+the forecast net position. During the slot the actual load and PV happen, the battery
+dispatches on the actual residual, and the resulting net import is what the meter reads.
+``deviation_kwh = delivered_kwh - committed_kwh`` (DESIGN.md conventions).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from cosim.devices import BatteryFleet, dispatch_self_consumption, forecast, limit_prices, order_sides
+from cosim.market.orders import SELL
+
+__all__ = ["Delivery", "Orders", "deliver", "plan_orders"]
+
+#: Fills below this are treated as not accepted [kWh].
+FILL_TOL_KWH = 1e-12
+
+
+@dataclass(frozen=True)
+class Orders:
+    """Orders of one slot, one entry per participant (``side`` 0: no order).
+
+    Attributes
+    ----------
+    side : ndarray of int8
+        +1 buy, -1 sell, 0 none.
+    energy_kwh : ndarray
+        Order volume [kWh] (0 where no order).
+    limit_price : ndarray
+        Limit price [currency/kWh] (NaN where no order).
+    forecast_net_kwh : ndarray
+        Forecast net import the order is based on [kWh].
+    """
+
+    side: np.ndarray
+    energy_kwh: np.ndarray
+    limit_price: np.ndarray
+    forecast_net_kwh: np.ndarray
+
+
+def plan_orders(
+    load_kwh: np.ndarray,
+    pv_kwh: np.ndarray,
+    soc_kwh: np.ndarray,
+    fleet: BatteryFleet,
+    slot_hours: float,
+    forecast_error: float,
+    min_order_kwh: float,
+    feed_in_tariff: float,
+    retail_price: float,
+    bid_strategy: str,
+    forecast_rng: np.random.Generator,
+    price_rng: np.random.Generator,
+) -> Orders:
+    """Forecast each participant's net position and form its order.
+
+    Parameters
+    ----------
+    load_kwh, pv_kwh : ndarray
+        Actual load and PV energy of the slot [kWh]; forecasts are drawn around them.
+    soc_kwh : ndarray
+        Battery state of charge at gate closure [kWh].
+    fleet : BatteryFleet
+        Battery parameters.
+    slot_hours : float
+        Slot length [h].
+    forecast_error : float
+        Relative standard deviation of the forecast errors [-].
+    min_order_kwh : float
+        Smaller forecast positions submit no order [kWh].
+    feed_in_tariff, retail_price : float
+        Bounds of the limit prices [currency/kWh].
+    bid_strategy : str
+        ``uniform`` or ``midpoint`` (:func:`cosim.devices.limit_prices`).
+    forecast_rng, price_rng : numpy.random.Generator
+        Streams for forecast errors and limit prices.
+    """
+    load_f = forecast(load_kwh, forecast_error, forecast_rng)
+    pv_f = forecast(pv_kwh, forecast_error, forecast_rng)
+    residual_f = load_f - pv_f
+    battery_f, _ = dispatch_self_consumption(residual_f, soc_kwh, fleet, slot_hours)
+    net_f = residual_f + battery_f
+    side = order_sides(net_f, min_order_kwh)
+    prices = limit_prices(side.size, feed_in_tariff, retail_price, bid_strategy, price_rng)
+    has = side != 0
+    return Orders(
+        side=side,
+        energy_kwh=np.where(has, np.abs(net_f), 0.0),
+        limit_price=np.where(has, prices, np.nan),
+        forecast_net_kwh=net_f,
+    )
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What actually happened in a slot, one entry per participant.
+
+    Attributes
+    ----------
+    battery_kwh : ndarray
+        Energy into the battery [kWh] (> 0 charging).
+    soc_kwh : ndarray
+        State of charge at the end of the slot [kWh].
+    net_kwh : ndarray
+        Net import read by the meter [kWh] (> 0 drew energy).
+    accepted : ndarray of bool
+        Any of the order matched.
+    committed_kwh : ndarray
+        Matched volume [kWh] (>= 0).
+    delivered_kwh : ndarray
+        Actual volume on the order's side [kWh]: ``net_kwh`` for a buyer or no order,
+        ``-net_kwh`` for a seller.
+    deviation_kwh : ndarray
+        ``delivered_kwh - committed_kwh`` [kWh].
+    """
+
+    battery_kwh: np.ndarray
+    soc_kwh: np.ndarray
+    net_kwh: np.ndarray
+    accepted: np.ndarray
+    committed_kwh: np.ndarray
+    delivered_kwh: np.ndarray
+    deviation_kwh: np.ndarray
+
+
+def deliver(
+    load_kwh: np.ndarray,
+    pv_kwh: np.ndarray,
+    soc_kwh: np.ndarray,
+    fleet: BatteryFleet,
+    slot_hours: float,
+    side: np.ndarray,
+    filled_kwh: np.ndarray,
+) -> Delivery:
+    """Actual delivery: battery self-consumption on the actual residual, then metering.
+
+    Parameters
+    ----------
+    load_kwh, pv_kwh : ndarray
+        Actual load and PV energy [kWh].
+    soc_kwh : ndarray
+        State of charge at the start of the slot [kWh].
+    fleet : BatteryFleet
+        Battery parameters.
+    slot_hours : float
+        Slot length [h].
+    side : ndarray of int8
+        Order side (+1, -1, 0).
+    filled_kwh : ndarray
+        Matched volume of each participant's order [kWh].
+    """
+    residual = load_kwh - pv_kwh
+    battery, soc_after = dispatch_self_consumption(residual, soc_kwh, fleet, slot_hours)
+    net = residual + battery
+    accepted = filled_kwh > FILL_TOL_KWH
+    committed = np.where(accepted, filled_kwh, 0.0)
+    delivered = np.where(side == SELL, -net, net)
+    return Delivery(
+        battery_kwh=battery,
+        soc_kwh=soc_after,
+        net_kwh=net,
+        accepted=accepted,
+        committed_kwh=committed,
+        delivered_kwh=delivered,
+        deviation_kwh=delivered - committed,
+    )

@@ -1,0 +1,269 @@
+"""The participants of a scenario: customers behind smart meters, as a struct of arrays.
+
+:func:`build_population` turns the network's attachment points and the scenario into a
+:class:`Population` (who is where, with which devices, profiles and supplier);
+:class:`ProfileFeed` yields their load and PV energy per slot in blocks, so a year costs a few
+numpy calls and memory stays bounded by the block size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from cosim.devices import BatteryFleet
+from cosim.grid.networks import Attachment
+from cosim.profiles import ProfileTable, assign_profiles, builtin_profiles, read_profile_csv, slot_energy
+from cosim.scenario import Scenario, resolve_path
+
+__all__ = ["Population", "ProfileFeed", "ProfileSet", "build_population", "load_profile_set", "random_streams"]
+
+#: Profiles are shifted in whole steps of this many minutes.
+SHIFT_STEP_MINUTES = 15
+
+
+def random_streams(seed: int) -> dict[str, np.random.Generator]:
+    """Independent, seeded generators, one per purpose.
+
+    Each purpose has its own stream (spawned from one ``SeedSequence``), so adding draws
+    to one purpose never changes another's numbers.
+    """
+    names = ("population", "forecast", "prices", "spare")
+    children = np.random.SeedSequence(seed).spawn(len(names))
+    return {name: np.random.default_rng(child) for name, child in zip(names, children, strict=True)}
+
+
+@dataclass(frozen=True)
+class ProfileSet:
+    """The three profile tables a run draws from."""
+
+    household: ProfileTable
+    commercial: ProfileTable
+    pv: ProfileTable
+
+
+def load_profile_set(scenario: Scenario) -> ProfileSet:
+    """Load built-in or user profile tables named by ``participants.*_profiles``."""
+    p = scenario.participants
+
+    def one(value: str, kind: str, suffix: str) -> ProfileTable:
+        if value == "builtin":
+            return builtin_profiles(kind)  # type: ignore[arg-type]
+        return read_profile_csv(resolve_path(scenario, value), suffix)
+
+    return ProfileSet(
+        household=one(p.load_profiles, "household", "_p_kw"),
+        commercial=one(p.commercial_profiles, "commercial", "_p_kw"),
+        pv=one(p.pv_profiles, "pv", "_p_kw_per_kwp"),
+    )
+
+
+@dataclass(frozen=True)
+class Population:
+    """Every participant's static data, one array entry per participant.
+
+    Attributes
+    ----------
+    bus : ndarray of int64
+        pandapower bus index of its connection point.
+    kind : ndarray of str
+        ``household`` or ``commercial``.
+    supplier : ndarray of int64
+        Supplier id, 0 .. suppliers-1.
+    profile_column : ndarray of int64
+        Column of its load table (household or commercial table by ``kind``).
+    load_shift_minutes, pv_shift_minutes : ndarray of int64
+        Time shift of its load and PV profile [min].
+    annual_load_kwh : ndarray
+        Annual consumption the load profile is scaled to [kWh/a].
+    pv_kwp : ndarray
+        PV size, 0 without PV [kWp].
+    pv_column : ndarray of int64
+        Column of the PV table.
+    battery : BatteryFleet
+        Battery parameters (zeros without a battery).
+    soc_initial_kwh : ndarray
+        State of charge at the start [kWh].
+    tan_phi : float
+        Ratio of reactive to active load power [-] (from the load power factor).
+    """
+
+    bus: np.ndarray
+    kind: np.ndarray
+    supplier: np.ndarray
+    profile_column: np.ndarray
+    load_shift_minutes: np.ndarray
+    annual_load_kwh: np.ndarray
+    pv_kwp: np.ndarray
+    pv_column: np.ndarray
+    pv_shift_minutes: np.ndarray
+    battery: BatteryFleet
+    soc_initial_kwh: np.ndarray
+    tan_phi: float
+
+    @property
+    def n(self) -> int:
+        """Number of participants."""
+        return int(self.bus.size)
+
+    def info_frame(self) -> pd.DataFrame:
+        """Static data as a table (``participants_info.csv``)."""
+        return pd.DataFrame(
+            {
+                "participant": np.arange(self.n),
+                "bus": self.bus,
+                "kind": self.kind,
+                "supplier": self.supplier,
+                "annual_load_kwh": self.annual_load_kwh,
+                "pv_kwp": self.pv_kwp,
+                "battery_capacity_kwh": self.battery.capacity_kwh,
+                "battery_power_kw": self.battery.power_kw,
+            }
+        )
+
+
+def _chosen(n: int, fraction: float, rng: np.random.Generator) -> np.ndarray:
+    """Boolean mask of round(fraction*n) participants.
+
+    One permutation of all participants is drawn whatever the fraction, and the first
+    round(fraction*n) of it are chosen, so with the same seed a higher penetration adds
+    participants to a lower one's set (nested sweeps).
+    """
+    order = rng.permutation(n)
+    k = round(fraction * n)
+    mask = np.zeros(n, dtype=bool)
+    mask[order[:k]] = True
+    return mask
+
+
+def build_population(
+    scenario: Scenario, attachment: Attachment, profiles: ProfileSet, rng: np.random.Generator
+) -> Population:
+    """Draw the participants' devices, profiles and suppliers from the seed.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        Validated scenario.
+    attachment : Attachment
+        One entry per participant: bus, kind and rating (from the network).
+    profiles : ProfileSet
+        Load and PV tables.
+    rng : numpy.random.Generator
+        The ``population`` stream of :func:`random_streams`.
+    """
+    p = scenario.participants
+    n = int(attachment.bus.size)
+    kind = np.asarray(attachment.kind).astype(str)
+    is_comm = kind == "commercial"
+
+    # fixed order of draws: suppliers, profiles, shifts, annual energy, PV, batteries
+    supplier = assign_profiles(n, scenario.settlement.suppliers, rng).astype(np.int64)
+    column = np.zeros(n, dtype=np.int64)
+    n_house = int((~is_comm).sum())
+    n_comm = int(is_comm.sum())
+    column[~is_comm] = assign_profiles(n_house, len(profiles.household.names), rng)
+    column[is_comm] = assign_profiles(n_comm, len(profiles.commercial.names), rng)
+    pv_column = assign_profiles(n, len(profiles.pv.names), rng).astype(np.int64)
+    max_steps = p.profile_shift_minutes // SHIFT_STEP_MINUTES
+    load_shift = rng.integers(-max_steps, max_steps + 1, size=n) * SHIFT_STEP_MINUTES
+    # PV follows the sun: a small shift only, so neighbours' PV is not perfectly coincident
+    pv_shift = rng.integers(-1, 2, size=n) * SHIFT_STEP_MINUTES
+    annual = p.annual_load_kwh * np.exp(p.annual_load_spread * rng.standard_normal(n))
+    if n_comm:
+        # a business is sized so that its profile's peak equals its connection's rating
+        peak_per_mwh = profiles.commercial.values.max(axis=0)  # kW per 1000 kWh/a
+        annual[is_comm] = attachment.rating_kw[is_comm] * 1000.0 / peak_per_mwh[column[is_comm]]
+    has_pv = _chosen(n, p.pv_penetration, rng)
+    has_bat = _chosen(n, p.battery_penetration, rng)
+
+    b = scenario.battery
+    cap = np.where(has_bat, b.capacity_kwh, 0.0)
+    eta = np.sqrt(b.round_trip_efficiency)
+    fleet = BatteryFleet(
+        capacity_kwh=cap,
+        power_kw=np.where(has_bat, b.power_kw, 0.0),
+        eta_charge=np.where(has_bat, eta, 0.0),
+        eta_discharge=np.where(has_bat, eta, 0.0),
+        soc_min_kwh=cap * b.soc_min_fraction,
+        soc_max_kwh=cap * b.soc_max_fraction,
+    )
+    return Population(
+        bus=np.asarray(attachment.bus, dtype=np.int64),
+        kind=kind,
+        supplier=supplier,
+        profile_column=column,
+        load_shift_minutes=load_shift.astype(np.int64),
+        annual_load_kwh=annual,
+        pv_kwp=np.where(has_pv, p.pv_kwp, 0.0),
+        pv_column=pv_column,
+        pv_shift_minutes=pv_shift.astype(np.int64),
+        battery=fleet,
+        soc_initial_kwh=cap * b.soc_initial_fraction,
+        tan_phi=float(np.tan(np.arccos(p.load_power_factor))),
+    )
+
+
+class ProfileFeed:
+    """Load and PV energy of every participant, computed block by block.
+
+    Parameters
+    ----------
+    population : Population
+    profiles : ProfileSet
+    start : pandas.Timestamp
+        Start of slot 0 (tz-aware).
+    slot_minutes : int
+        Slot length [min].
+    block_slots : int
+        Slots computed per block.
+    """
+
+    def __init__(
+        self,
+        population: Population,
+        profiles: ProfileSet,
+        start: pd.Timestamp,
+        slot_minutes: int,
+        block_slots: int,
+    ) -> None:
+        self._pop = population
+        self._profiles = profiles
+        self._start = start
+        self._slot_minutes = slot_minutes
+        self._block = block_slots
+        self._block_index = -1
+        self._load = np.empty((0, population.n))
+        self._pv = np.empty((0, population.n))
+
+    def _fill(self, block: int, total_slots: int) -> None:
+        pop, prof = self._pop, self._profiles
+        k0 = block * self._block
+        count = min(self._block, total_slots - k0)
+        start = self._start + pd.Timedelta(minutes=k0 * self._slot_minutes)
+        load = np.zeros((count, pop.n))
+        comm = pop.kind == "commercial"
+        for mask, table in ((~comm, prof.household), (comm, prof.commercial)):
+            if mask.any():
+                e = slot_energy(
+                    table, pop.profile_column[mask], pop.load_shift_minutes[mask], start, count, self._slot_minutes
+                )
+                load[:, mask] = e * (pop.annual_load_kwh[mask] / 1000.0)
+        pv = np.zeros((count, pop.n))
+        has_pv = pop.pv_kwp > 0
+        if has_pv.any():
+            e = slot_energy(
+                prof.pv, pop.pv_column[has_pv], pop.pv_shift_minutes[has_pv], start, count, self._slot_minutes
+            )
+            pv[:, has_pv] = e * pop.pv_kwp[has_pv]
+        self._load, self._pv, self._block_index = load, pv, block
+
+    def slot(self, k: int, total_slots: int) -> tuple[np.ndarray, np.ndarray]:
+        """Load and PV energy of slot ``k`` [kWh], one entry per participant."""
+        block = k // self._block
+        if block != self._block_index:
+            self._fill(block, total_slots)
+        i = k - block * self._block
+        return self._load[i], self._pv[i]

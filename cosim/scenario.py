@@ -1,0 +1,379 @@
+"""Scenario files: YAML validated into typed, frozen configuration objects.
+
+A scenario is a YAML mapping whose sections mirror the classes below. Every key has a
+documented default and unit; unknown keys, wrong types and out-of-range values are
+rejected with an :class:`~cosim.errors.InputError` that names the file, the dotted key path
+and what was expected. ``docs/scenario.md`` is generated from this schema
+(``python -m cosim.scenario_docs``) and a test checks that it is up to date.
+
+Example
+-------
+>>> from cosim.scenario import scenario_from_mapping
+>>> sc = scenario_from_mapping({"name": "demo", "time": {"slots": 4}})
+>>> sc.time.slot_minutes, sc.market.mechanism
+(30, 'pay_as_clear')
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from cosim.errors import InputError
+
+__all__ = [
+    "BatteryConfig",
+    "FulfilmentConfig",
+    "GridConfig",
+    "MarketConfig",
+    "NetworkConfig",
+    "OutputConfig",
+    "ParticipantsConfig",
+    "Scenario",
+    "SettlementConfig",
+    "TimeConfig",
+    "apply_overrides",
+    "load_scenario",
+    "parse_override",
+    "scenario_from_mapping",
+    "scenario_to_yaml",
+]
+
+BILLING_MODELS = ("retail", "individual", "social", "universal", "social_equal", "universal_equal")
+BillingModel = Literal["retail", "individual", "social", "universal", "social_equal", "universal_equal"]
+
+
+class _Section(BaseModel):
+    """Base of every scenario section: frozen, no unknown keys, no silent type coercion."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class TimeConfig(_Section):
+    """Simulated horizon."""
+
+    start: Annotated[dt.datetime, Field(strict=False)] = Field(
+        default=dt.datetime(2016, 6, 1, tzinfo=dt.timezone.utc),
+        description="Start of the first slot, ISO 8601 date or date-time; without a UTC offset it "
+        "is taken as UTC.",
+    )
+    slots: int = Field(default=48, ge=1, le=1_000_000, description="Number of slots simulated.")
+    slot_minutes: Literal[15, 30, 60] = Field(default=30, description="Slot length [min].")
+
+    @field_validator("start", mode="before")
+    @classmethod
+    def _parse_start(cls, value: Any) -> Any:
+        if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+            value = dt.datetime(value.year, value.month, value.day)
+        if isinstance(value, str):
+            try:
+                value = dt.datetime.fromisoformat(value)
+            except ValueError as exc:
+                raise ValueError("an ISO 8601 date or date-time like 2016-06-01T00:00:00+00:00") from exc
+        if isinstance(value, dt.datetime) and value.tzinfo is None:
+            value = value.replace(tzinfo=dt.timezone.utc)
+        return value
+
+    @property
+    def slot_hours(self) -> float:
+        """Slot length [h]."""
+        return self.slot_minutes / 60.0
+
+
+class NetworkConfig(_Section):
+    """The low-voltage network."""
+
+    name: str = Field(
+        default="cigre_lv",
+        min_length=1,
+        description="`cigre_lv` (CIGRE LV, 44 buses), `village` (synthetic village_1, 80 buses), "
+        "or a path to a pandapower JSON file (relative to the scenario file).",
+    )
+    household_rating_kw: float = Field(
+        default=4.0,
+        gt=0,
+        description="Rating of one household [kW]; aggregate residential loads are split into "
+        "round(P / rating) households (docs/networks.md).",
+    )
+
+
+class BatteryConfig(_Section):
+    """Home battery parameters (for participants that have one)."""
+
+    capacity_kwh: float = Field(default=5.0, gt=0, description="Usable capacity [kWh].")
+    power_kw: float = Field(default=2.5, gt=0, description="Charge and discharge power limit [kW].")
+    round_trip_efficiency: float = Field(
+        default=0.9, gt=0, le=1, description="Round-trip efficiency; charge and discharge each get its square root."
+    )
+    soc_min_fraction: float = Field(default=0.1, ge=0, le=1, description="Lower state-of-charge bound [fraction of capacity].")
+    soc_max_fraction: float = Field(default=0.95, ge=0, le=1, description="Upper state-of-charge bound [fraction of capacity].")
+    soc_initial_fraction: float = Field(default=0.5, ge=0, le=1, description="State of charge at the start [fraction of capacity].")
+
+    @model_validator(mode="after")
+    def _bounds(self) -> BatteryConfig:
+        if self.soc_min_fraction > self.soc_max_fraction:
+            raise ValueError(
+                f"soc_min_fraction ({self.soc_min_fraction}) <= soc_max_fraction ({self.soc_max_fraction})"
+            )
+        if not self.soc_min_fraction <= self.soc_initial_fraction <= self.soc_max_fraction:
+            raise ValueError(
+                f"soc_initial_fraction ({self.soc_initial_fraction}) between soc_min_fraction "
+                f"({self.soc_min_fraction}) and soc_max_fraction ({self.soc_max_fraction})"
+            )
+        return self
+
+
+class ParticipantsConfig(_Section):
+    """Who trades: households and businesses behind smart meters."""
+
+    pv_penetration: float = Field(default=0.5, ge=0, le=1, description="Fraction of participants with PV; round(p*N) of them, chosen from the seed.")
+    battery_penetration: float = Field(default=0.2, ge=0, le=1, description="Fraction of participants with a battery; chosen from the seed.")
+    pv_kwp: float = Field(default=3.0, gt=0, description="PV size of each participant that has PV [kWp].")
+    annual_load_kwh: float = Field(default=3500.0, gt=0, description="Median annual consumption of a household [kWh/a].")
+    annual_load_spread: float = Field(
+        default=0.3, ge=0, le=2, description="Log-normal sigma of households' annual consumption around the median."
+    )
+    profile_shift_minutes: int = Field(
+        default=60, ge=0, le=720,
+        description="Each participant's profiles are shifted by a seeded whole number of 15-min steps within +- this [min].",
+    )
+    load_profiles: str = Field(default="builtin", description="`builtin` (SimBench households) or a CSV path (`*_p_kw` columns).")
+    commercial_profiles: str = Field(default="builtin", description="`builtin` (SimBench G0/G1/G3) or a CSV path (`*_p_kw` columns).")
+    pv_profiles: str = Field(default="builtin", description="`builtin` (SimBench PV1-8) or a CSV path (`*_p_kw_per_kwp` columns).")
+    load_power_factor: float = Field(default=0.97, gt=0, le=1, description="Power factor of the loads (inductive); PV and batteries run at unity.")
+    battery_strategy: Literal["self_consumption"] = Field(
+        default="self_consumption", description="Battery dispatch: `self_consumption` charges from surplus and discharges into deficit."
+    )
+
+
+class MarketConfig(_Section):
+    """The per-slot double auction."""
+
+    mechanism: Literal["pay_as_clear", "pay_as_bid"] = Field(default="pay_as_clear", description="Uniform price or each trade at the buyer's bid (docs/market.md).")
+    retail_price: float = Field(default=0.35, ge=0, description="Price of energy bought from the supplier [currency/kWh].")
+    feed_in_tariff: float = Field(default=0.05, ge=0, description="Price paid by the supplier for exported energy [currency/kWh].")
+    network_check: Literal["none"] = Field(
+        default="none", description="Network check of cleared trades: `none` (`dc` and `lindistflow` are planned)."
+    )
+    bid_strategy: Literal["uniform", "midpoint"] = Field(
+        default="uniform",
+        description="Limit prices: `uniform` draws each order's limit from [feed_in_tariff, retail_price] (seeded); `midpoint` uses their mean.",
+    )
+    min_order_kwh: float = Field(default=0.001, ge=0, description="Forecast net positions smaller than this submit no order [kWh].")
+
+    @model_validator(mode="after")
+    def _prices(self) -> MarketConfig:
+        if self.feed_in_tariff > self.retail_price:
+            raise ValueError(
+                f"feed_in_tariff ({self.feed_in_tariff}) <= retail_price ({self.retail_price})"
+            )
+        return self
+
+
+class FulfilmentConfig(_Section):
+    """Imperfect fulfilment: forecasts deviate from what is delivered."""
+
+    forecast_error: float = Field(
+        default=0.1, ge=0, le=5,
+        description="Relative standard deviation of load and PV forecast errors (0 = perfect fulfilment).",
+    )
+
+
+class SettlementConfig(_Section):
+    """Billing."""
+
+    models: tuple[BillingModel, ...] = Field(default=("retail", "individual"), min_length=1, description="Billing models computed side by side.")
+    encryption: Literal["plain"] = Field(default="plain", description="`plain` (`paillier` and `ckks` are planned).")
+    key_bits: int = Field(default=2048, ge=2048, description="Paillier modulus size [bit].")
+    suppliers: int = Field(default=2, ge=1, description="Number of suppliers; participants are assigned evenly from the seed.")
+
+    @field_validator("models", mode="before")
+    @classmethod
+    def _list_to_tuple(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return tuple(value)
+        return value
+
+    @field_validator("models")
+    @classmethod
+    def _unique(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(value)) != len(value):
+            raise ValueError("each model at most once")
+        return value
+
+
+class GridConfig(_Section):
+    """Power flow."""
+
+    backend: Literal["pandapower"] = Field(default="pandapower", description="`pandapower` (reference; `lightsim2grid` is planned).")
+    v_min_pu: float = Field(default=0.95, gt=0, description="Lower voltage limit used in summaries [pu].")
+    v_max_pu: float = Field(default=1.05, gt=0, description="Upper voltage limit used in summaries [pu].")
+
+
+class OutputConfig(_Section):
+    """What is written and how."""
+
+    buses: bool = Field(default=True, description="Write buses.csv (slot x bus).")
+    lines: bool = Field(default=True, description="Write lines.csv (slot x line).")
+    chunk_slots: int = Field(default=1000, ge=1, description="Results are appended to the CSVs every this many slots.")
+
+
+class Scenario(_Section):
+    """A complete, validated scenario."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=100, description="Scenario name (letters, digits, `_.-`); default output folder `results/<name>/`.")
+    seed: int = Field(default=0, ge=0, description="Seed of every random draw.")
+    time: TimeConfig = TimeConfig()
+    network: NetworkConfig = NetworkConfig()
+    participants: ParticipantsConfig = ParticipantsConfig()
+    battery: BatteryConfig = BatteryConfig()
+    market: MarketConfig = MarketConfig()
+    fulfilment: FulfilmentConfig = FulfilmentConfig()
+    settlement: SettlementConfig = SettlementConfig()
+    grid: GridConfig = GridConfig()
+    output: OutputConfig = OutputConfig()
+    source_file: str | None = Field(default=None, exclude=True, description="The scenario file (set by the loader).")
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _describe_error(err: Mapping[str, Any], model: type[BaseModel]) -> tuple[str, str]:
+    """Turn one pydantic error into (dotted key path, what was expected)."""
+    loc = [str(p) for p in err["loc"] if not str(p).startswith("function-")]
+    # drop pydantic's internal tags for Literal/union members
+    path = ".".join(p for p in loc if not p.startswith(("literal[", "tagged")))
+    kind = err["type"]
+    got = err.get("input")
+    if kind == "extra_forbidden":
+        parent: type[BaseModel] | None = model
+        for part in loc[:-1]:
+            field = parent.model_fields.get(part) if parent else None
+            ann = field.annotation if field else None
+            parent = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
+        allowed = ", ".join(k for k, f in parent.model_fields.items() if not f.exclude) if parent else ""
+        return path, f"unknown key; allowed here: {allowed}"
+    if kind == "missing":
+        return path, "required key is missing"
+    msg = str(err["msg"])
+    msg = msg.removeprefix("Value error, ")
+    if kind in ("value_error", "assertion_error"):
+        return path, f"expected {msg}"
+    return path, f"{msg[0].lower()}{msg[1:]} (got {got!r})"
+
+
+def scenario_from_mapping(data: Mapping[str, Any], file: str | Path | None = None) -> Scenario:
+    """Validate a mapping (parsed YAML) into a :class:`Scenario`.
+
+    Parameters
+    ----------
+    data : Mapping
+        The scenario as nested mappings.
+    file : str or Path, optional
+        File the mapping came from, for error messages and relative paths.
+
+    Raises
+    ------
+    InputError
+        On the first invalid key, naming the file, the key path and what was expected.
+    """
+    if not isinstance(data, Mapping):
+        raise InputError(file, "(top level)", f"expected a mapping of scenario keys, got {type(data).__name__}")
+    payload = dict(data)
+    if file is not None:
+        payload["source_file"] = str(Path(file).resolve())
+    try:
+        return Scenario.model_validate(payload)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        path, expected = _describe_error(err, Scenario)
+        raise InputError(file, path or "(top level)", expected) from None
+
+
+def load_scenario(path: str | Path, overrides: Sequence[str] = ()) -> Scenario:
+    """Read, override and validate a scenario file.
+
+    Parameters
+    ----------
+    path : str or Path
+        YAML scenario file.
+    overrides : sequence of str
+        ``key.path=value`` items applied before validation (values parsed as YAML).
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(p, "(file)", "scenario file not found")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(p, "(file)", f"cannot read the file: {exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else "(yaml)"
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise InputError(p, where, f"invalid YAML: {problem}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise InputError(p, "(top level)", f"expected a mapping of scenario keys, got {type(data).__name__}")
+    data = apply_overrides(data, overrides, file=p)
+    return scenario_from_mapping(data, file=p)
+
+
+def parse_override(item: str, file: str | Path | None = None) -> tuple[list[str], Any]:
+    """Split ``a.b.c=value`` into a key path and a YAML-parsed value."""
+    key, sep, raw = item.partition("=")
+    parts = key.strip().split(".")
+    if not sep or not key.strip() or any(not part for part in parts):
+        raise InputError(file, f"--set {item}", "expected KEY.PATH=VALUE, e.g. time.slots=48")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        raise InputError(file, key, f"--set value {raw!r} is not a valid YAML scalar or list") from None
+    return parts, value
+
+
+def apply_overrides(data: Mapping[str, Any], overrides: Sequence[str], file: str | Path | None = None) -> dict[str, Any]:
+    """Return a copy of ``data`` with ``--set`` overrides applied (validation happens later)."""
+    out: dict[str, Any] = _deep_copy(data)
+    for item in overrides:
+        parts, value = parse_override(item, file)
+        node = out
+        for i, part in enumerate(parts[:-1]):
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                raise InputError(file, ".".join(parts[: i + 1]), "is a value, not a section; cannot set a key inside it")
+            node = child
+        node[parts[-1]] = value
+    return out
+
+
+def _deep_copy(data: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _deep_copy(v) if isinstance(v, Mapping) else v for k, v in data.items()}
+
+
+def scenario_to_yaml(scenario: Scenario) -> str:
+    """The fully resolved scenario (every default filled in) as YAML text."""
+    data = scenario.model_dump(mode="json")
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+
+
+def resolve_path(scenario: Scenario, value: str) -> Path:
+    """Resolve a path from the scenario: relative to the scenario file's folder, else the CWD."""
+    p = Path(value)
+    if p.is_absolute():
+        return p
+    if scenario.source_file is not None:
+        candidate = Path(scenario.source_file).parent / p
+        if candidate.exists():
+            return candidate
+    return p

@@ -1,0 +1,89 @@
+"""Generate docs/scenario.md from the scenario schema.
+
+``python -m cosim.scenario_docs > docs/scenario.md``; a test fails when the page is stale.
+"""
+
+from __future__ import annotations
+
+import sys
+import typing
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.fields import FieldInfo
+
+from cosim.scenario import Scenario
+
+__all__ = ["render"]
+
+
+def _type_name(annotation: Any) -> str:
+    origin = typing.get_origin(annotation)
+    if origin is typing.Literal:
+        return " \\| ".join(f"`{a}`" for a in typing.get_args(annotation))
+    if origin is tuple:
+        return "list of " + _type_name(typing.get_args(annotation)[0])
+    if origin is typing.Annotated:
+        return _type_name(typing.get_args(annotation)[0])
+    return getattr(annotation, "__name__", str(annotation))
+
+
+def _bounds(field: FieldInfo) -> str:
+    parts = []
+    for meta in field.metadata:
+        for attr, sym in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<"), ("min_length", "min length")):
+            value = getattr(meta, attr, None)
+            if value is not None:
+                parts.append(f"{sym} {value}")
+    return ", ".join(parts)
+
+
+def _default(field: FieldInfo) -> str:
+    if field.is_required():
+        return "required"
+    value = field.get_default(call_default_factory=True)
+    if isinstance(value, BaseModel):
+        return ""
+    if isinstance(value, tuple):
+        value = list(value)
+    if hasattr(value, "isoformat"):
+        value = value.isoformat()
+    return f"`{value}`"
+
+
+def _rows(model: type[BaseModel], prefix: str) -> list[str]:
+    rows = []
+    for name, field in model.model_fields.items():
+        if field.exclude:
+            continue
+        ann = field.annotation
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            rows.append(f"| **`{prefix}{name}`** | section | | | {(ann.__doc__ or '').strip().splitlines()[0]} |")
+            rows.extend(_rows(ann, f"{prefix}{name}."))
+            continue
+        desc = (field.description or "").replace("|", "\\|")
+        rows.append(f"| `{prefix}{name}` | {_type_name(ann)} | {_default(field)} | {_bounds(field)} | {desc} |")
+    return rows
+
+
+def render() -> str:
+    """The scenario reference page as Markdown."""
+    lines = [
+        "# Scenario reference",
+        "",
+        "Generated from `cosim/scenario.py` by `python -m cosim.scenario_docs > docs/scenario.md`;",
+        "a test fails if this page and the schema disagree. Every key is optional except `name`.",
+        "Unknown keys, wrong types and out-of-range values stop `cosim run` and `cosim validate`",
+        "with one line naming the file, the key path and what was expected (exit code 2).",
+        "Override any key from the command line: `--set time.slots=96 --set seed=7`.",
+        "",
+        "| key | type | default | bounds | meaning |",
+        "|---|---|---|---|---|",
+        *_rows(Scenario, ""),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.stdout.write(render())
