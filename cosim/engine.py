@@ -38,7 +38,7 @@ import simpy
 
 from cosim import __version__
 from cosim.fulfilment import Delivery, Orders, deliver, plan_orders
-from cosim.grid.networks import Attachment, attach_participants, load_network, prepare_for_participants
+from cosim.grid.networks import Attachment, attach_participants, load_network
 from cosim.grid.powerflow import FlowResult, PandapowerFlow
 from cosim.market.auction import ClearingResult, clear
 from cosim.market.orders import OrderBook
@@ -99,7 +99,7 @@ def build_simulation(scenario: Scenario) -> Simulation:
     population = build_population(scenario, attachment, profiles, streams["population"])
     start = pd.Timestamp(scenario.time.start)
     feed = ProfileFeed(population, profiles, start, scenario.time.slot_minutes, scenario.output.chunk_slots)
-    flow = PandapowerFlow(prepare_for_participants(net), population.bus)
+    flow = PandapowerFlow(net, population.bus)  # works on its own prepared copy
     times = pd.date_range(start, periods=scenario.time.slots, freq=pd.Timedelta(minutes=scenario.time.slot_minutes))
     return Simulation(scenario, attachment, population, feed, flow, streams, times, time.perf_counter() - t0)
 

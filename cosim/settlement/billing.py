@@ -1,0 +1,657 @@
+"""Billing models of PPBSP as linear forms with plaintext coefficients.
+
+Every bill term of every model is linear in a participant's committed volume ``c`` and its
+deviation ``d``::
+
+    value = c * coef_c + d * coef_d + const
+
+where ``coef_c``, ``coef_d`` and ``const`` depend only on what the trading platform may see in
+plaintext: the accepted flag, the side, the sign of ``d``, the sign of the net position (retail
+only), the prices and the four slot aggregates ``C_plus, C_minus, P_plus, P_minus`` that the grid
+operator decrypts. The coefficients are computed here in plaintext with numpy;
+:meth:`LinearForm.evaluate` then only adds, subtracts and multiplies by plain floats, so the same
+call works on float arrays (``plain``) and on ``dtype=object`` arrays of ciphertexts
+(``paillier``/``ckks``). The formulas and their fixes follow BACKGROUND.md section 1; see
+``docs/billing.md`` for the derivation and for every reading of an ambiguous sentence.
+
+Conventions, per participant ``i`` in one slot:
+
+- orientation ``s_i = +1`` for side buy or none, ``-1`` for sell;
+- ``c_i >= 0`` committed (matched) energy [kWh], 0 when not accepted or without an order;
+- ``d_i`` = delivered - committed on the order's side [kWh] (side none: ``d`` = net import);
+- net import ``net_kwh = s * (c + d)`` [kWh];
+- amount > 0: the participant pays; < 0: it receives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+__all__ = [
+    "AGGREGATES",
+    "AGGREGATE_MODELS",
+    "BASELINE_MODELS",
+    "MAIN_MODELS",
+    "MODELS",
+    "BillTerms",
+    "LinearForm",
+    "Prices",
+    "SlotInfo",
+    "aggregate_masks",
+    "aggregate_plain",
+    "bill_terms",
+    "settle_slot_plain",
+    "slot_info_from_plain",
+]
+
+MAIN_MODELS: tuple[str, ...] = ("retail", "individual", "social", "universal")
+"""The four billing models of BACKGROUND.md section 1."""
+
+BASELINE_MODELS: tuple[str, ...] = ("social_equal", "universal_equal")
+"""The earlier equal-split variants, kept as named baselines (not zero-sum, see docs)."""
+
+MODELS: tuple[str, ...] = MAIN_MODELS + BASELINE_MODELS
+"""Every billing model."""
+
+AGGREGATE_MODELS: tuple[str, ...] = ("social", "universal", "social_equal", "universal_equal")
+"""Models whose coefficients need the slot aggregates decrypted by the grid operator."""
+
+AGGREGATES: tuple[str, ...] = ("C_plus", "C_minus", "P_plus", "P_minus")
+"""Slot aggregates [kWh], each ``sign * sum(d[mask])`` over accepted participants."""
+
+BUY: int = 1
+SELL: int = -1
+NO_ORDER: int = 0
+
+FloatArray = NDArray[np.float64]
+_SIDE_CODES: dict[str, int] = {"buy": BUY, "sell": SELL, "none": NO_ORDER}
+
+
+def _frozen_array(values: ArrayLike, dtype: Any, name: str) -> NDArray[Any]:
+    """Return a read-only 1-D copy of ``values`` with ``dtype``."""
+    arr = np.array(values, dtype=dtype, copy=True)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, got shape {arr.shape}")
+    arr.flags.writeable = False
+    return arr
+
+
+def _sign_with_tolerance(values: ArrayLike, tol_kwh: float) -> NDArray[np.int8]:
+    """Return the sign of ``values`` where ``|x| <= tol_kwh`` counts as zero."""
+    x = np.asarray(values, dtype=np.float64)
+    return (np.where(x > tol_kwh, 1, 0) - np.where(x < -tol_kwh, 1, 0)).astype(np.int8)
+
+
+@dataclass(frozen=True, eq=False)
+class SlotInfo:
+    """Plaintext of one slot that the trading platform legitimately sees.
+
+    Parameters
+    ----------
+    side : array of int8, shape (n,)
+        +1 buy, -1 sell, 0 no order.
+    accepted : array of bool, shape (n,)
+        True when any of the participant's order was matched.
+    deviation_sign : array of int8, shape (n,)
+        Sign of ``d`` in {-1, 0, +1}; ``|d| <= tol`` is 0.
+    net_sign : array of int8, shape (n,)
+        Sign of ``net_kwh = s * (c + d)``; used only by the retail settlement.
+    p2p_price : array of float, shape (n,)
+        Price of the participant's committed energy [currency/kWh]: its volume-weighted trade
+        price. Ignored (may be NaN) when not accepted.
+    slot_price : float
+        The slot's single P2P price used to redistribute deviations [currency/kWh]
+        (pay-as-clear: the clearing price; pay-as-bid: the volume-weighted mean trade price).
+        NaN when nothing traded.
+    """
+
+    side: NDArray[np.int8]
+    accepted: NDArray[np.bool_]
+    deviation_sign: NDArray[np.int8]
+    net_sign: NDArray[np.int8]
+    p2p_price: FloatArray
+    slot_price: float
+
+    def __post_init__(self) -> None:
+        side = _frozen_array(self.side, np.int8, "side")
+        accepted = _frozen_array(self.accepted, np.bool_, "accepted")
+        dev_sign = _frozen_array(self.deviation_sign, np.int8, "deviation_sign")
+        net_sign = _frozen_array(self.net_sign, np.int8, "net_sign")
+        price = _frozen_array(self.p2p_price, np.float64, "p2p_price")
+        n = side.shape[0]
+        for name, arr in (
+            ("accepted", accepted),
+            ("deviation_sign", dev_sign),
+            ("net_sign", net_sign),
+            ("p2p_price", price),
+        ):
+            if arr.shape[0] != n:
+                raise ValueError(f"{name} has {arr.shape[0]} entries, side has {n}")
+        for name, arr in (("side", side), ("deviation_sign", dev_sign), ("net_sign", net_sign)):
+            if not np.all(np.isin(arr, (-1, 0, 1))):
+                raise ValueError(f"{name} must contain only -1, 0, +1")
+        if np.any(accepted & (side == NO_ORDER)):
+            raise ValueError("a participant without an order cannot be accepted")
+        if np.any(accepted & ~np.isfinite(price)):
+            raise ValueError("p2p_price must be finite for every accepted participant")
+        slot_price = float(self.slot_price)
+        if np.any(accepted) and not np.isfinite(slot_price):
+            raise ValueError("slot_price must be finite when any participant is accepted")
+        object.__setattr__(self, "side", side)
+        object.__setattr__(self, "accepted", accepted)
+        object.__setattr__(self, "deviation_sign", dev_sign)
+        object.__setattr__(self, "net_sign", net_sign)
+        object.__setattr__(self, "p2p_price", price)
+        object.__setattr__(self, "slot_price", slot_price)
+
+    @property
+    def n_participants(self) -> int:
+        """Number of participants in the slot."""
+        return int(self.side.shape[0])
+
+    @property
+    def orientation(self) -> FloatArray:
+        """Orientation ``s`` per participant: -1.0 for sellers, +1.0 otherwise."""
+        return np.where(self.side == SELL, -1.0, 1.0)
+
+
+@dataclass(frozen=True)
+class Prices:
+    """Supplier tariffs.
+
+    Parameters
+    ----------
+    retail_price : float
+        Price the supplier charges for energy it sells [currency/kWh] (RP).
+    feed_in_tariff : float
+        Price the supplier pays for energy it buys [currency/kWh] (FiT).
+    """
+
+    retail_price: float
+    feed_in_tariff: float
+
+    def __post_init__(self) -> None:
+        if not (np.isfinite(self.retail_price) and np.isfinite(self.feed_in_tariff)):
+            raise ValueError("retail_price and feed_in_tariff must be finite")
+
+
+@dataclass(frozen=True, eq=False)
+class LinearForm:
+    """Per-participant linear form ``c * coef_c + d * coef_d + const``.
+
+    Parameters
+    ----------
+    coef_c : array of float, shape (n,)
+        Coefficient of the committed volume [unit of the result / kWh].
+    coef_d : array of float, shape (n,)
+        Coefficient of the deviation [unit of the result / kWh].
+    const : array of float, shape (n,)
+        Plaintext constant term [unit of the result].
+    """
+
+    coef_c: FloatArray
+    coef_d: FloatArray
+    const: FloatArray
+
+    def __post_init__(self) -> None:
+        coef_c = _frozen_array(self.coef_c, np.float64, "coef_c")
+        coef_d = _frozen_array(self.coef_d, np.float64, "coef_d")
+        const = _frozen_array(self.const, np.float64, "const")
+        if not coef_c.shape == coef_d.shape == const.shape:
+            raise ValueError("coef_c, coef_d and const must have the same shape")
+        object.__setattr__(self, "coef_c", coef_c)
+        object.__setattr__(self, "coef_d", coef_d)
+        object.__setattr__(self, "const", const)
+
+    def evaluate(self, c: ArrayLike, d: ArrayLike) -> NDArray[Any]:
+        """Evaluate the form elementwise.
+
+        Only ``value + value``, ``value * float`` and ``value + float`` are applied to the
+        entries of ``c`` and ``d``, so ``dtype=object`` arrays of ciphertexts work unchanged.
+
+        Parameters
+        ----------
+        c : array, shape (n,)
+            Committed volumes [kWh] (floats or ciphertexts).
+        d : array, shape (n,)
+            Deviations [kWh] (floats or ciphertexts).
+
+        Returns
+        -------
+        numpy.ndarray, shape (n,)
+            ``c * coef_c + d * coef_d + const``; float for float input, object otherwise.
+
+        Examples
+        --------
+        >>> form = LinearForm(np.array([0.2]), np.array([0.35]), np.array([0.0]))
+        >>> float(form.evaluate(np.array([2.0]), np.array([1.0]))[0])
+        0.75
+        """
+        c_arr = np.asarray(c)
+        d_arr = np.asarray(d)
+        if c_arr.shape != self.coef_c.shape or d_arr.shape != self.coef_c.shape:
+            raise ValueError(
+                f"c and d must have shape {self.coef_c.shape}, got {c_arr.shape}, {d_arr.shape}"
+            )
+        if c_arr.dtype != object:
+            c_arr = c_arr.astype(np.float64)
+        if d_arr.dtype != object:
+            d_arr = d_arr.astype(np.float64)
+        return c_arr * self.coef_c + d_arr * self.coef_d + self.const
+
+    def __add__(self, other: LinearForm) -> LinearForm:
+        """Coefficient-wise sum of two forms."""
+        return LinearForm(
+            self.coef_c + other.coef_c, self.coef_d + other.coef_d, self.const + other.const
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class BillTerms:
+    """Bill terms of one model in one slot, per participant.
+
+    Parameters
+    ----------
+    p2p : LinearForm
+        Money paid to other participants [currency] (> 0 pays). Sums to zero over the market
+        in the zero-sum models.
+    supplier : LinearForm
+        Money paid to the participant's supplier [currency] (> 0 pays); the supplier's income.
+    supplier_energy : LinearForm
+        Energy the supplier sells to the participant [kWh] (> 0) or buys from it (< 0).
+    """
+
+    p2p: LinearForm
+    supplier: LinearForm
+    supplier_energy: LinearForm
+
+    @property
+    def amount(self) -> LinearForm:
+        """Bill amount [currency] (> 0 pays): ``p2p + supplier``."""
+        return self.p2p + self.supplier
+
+
+class _Builder:
+    """Coefficient arrays of one model while its terms are assembled, plus the slot context."""
+
+    def __init__(self, info: SlotInfo, prices: Prices, tol_kwh: float) -> None:
+        n = info.n_participants
+        self.info = info
+        self.s = info.orientation
+        self.slot_price = info.slot_price if np.any(info.accepted) else 0.0
+        self.rp = prices.retail_price
+        self.fit = prices.feed_in_tariff
+        self.tol = tol_kwh
+        # [coef_c, coef_d, const] of the p2p money, supplier money and supplier energy
+        self.p2p = [np.zeros(n) for _ in range(3)]
+        self.sup = [np.zeros(n) for _ in range(3)]
+        self.energy = [np.zeros(n) for _ in range(3)]
+
+    def terms(self) -> BillTerms:
+        return BillTerms(LinearForm(*self.p2p), LinearForm(*self.sup), LinearForm(*self.energy))
+
+
+def _ratio(num: float, den: float) -> float:
+    """Return ``num / den`` clipped to [0, 1]; 0 when ``den <= 0`` (empty aggregate)."""
+    if den <= 0.0:
+        return 0.0
+    return min(max(num / den, 0.0), 1.0)
+
+
+def aggregate_masks(info: SlotInfo) -> dict[str, tuple[NDArray[np.bool_], float]]:
+    """Participants and sign of each slot aggregate.
+
+    ``aggregate = sign * sum(d[mask])``. Only accepted participants take part; a deviation
+    within the tolerance (``deviation_sign == 0``) belongs to no aggregate.
+
+    Parameters
+    ----------
+    info : SlotInfo
+        Plaintext of the slot.
+
+    Returns
+    -------
+    dict
+        ``{"C_plus": (buyers with d > 0, +1.0), "C_minus": (buyers with d < 0, -1.0),
+        "P_plus": (sellers with d > 0, +1.0), "P_minus": (sellers with d < 0, -1.0)}``.
+    """
+    buy = info.accepted & (info.side == BUY)
+    sell = info.accepted & (info.side == SELL)
+    pos = info.deviation_sign > 0
+    neg = info.deviation_sign < 0
+    return {
+        "C_plus": (buy & pos, 1.0),
+        "C_minus": (buy & neg, -1.0),
+        "P_plus": (sell & pos, 1.0),
+        "P_minus": (sell & neg, -1.0),
+    }
+
+
+def aggregate_plain(info: SlotInfo, d: ArrayLike) -> dict[str, float]:
+    """Slot aggregates from plaintext deviations.
+
+    Parameters
+    ----------
+    info : SlotInfo
+        Plaintext of the slot.
+    d : array of float, shape (n,)
+        Deviations [kWh].
+
+    Returns
+    -------
+    dict of str to float
+        ``C_plus, C_minus, P_plus, P_minus`` [kWh], each >= 0.
+    """
+    d_arr = np.asarray(d, dtype=np.float64)
+    if d_arr.shape != info.side.shape:
+        raise ValueError(f"d must have shape {info.side.shape}, got {d_arr.shape}")
+    return {
+        name: sign * float(np.sum(d_arr[mask]))
+        for name, (mask, sign) in aggregate_masks(info).items()
+    }
+
+
+def _retail(b: _Builder, mask: NDArray[np.bool_]) -> None:
+    """Net import at RP if importing, at FiT if exporting, with the supplier."""
+    net_sign = b.info.net_sign
+    price = np.where(net_sign > 0, b.rp, np.where(net_sign < 0, b.fit, 0.0))
+    for k in (0, 1):  # coef_c and coef_d: net = s * (c + d)
+        b.sup[k][mask] = (b.s * price)[mask]
+        b.energy[k][mask] = b.s[mask]
+
+
+def _individual(b: _Builder) -> None:
+    """Deviation with the supplier: buyer RP if d > 0 else FiT; seller FiT if d > 0 else RP."""
+    info, acc = b.info, b.info.accepted
+    buyer_rp = (info.side == BUY) & (info.deviation_sign > 0)
+    seller_rp = (info.side == SELL) & (info.deviation_sign <= 0)  # d == 0: the else branch
+    price = np.where(buyer_rp | seller_rp, b.rp, b.fit)
+    b.sup[1][acc] = (b.s * price)[acc]
+    b.energy[1][acc] = b.s[acc]
+
+
+def _proportional(
+    b: _Builder,
+    members: NDArray[np.bool_],
+    deficit: NDArray[np.bool_],
+    surplus: NDArray[np.bool_],
+    d_down: float,
+    d_up: float,
+) -> None:
+    """Proportional split of one balancing group (all buyers, all sellers, or everyone).
+
+    ``d_down`` is the group's deficit volume, ``d_up`` its surplus volume [kWh]. Members settle
+    ``(c + d) * TP`` unless they carry the group's imbalance: then a fraction ``r`` of their
+    deviation is settled P2P at the slot price and ``1 - r`` with the supplier.
+    """
+    s = b.s
+    b.p2p[1][members] = s[members] * b.slot_price
+    imbalance = d_up - d_down
+    if imbalance < -b.tol:  # short: the deficit side buys the missing part at RP
+        carriers, r, price = members & deficit, _ratio(d_up, d_down), b.rp
+    elif imbalance > b.tol:  # long: the surplus side sells the excess at FiT
+        carriers, r, price = members & surplus, _ratio(d_down, d_up), b.fit
+    else:  # balanced: (c + d) * TP for all (the continuous limit)
+        return
+    b.p2p[1][carriers] = s[carriers] * (r * b.slot_price)
+    b.sup[1][carriers] = s[carriers] * ((1.0 - r) * price)
+    b.energy[1][carriers] = s[carriers] * (1.0 - r)
+
+
+def _equal_split(
+    b: _Builder,
+    members: NDArray[np.bool_],
+    deficit: NDArray[np.bool_],
+    surplus: NDArray[np.bool_],
+    d_down: float,
+    d_up: float,
+) -> None:
+    """Equal-split baseline of one group: each carrier takes an equal share of the other side.
+
+    Short group: each deviating deficit member takes ``share = d_up / n`` P2P at the slot
+    price and imports the rest ``s*d - share`` at RP. Long group: each deviating surplus member
+    exports ``share = d_down / n`` P2P and the rest ``-s*d - share`` at FiT.
+    """
+    s = b.s
+    b.p2p[1][members] = s[members] * b.slot_price
+    imbalance = d_up - d_down
+    if imbalance < -b.tol:
+        carriers, volume, direction, price = members & deficit, d_up, 1.0, b.rp
+    elif imbalance > b.tol:
+        carriers, volume, direction, price = members & surplus, d_down, -1.0, b.fit
+    else:
+        return
+    n_carriers = int(np.count_nonzero(carriers))
+    if n_carriers == 0:
+        return
+    share = volume / n_carriers
+    # amount = s*c*TP + direction*share*slot_price + (s*d - direction*share) * price
+    b.p2p[1][carriers] = 0.0
+    b.p2p[2][carriers] = direction * share * b.slot_price
+    b.sup[1][carriers] = s[carriers] * price
+    b.sup[2][carriers] = -direction * share * price
+    b.energy[1][carriers] = s[carriers]
+    b.energy[2][carriers] = -direction * share
+
+
+def _universal_equal(b: _Builder, d_down: float, d_up: float) -> None:
+    """Equal-split universal baseline: the imbalance cost is split over over-deviators only.
+
+    Everyone settles ``(c + d) * TP``. Short market: each over-consuming buyer additionally
+    pays ``(RP - TP) * |TD| / n``; long market: each over-producing seller's reward is cut by
+    ``(TP - FiT) * TD / n``. Nobody carries the cost when there is no such user (not zero-sum).
+    """
+    info, acc = b.info, b.info.accepted
+    b.p2p[1][acc] = b.s[acc] * b.slot_price
+    total = d_up - d_down
+    pos = info.deviation_sign > 0
+    if total < -b.tol:
+        carriers, direction, price = acc & (info.side == BUY) & pos, 1.0, b.rp
+    elif total > b.tol:
+        carriers, direction, price = acc & (info.side == SELL) & pos, -1.0, b.fit
+    else:
+        return
+    n_carriers = int(np.count_nonzero(carriers))
+    if n_carriers == 0:
+        return
+    per_user = direction * abs(total) / n_carriers  # energy from the supplier [kWh]
+    b.p2p[2][carriers] = -per_user * b.slot_price
+    b.sup[2][carriers] = per_user * price
+    b.energy[2][carriers] = per_user
+
+
+def _checked_aggregates(
+    aggregates: Mapping[str, float] | None, model: str, tol_kwh: float
+) -> dict[str, float]:
+    if aggregates is None:
+        raise ValueError(f"model {model!r} needs the slot aggregates {AGGREGATES}")
+    out: dict[str, float] = {}
+    for name in AGGREGATES:
+        if name not in aggregates:
+            raise ValueError(f"aggregate {name!r} missing")
+        value = float(aggregates[name])
+        if not np.isfinite(value) or value < -tol_kwh:
+            raise ValueError(f"aggregate {name!r} must be finite and >= 0, got {value}")
+        out[name] = max(value, 0.0)
+    return out
+
+
+def bill_terms(
+    model: str,
+    info: SlotInfo,
+    prices: Prices,
+    aggregates: Mapping[str, float] | None = None,
+    tol_kwh: float = 1e-9,
+) -> BillTerms:
+    """Bill terms of one billing model in one slot as linear forms in (c, d).
+
+    Participants that are not accepted (including side none) settle at retail in every model.
+
+    Parameters
+    ----------
+    model : str
+        One of :data:`MODELS`.
+    info : SlotInfo
+        Plaintext of the slot.
+    prices : Prices
+        Retail price and feed-in tariff [currency/kWh].
+    aggregates : mapping of str to float, optional
+        ``C_plus, C_minus, P_plus, P_minus`` [kWh] as decrypted by the grid operator; required
+        for the models in :data:`AGGREGATE_MODELS`.
+    tol_kwh : float, default 1e-9
+        An imbalance (TDD, TSD, TD) with ``|x| <= tol_kwh`` [kWh] counts as zero.
+
+    Returns
+    -------
+    BillTerms
+        P2P money, supplier money and supplier energy per participant.
+
+    Examples
+    --------
+    >>> info = SlotInfo(side=np.array([1, -1]), accepted=np.array([True, True]),
+    ...                 deviation_sign=np.array([1, 0]), net_sign=np.array([1, -1]),
+    ...                 p2p_price=np.array([0.2, 0.2]), slot_price=0.2)
+    >>> terms = bill_terms("individual", info, Prices(0.35, 0.05))
+    >>> terms.amount.evaluate(np.array([2.0, 2.0]), np.array([1.0, 0.0])).round(6).tolist()
+    [0.75, -0.4]
+    """
+    if model not in MODELS:
+        raise ValueError(f"unknown billing model {model!r}; expected one of {MODELS}")
+    b = _Builder(info, prices, tol_kwh)
+    acc = info.accepted
+    _retail(b, np.ones_like(acc) if model == "retail" else ~acc)
+    if model == "retail":
+        return b.terms()
+    b.p2p[0][acc] = (b.s * np.where(acc, info.p2p_price, 0.0))[acc]
+    if model == "individual":
+        _individual(b)
+        return b.terms()
+
+    agg = _checked_aggregates(aggregates, model, tol_kwh)
+    buy = acc & (info.side == BUY)
+    sell = acc & (info.side == SELL)
+    pos = info.deviation_sign > 0
+    neg = info.deviation_sign < 0
+    if model in ("social", "social_equal"):
+        split = _proportional if model == "social" else _equal_split
+        split(b, buy, buy & pos, buy & neg, agg["C_plus"], agg["C_minus"])
+        split(b, sell, sell & neg, sell & pos, agg["P_minus"], agg["P_plus"])
+    elif model == "universal":
+        deficit = (buy & pos) | (sell & neg)
+        surplus = (buy & neg) | (sell & pos)
+        d_down = agg["C_plus"] + agg["P_minus"]
+        _proportional(b, acc, deficit, surplus, d_down, agg["P_plus"] + agg["C_minus"])
+    else:
+        _universal_equal(b, agg["C_plus"] + agg["P_minus"], agg["P_plus"] + agg["C_minus"])
+    return b.terms()
+
+
+def settle_slot_plain(
+    model: str,
+    c: ArrayLike,
+    d: ArrayLike,
+    info: SlotInfo,
+    prices: Prices,
+    tol_kwh: float = 1e-9,
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Settle one slot in plaintext.
+
+    Parameters
+    ----------
+    model : str
+        One of :data:`MODELS`.
+    c : array of float, shape (n,)
+        Committed volumes [kWh].
+    d : array of float, shape (n,)
+        Deviations [kWh].
+    info : SlotInfo
+        Plaintext of the slot.
+    prices : Prices
+        Retail price and feed-in tariff [currency/kWh].
+    tol_kwh : float, default 1e-9
+        Tolerance [kWh] for the imbalance tests.
+
+    Returns
+    -------
+    amount : numpy.ndarray of float
+        Bill amount [currency] (> 0 pays, < 0 receives).
+    supplier_money : numpy.ndarray of float
+        Money paid to the participant's supplier [currency] (the supplier's income).
+    supplier_energy : numpy.ndarray of float
+        Energy the supplier sells to (> 0) or buys from (< 0) the participant [kWh].
+    """
+    c_arr = np.asarray(c, dtype=np.float64)
+    d_arr = np.asarray(d, dtype=np.float64)
+    aggregates = aggregate_plain(info, d_arr) if model in AGGREGATE_MODELS else None
+    terms = bill_terms(model, info, prices, aggregates, tol_kwh)
+    return (
+        terms.amount.evaluate(c_arr, d_arr).astype(np.float64),
+        terms.supplier.evaluate(c_arr, d_arr).astype(np.float64),
+        terms.supplier_energy.evaluate(c_arr, d_arr).astype(np.float64),
+    )
+
+
+def slot_info_from_plain(
+    side: ArrayLike,
+    accepted: ArrayLike,
+    committed_kwh: ArrayLike,
+    deviation_kwh: ArrayLike,
+    net_kwh: ArrayLike,
+    p2p_price: ArrayLike,
+    slot_price: float,
+    tol_kwh: float = 1e-9,
+) -> SlotInfo:
+    """Build :class:`SlotInfo` from plaintext participant data.
+
+    Parameters
+    ----------
+    side : array of {"buy", "sell", "none"} or of int {+1, -1, 0}, shape (n,)
+        Side of the participant's order.
+    accepted : array of bool, shape (n,)
+        True when any of the order was matched.
+    committed_kwh : array of float, shape (n,)
+        Matched volume ``c >= 0`` [kWh]; 0 when not accepted.
+    deviation_kwh : array of float, shape (n,)
+        ``d`` = delivered - committed on the order's side [kWh].
+    net_kwh : array of float, shape (n,)
+        Net import ``s * (c + d)`` [kWh]; checked against ``c`` and ``d``.
+    p2p_price : array of float, shape (n,)
+        Volume-weighted trade price per participant [currency/kWh]; NaN when not accepted.
+    slot_price : float
+        The slot's P2P price for deviations [currency/kWh]; NaN when nothing traded.
+    tol_kwh : float, default 1e-9
+        ``|x| <= tol_kwh`` [kWh] counts as zero in the signs.
+
+    Returns
+    -------
+    SlotInfo
+    """
+    side_arr = np.asarray(side)
+    if side_arr.dtype.kind in "USO":
+        unknown = set(side_arr.tolist()) - set(_SIDE_CODES)
+        if unknown:
+            raise ValueError(f"side must be 'buy', 'sell' or 'none', got {sorted(unknown)}")
+        side_arr = np.array([_SIDE_CODES[x] for x in side_arr.tolist()], dtype=np.int8)
+    acc = np.asarray(accepted, dtype=bool)
+    c = np.asarray(committed_kwh, dtype=np.float64)
+    d = np.asarray(deviation_kwh, dtype=np.float64)
+    net = np.asarray(net_kwh, dtype=np.float64)
+    if np.any(c < -tol_kwh) or np.any(~acc & (np.abs(c) > tol_kwh)):
+        raise ValueError("committed_kwh must be >= 0, and 0 when not accepted")
+    s = np.where(side_arr == SELL, -1.0, 1.0)
+    scale = np.abs(c) + np.abs(d)
+    if np.any(np.abs(net - s * (c + d)) > tol_kwh + 1e-9 * scale):
+        raise ValueError("net_kwh must equal s * (committed_kwh + deviation_kwh)")
+    return SlotInfo(
+        side=side_arr,
+        accepted=acc,
+        deviation_sign=_sign_with_tolerance(d, tol_kwh),
+        net_sign=_sign_with_tolerance(net, tol_kwh),
+        p2p_price=np.asarray(p2p_price, dtype=np.float64),
+        slot_price=float(slot_price),
+    )
