@@ -31,13 +31,19 @@ def _parser() -> argparse.ArgumentParser:
     def add_common(p: argparse.ArgumentParser) -> None:
         p.add_argument("scenario", help="scenario YAML file")
         p.add_argument(
-            "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+            "--set",
+            dest="overrides",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
             help="override a scenario key by dotted path, value parsed as YAML (repeatable)",
         )
 
     run = sub.add_parser("run", help="run one simulation")
     add_common(run)
-    run.add_argument("--out", type=Path, default=None, help="run directory (default results/<name>/)")
+    run.add_argument(
+        "--out", type=Path, default=None, help="run directory (default results/<name>/)"
+    )
     run.add_argument("--quiet", action="store_true", help="no progress bar and no summary lines")
     val = sub.add_parser("validate", help="check a scenario without running it")
     add_common(val)
@@ -63,7 +69,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if os.environ.get("COSIM_DEBUG"):
             traceback.print_exc()
-        return _fail(f"internal error: {type(exc).__name__}: {exc} (set COSIM_DEBUG=1 for a traceback)", EXIT_INTERNAL)
+        return _fail(
+            f"internal error: {type(exc).__name__}: {exc} (set COSIM_DEBUG=1 for a traceback)",
+            EXIT_INTERNAL,
+        )
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -92,7 +101,9 @@ def _run(args: argparse.Namespace) -> int:
     if show_bar:
         from tqdm import tqdm
 
-        with tqdm(total=scenario.time.slots, unit="slot", desc=scenario.name, file=sys.stderr) as bar:
+        with tqdm(
+            total=scenario.time.slots, unit="slot", desc=scenario.name, file=sys.stderr
+        ) as bar:
             summary = run_simulation(sim, writer, progress=lambda done: bar.update(done - bar.n))
     else:
         summary = run_simulation(sim, writer)

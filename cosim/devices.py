@@ -89,7 +89,9 @@ def dispatch_self_consumption(
     with np.errstate(divide="ignore", invalid="ignore"):
         drawn_kwh = np.where(fleet.eta_discharge > 0, discharge_kwh / fleet.eta_discharge, 0.0)
     soc_after = soc_kwh + charge_kwh * fleet.eta_charge - drawn_kwh
-    soc_after = np.clip(soc_after, fleet.soc_min_kwh, np.maximum(fleet.soc_max_kwh, fleet.soc_min_kwh))
+    soc_after = np.clip(
+        soc_after, fleet.soc_min_kwh, np.maximum(fleet.soc_max_kwh, fleet.soc_min_kwh)
+    )
     # a battery-less participant keeps soc 0 whatever the bounds say
     soc_after = np.where(fleet.capacity_kwh > 0, soc_after, 0.0)
     return charge_kwh - discharge_kwh, soc_after

@@ -42,7 +42,13 @@ from cosim.grid.networks import Attachment, attach_participants, load_network
 from cosim.grid.powerflow import FlowResult, PandapowerFlow
 from cosim.market.auction import ClearingResult, clear
 from cosim.market.orders import OrderBook
-from cosim.participants import Population, ProfileFeed, build_population, load_profile_set, random_streams
+from cosim.participants import (
+    Population,
+    ProfileFeed,
+    build_population,
+    load_profile_set,
+    random_streams,
+)
 from cosim.results import ResultWriter, write_json, write_table
 from cosim.scenario import Scenario, scenario_to_yaml
 from cosim.settlement.billing import Prices
@@ -93,15 +99,23 @@ def build_simulation(scenario: Scenario) -> Simulation:
     """
     t0 = time.perf_counter()
     net = load_network(scenario.network.name, scenario.source_file)
-    attachment = attach_participants(net, scenario.network.name, scenario.network.household_rating_kw)
+    attachment = attach_participants(
+        net, scenario.network.name, scenario.network.household_rating_kw
+    )
     streams = random_streams(scenario.seed)
     profiles = load_profile_set(scenario)
     population = build_population(scenario, attachment, profiles, streams["population"])
     start = pd.Timestamp(scenario.time.start)
-    feed = ProfileFeed(population, profiles, start, scenario.time.slot_minutes, scenario.output.chunk_slots)
+    feed = ProfileFeed(
+        population, profiles, start, scenario.time.slot_minutes, scenario.output.chunk_slots
+    )
     flow = PandapowerFlow(net, population.bus)  # works on its own prepared copy
-    times = pd.date_range(start, periods=scenario.time.slots, freq=pd.Timedelta(minutes=scenario.time.slot_minutes))
-    return Simulation(scenario, attachment, population, feed, flow, streams, times, time.perf_counter() - t0)
+    times = pd.date_range(
+        start, periods=scenario.time.slots, freq=pd.Timedelta(minutes=scenario.time.slot_minutes)
+    )
+    return Simulation(
+        scenario, attachment, population, feed, flow, streams, times, time.perf_counter() - t0
+    )
 
 
 def open_writer(scenario: Scenario, out_dir: Path) -> ResultWriter:
@@ -218,9 +232,18 @@ def run_simulation(
                 load, pv = sim.feed.slot(k, n_slots)
             with timer.stage("orders"):
                 orders = plan_orders(
-                    load, pv, soc, pop.battery, slot_h, sc.fulfilment.forecast_error,
-                    sc.market.min_order_kwh, sc.market.feed_in_tariff, sc.market.retail_price,
-                    sc.market.bid_strategy, sim.streams["forecast"], sim.streams["prices"],
+                    load,
+                    pv,
+                    soc,
+                    pop.battery,
+                    slot_h,
+                    sc.fulfilment.forecast_error,
+                    sc.market.min_order_kwh,
+                    sc.market.feed_in_tariff,
+                    sc.market.retail_price,
+                    sc.market.bid_strategy,
+                    sim.streams["forecast"],
+                    sim.streams["prices"],
                 )
             yield orders_q.put((k, load, pv, soc, orders))
 
@@ -230,8 +253,10 @@ def run_simulation(
             with timer.stage("clearing"):
                 has = orders.side != 0
                 book = OrderBook(
-                    participant=ids[has], side=orders.side[has],
-                    energy_kwh=orders.energy_kwh[has], limit_price=orders.limit_price[has],
+                    participant=ids[has],
+                    side=orders.side[has],
+                    energy_kwh=orders.energy_kwh[has],
+                    limit_price=orders.limit_price[has],
                 )
                 result = clear(book, sc.market.mechanism)
                 filled = np.zeros(pop.n)
@@ -244,7 +269,15 @@ def run_simulation(
         for _ in range(n_slots):
             m: _SlotMarket = yield committed_q.get()
             with timer.stage("delivery"):
-                d = deliver(m.load_kwh, m.pv_kwh, m.soc_kwh, pop.battery, slot_h, m.orders.side, m.filled_kwh)
+                d = deliver(
+                    m.load_kwh,
+                    m.pv_kwh,
+                    m.soc_kwh,
+                    pop.battery,
+                    slot_h,
+                    m.orders.side,
+                    m.filled_kwh,
+                )
             yield env.timeout((m.k + 1) * slot_min - env.now)  # delivery lasts the slot
             reading = _SlotReading(m, d)
             yield to_grid_q.put(reading)
@@ -266,8 +299,13 @@ def run_simulation(
             with timer.stage("settlement"):
                 d, m = r.delivery, r.market
                 energy = ledger.settle(
-                    m.orders.side, d.accepted, d.committed_kwh, d.deviation_kwh, d.net_kwh,
-                    m.p2p_price, m.clearing.clearing_price,
+                    m.orders.side,
+                    d.accepted,
+                    d.committed_kwh,
+                    d.deviation_kwh,
+                    d.net_kwh,
+                    m.p2p_price,
+                    m.clearing.clearing_price,
                 )
             yield settle_out_q.put((r, energy))
 
@@ -292,7 +330,9 @@ def run_simulation(
             if flow.line_loading_percent.size:
                 totals.loading_max = max(totals.loading_max, float(flow.line_loading_percent.max()))
             if flow.trafo_loading_percent.size:
-                totals.trafo_loading_max = max(totals.trafo_loading_max, float(flow.trafo_loading_percent.max()))
+                totals.trafo_loading_max = max(
+                    totals.trafo_loading_max, float(flow.trafo_loading_percent.max())
+                )
         imp = flow.grid_import_kw * slot_h
         s = totals.sums
         s["load_kwh"] += float(m.load_kwh.sum())
@@ -331,21 +371,47 @@ def run_simulation(
         writer.add(
             "participants",
             {
-                "slot": k, "participant": ids, "bus": pop.bus, "supplier": pop.supplier,
-                "load_kwh": m.load_kwh, "pv_kwh": m.pv_kwh, "battery_kwh": d.battery_kwh,
-                "soc_kwh": d.soc_kwh, "net_kwh": d.net_kwh, "side": _SIDE_NAMES[o.side + 1],
-                "accepted": d.accepted, "committed_kwh": d.committed_kwh,
-                "delivered_kwh": d.delivered_kwh, "deviation_kwh": d.deviation_kwh,
-                "order_kwh": o.energy_kwh, "limit_price": o.limit_price, "p2p_price": m.p2p_price,
+                "slot": k,
+                "participant": ids,
+                "bus": pop.bus,
+                "supplier": pop.supplier,
+                "load_kwh": m.load_kwh,
+                "pv_kwh": m.pv_kwh,
+                "battery_kwh": d.battery_kwh,
+                "soc_kwh": d.soc_kwh,
+                "net_kwh": d.net_kwh,
+                "side": _SIDE_NAMES[o.side + 1],
+                "accepted": d.accepted,
+                "committed_kwh": d.committed_kwh,
+                "delivered_kwh": d.delivered_kwh,
+                "deviation_kwh": d.deviation_kwh,
+                "order_kwh": o.energy_kwh,
+                "limit_price": o.limit_price,
+                "p2p_price": m.p2p_price,
             },
         )
-        writer.add("buses", {"slot": k, "bus": sim.flow.bus_ids, "vm_pu": flow.vm_pu, "p_mw": flow.bus_p_mw})
-        writer.add("lines", {"slot": k, "line": sim.flow.line_ids, "loading_percent": flow.line_loading_percent})
-        writer.add("trafos", {"slot": k, "trafo": sim.flow.trafo_ids, "loading_percent": flow.trafo_loading_percent})
+        writer.add(
+            "buses",
+            {"slot": k, "bus": sim.flow.bus_ids, "vm_pu": flow.vm_pu, "p_mw": flow.bus_p_mw},
+        )
+        writer.add(
+            "lines",
+            {"slot": k, "line": sim.flow.line_ids, "loading_percent": flow.line_loading_percent},
+        )
+        writer.add(
+            "trafos",
+            {"slot": k, "trafo": sim.flow.trafo_ids, "loading_percent": flow.trafo_loading_percent},
+        )
         t = m.clearing.trades
         writer.add(
             "trades",
-            {"slot": k, "buyer": t.buyer, "seller": t.seller, "energy_kwh": t.energy_kwh, "price": t.price},
+            {
+                "slot": k,
+                "buyer": t.buyer,
+                "seller": t.seller,
+                "energy_kwh": t.energy_kwh,
+                "price": t.price,
+            },
         )
 
     for proc in (participants, market, meters, grid, settlement, recorder):
@@ -366,7 +432,9 @@ def run_simulation(
             write_table(writer.out_dir / "bills.csv", ledger.bills_frame())
             write_table(writer.out_dir / "suppliers.csv", ledger.suppliers_frame())
             write_table(writer.out_dir / "participants_info.csv", pop.info_frame())
-            summary = _summary(sim, totals, ledger, timer, time.perf_counter() - wall0, status, error)
+            summary = _summary(
+                sim, totals, ledger, timer, time.perf_counter() - wall0, status, error
+            )
             write_json(writer.out_dir / "summary.json", summary)
             (writer.out_dir / "scenario.yaml").write_text(scenario_to_yaml(sc), encoding="utf-8")
     return summary
@@ -380,7 +448,13 @@ def _max_or_nan(values: np.ndarray, converged: bool) -> float:
 
 
 def _summary(
-    sim: Simulation, totals: _Totals, ledger: Ledger, timer: _Timer, wall_s: float, status: str, error: str | None
+    sim: Simulation,
+    totals: _Totals,
+    ledger: Ledger,
+    timer: _Timer,
+    wall_s: float,
+    status: str,
+    error: str | None,
 ) -> dict[str, Any]:
     sc = sim.scenario
     s = totals.sums

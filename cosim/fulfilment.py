@@ -13,7 +13,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cosim.devices import BatteryFleet, dispatch_self_consumption, forecast, limit_prices, order_sides
+from cosim.devices import (
+    BatteryFleet,
+    dispatch_self_consumption,
+    forecast,
+    limit_prices,
+    order_sides,
+)
 from cosim.market.orders import SELL
 
 __all__ = ["Delivery", "Orders", "deliver", "plan_orders"]

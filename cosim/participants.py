@@ -15,10 +15,23 @@ import pandas as pd
 
 from cosim.devices import BatteryFleet
 from cosim.grid.networks import Attachment
-from cosim.profiles import ProfileTable, assign_profiles, builtin_profiles, read_profile_csv, slot_energy
+from cosim.profiles import (
+    ProfileTable,
+    assign_profiles,
+    builtin_profiles,
+    read_profile_csv,
+    slot_energy,
+)
 from cosim.scenario import Scenario, resolve_path
 
-__all__ = ["Population", "ProfileFeed", "ProfileSet", "build_population", "load_profile_set", "random_streams"]
+__all__ = [
+    "Population",
+    "ProfileFeed",
+    "ProfileSet",
+    "build_population",
+    "load_profile_set",
+    "random_streams",
+]
 
 #: Profiles are shifted in whole steps of this many minutes.
 SHIFT_STEP_MINUTES = 15
@@ -50,7 +63,7 @@ def load_profile_set(scenario: Scenario) -> ProfileSet:
 
     def one(value: str, kind: str, suffix: str) -> ProfileTable:
         if value == "builtin":
-            return builtin_profiles(kind)  # type: ignore[arg-type]
+            return builtin_profiles(kind)
         return read_profile_csv(resolve_path(scenario, value), suffix)
 
     return ProfileSet(
@@ -248,14 +261,24 @@ class ProfileFeed:
         for mask, table in ((~comm, prof.household), (comm, prof.commercial)):
             if mask.any():
                 e = slot_energy(
-                    table, pop.profile_column[mask], pop.load_shift_minutes[mask], start, count, self._slot_minutes
+                    table,
+                    pop.profile_column[mask],
+                    pop.load_shift_minutes[mask],
+                    start,
+                    count,
+                    self._slot_minutes,
                 )
                 load[:, mask] = e * (pop.annual_load_kwh[mask] / 1000.0)
         pv = np.zeros((count, pop.n))
         has_pv = pop.pv_kwp > 0
         if has_pv.any():
             e = slot_energy(
-                prof.pv, pop.pv_column[has_pv], pop.pv_shift_minutes[has_pv], start, count, self._slot_minutes
+                prof.pv,
+                pop.pv_column[has_pv],
+                pop.pv_shift_minutes[has_pv],
+                start,
+                count,
+                self._slot_minutes,
             )
             pv[:, has_pv] = e * pop.pv_kwp[has_pv]
         self._load, self._pv, self._block_index = load, pv, block

@@ -21,15 +21,45 @@ __all__ = ["TABLE_COLUMNS", "ResultWriter", "write_json", "write_table"]
 #: Required columns of each per-slot table, in order (DESIGN.md contract), plus our additions.
 TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     "slots": (
-        "slot", "time", "clearing_price", "traded_kwh", "import_kwh", "export_kwh",
-        "vm_min_pu", "vm_max_pu", "loading_max_percent", "losses_kwh", "pf_converged",
-        "trafo_loading_max_percent", "load_kwh", "pv_kwh", "battery_kwh", "net_kwh",
-        "buy_orders", "sell_orders", "bid_kwh", "offer_kwh",
+        "slot",
+        "time",
+        "clearing_price",
+        "traded_kwh",
+        "import_kwh",
+        "export_kwh",
+        "vm_min_pu",
+        "vm_max_pu",
+        "loading_max_percent",
+        "losses_kwh",
+        "pf_converged",
+        "trafo_loading_max_percent",
+        "load_kwh",
+        "pv_kwh",
+        "battery_kwh",
+        "net_kwh",
+        "buy_orders",
+        "sell_orders",
+        "bid_kwh",
+        "offer_kwh",
     ),
     "participants": (
-        "slot", "participant", "bus", "supplier", "load_kwh", "pv_kwh", "battery_kwh", "soc_kwh",
-        "net_kwh", "side", "accepted", "committed_kwh", "delivered_kwh", "deviation_kwh",
-        "order_kwh", "limit_price", "p2p_price",
+        "slot",
+        "participant",
+        "bus",
+        "supplier",
+        "load_kwh",
+        "pv_kwh",
+        "battery_kwh",
+        "soc_kwh",
+        "net_kwh",
+        "side",
+        "accepted",
+        "committed_kwh",
+        "delivered_kwh",
+        "deviation_kwh",
+        "order_kwh",
+        "limit_price",
+        "p2p_price",
     ),
     "buses": ("slot", "bus", "vm_pu", "p_mw"),
     "lines": ("slot", "line", "loading_percent"),
@@ -44,7 +74,9 @@ def write_table(path: Path, frame: pd.DataFrame, append: bool = False) -> None:
     for col in out.columns:
         if out[col].dtype == bool:
             out[col] = np.where(out[col].to_numpy(), "true", "false")
-    out.to_csv(path, mode="a" if append else "w", header=not append, index=False, lineterminator="\n")
+    out.to_csv(
+        path, mode="a" if append else "w", header=not append, index=False, lineterminator="\n"
+    )
 
 
 def write_json(path: Path, data: Mapping[str, Any]) -> None:
@@ -91,7 +123,9 @@ class ResultWriter:
     ) -> None:
         self.out_dir = Path(out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        self.columns = {t: TABLE_COLUMNS[t] + tuple((extra_columns or {}).get(t, ())) for t in tables}
+        self.columns = {
+            t: TABLE_COLUMNS[t] + tuple((extra_columns or {}).get(t, ())) for t in tables
+        }
         self.chunk_slots = chunk_slots
         self._buffers: dict[str, dict[str, list[np.ndarray]]] = {
             t: {c: [] for c in self.columns[t]} for t in tables

@@ -45,7 +45,9 @@ __all__ = [
 ]
 
 BILLING_MODELS = ("retail", "individual", "social", "universal", "social_equal", "universal_equal")
-BillingModel = Literal["retail", "individual", "social", "universal", "social_equal", "universal_equal"]
+BillingModel = Literal[
+    "retail", "individual", "social", "universal", "social_equal", "universal_equal"
+]
 
 
 class _Section(BaseModel):
@@ -74,7 +76,9 @@ class TimeConfig(_Section):
             try:
                 value = dt.datetime.fromisoformat(value)
             except ValueError as exc:
-                raise ValueError("an ISO 8601 date or date-time like 2016-06-01T00:00:00+00:00") from exc
+                raise ValueError(
+                    "an ISO 8601 date or date-time like 2016-06-01T00:00:00+00:00"
+                ) from exc
         if isinstance(value, dt.datetime) and value.tzinfo is None:
             value = value.replace(tzinfo=dt.timezone.utc)
         return value
@@ -108,17 +112,27 @@ class BatteryConfig(_Section):
     capacity_kwh: float = Field(default=5.0, gt=0, description="Usable capacity [kWh].")
     power_kw: float = Field(default=2.5, gt=0, description="Charge and discharge power limit [kW].")
     round_trip_efficiency: float = Field(
-        default=0.9, gt=0, le=1, description="Round-trip efficiency; charge and discharge each get its square root."
+        default=0.9,
+        gt=0,
+        le=1,
+        description="Round-trip efficiency; charge and discharge each get its square root.",
     )
-    soc_min_fraction: float = Field(default=0.1, ge=0, le=1, description="Lower state-of-charge bound [fraction of capacity].")
-    soc_max_fraction: float = Field(default=0.95, ge=0, le=1, description="Upper state-of-charge bound [fraction of capacity].")
-    soc_initial_fraction: float = Field(default=0.5, ge=0, le=1, description="State of charge at the start [fraction of capacity].")
+    soc_min_fraction: float = Field(
+        default=0.1, ge=0, le=1, description="Lower state-of-charge bound [fraction of capacity]."
+    )
+    soc_max_fraction: float = Field(
+        default=0.95, ge=0, le=1, description="Upper state-of-charge bound [fraction of capacity]."
+    )
+    soc_initial_fraction: float = Field(
+        default=0.5, ge=0, le=1, description="State of charge at the start [fraction of capacity]."
+    )
 
     @model_validator(mode="after")
     def _bounds(self) -> BatteryConfig:
         if self.soc_min_fraction > self.soc_max_fraction:
             raise ValueError(
-                f"soc_min_fraction ({self.soc_min_fraction}) <= soc_max_fraction ({self.soc_max_fraction})"
+                f"soc_min_fraction ({self.soc_min_fraction}) <= "
+                f"soc_max_fraction ({self.soc_max_fraction})"
             )
         if not self.soc_min_fraction <= self.soc_initial_fraction <= self.soc_max_fraction:
             raise ValueError(
@@ -131,40 +145,91 @@ class BatteryConfig(_Section):
 class ParticipantsConfig(_Section):
     """Who trades: households and businesses behind smart meters."""
 
-    pv_penetration: float = Field(default=0.5, ge=0, le=1, description="Fraction of participants with PV; round(p*N) of them, chosen from the seed.")
-    battery_penetration: float = Field(default=0.2, ge=0, le=1, description="Fraction of participants with a battery; chosen from the seed.")
-    pv_kwp: float = Field(default=3.0, gt=0, description="PV size of each participant that has PV [kWp].")
-    annual_load_kwh: float = Field(default=3500.0, gt=0, description="Median annual consumption of a household [kWh/a].")
+    pv_penetration: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="Fraction of participants with PV; round(p*N) of them, chosen from the seed.",
+    )
+    battery_penetration: float = Field(
+        default=0.2,
+        ge=0,
+        le=1,
+        description="Fraction of participants with a battery; chosen from the seed.",
+    )
+    pv_kwp: float = Field(
+        default=3.0, gt=0, description="PV size of each participant that has PV [kWp]."
+    )
+    annual_load_kwh: float = Field(
+        default=3500.0, gt=0, description="Median annual consumption of a household [kWh/a]."
+    )
     annual_load_spread: float = Field(
-        default=0.3, ge=0, le=2, description="Log-normal sigma of households' annual consumption around the median."
+        default=0.3,
+        ge=0,
+        le=2,
+        description="Log-normal sigma of households' annual consumption around the median.",
     )
     profile_shift_minutes: int = Field(
-        default=60, ge=0, le=720,
-        description="Each participant's profiles are shifted by a seeded whole number of 15-min steps within +- this [min].",
+        default=60,
+        ge=0,
+        le=720,
+        description="Each participant's profiles are shifted by a seeded whole number of "
+        "15-min steps within +- this [min].",
     )
-    load_profiles: str = Field(default="builtin", description="`builtin` (SimBench households) or a CSV path (`*_p_kw` columns).")
-    commercial_profiles: str = Field(default="builtin", description="`builtin` (SimBench G0/G1/G3) or a CSV path (`*_p_kw` columns).")
-    pv_profiles: str = Field(default="builtin", description="`builtin` (SimBench PV1-8) or a CSV path (`*_p_kw_per_kwp` columns).")
-    load_power_factor: float = Field(default=0.97, gt=0, le=1, description="Power factor of the loads (inductive); PV and batteries run at unity.")
+    load_profiles: str = Field(
+        default="builtin",
+        description="`builtin` (SimBench households) or a CSV path (`*_p_kw` columns).",
+    )
+    commercial_profiles: str = Field(
+        default="builtin",
+        description="`builtin` (SimBench G0/G1/G3) or a CSV path (`*_p_kw` columns).",
+    )
+    pv_profiles: str = Field(
+        default="builtin",
+        description="`builtin` (SimBench PV1-8) or a CSV path (`*_p_kw_per_kwp` columns).",
+    )
+    load_power_factor: float = Field(
+        default=0.97,
+        gt=0,
+        le=1,
+        description="Power factor of the loads (inductive); PV and batteries run at unity.",
+    )
     battery_strategy: Literal["self_consumption"] = Field(
-        default="self_consumption", description="Battery dispatch: `self_consumption` charges from surplus and discharges into deficit."
+        default="self_consumption",
+        description="Battery dispatch: `self_consumption` charges from surplus and "
+        "discharges into deficit.",
     )
 
 
 class MarketConfig(_Section):
     """The per-slot double auction."""
 
-    mechanism: Literal["pay_as_clear", "pay_as_bid"] = Field(default="pay_as_clear", description="Uniform price or each trade at the buyer's bid (docs/market.md).")
-    retail_price: float = Field(default=0.35, ge=0, description="Price of energy bought from the supplier [currency/kWh].")
-    feed_in_tariff: float = Field(default=0.05, ge=0, description="Price paid by the supplier for exported energy [currency/kWh].")
+    mechanism: Literal["pay_as_clear", "pay_as_bid"] = Field(
+        default="pay_as_clear",
+        description="Uniform price or each trade at the buyer's bid (docs/market.md).",
+    )
+    retail_price: float = Field(
+        default=0.35, ge=0, description="Price of energy bought from the supplier [currency/kWh]."
+    )
+    feed_in_tariff: float = Field(
+        default=0.05,
+        ge=0,
+        description="Price paid by the supplier for exported energy [currency/kWh].",
+    )
     network_check: Literal["none"] = Field(
-        default="none", description="Network check of cleared trades: `none` (`dc` and `lindistflow` are planned)."
+        default="none",
+        description="Network check of cleared trades: `none` (`dc` and `lindistflow` are planned).",
     )
     bid_strategy: Literal["uniform", "midpoint"] = Field(
         default="uniform",
-        description="Limit prices: `uniform` draws each order's limit from [feed_in_tariff, retail_price] (seeded); `midpoint` uses their mean.",
+        description="Limit prices: `uniform` draws each order's limit from "
+        "[feed_in_tariff, retail_price] (seeded); `midpoint` uses their mean.",
     )
-    min_order_kwh: float = Field(default=0.001, ge=0, description="Forecast net positions smaller than this submit no order [kWh].")
+    min_order_kwh: float = Field(
+        default=0.001,
+        ge=0,
+        description="Forecast net positions smaller than this submit no order [kWh].",
+    )
 
     @model_validator(mode="after")
     def _prices(self) -> MarketConfig:
@@ -179,18 +244,31 @@ class FulfilmentConfig(_Section):
     """Imperfect fulfilment: forecasts deviate from what is delivered."""
 
     forecast_error: float = Field(
-        default=0.1, ge=0, le=5,
-        description="Relative standard deviation of load and PV forecast errors (0 = perfect fulfilment).",
+        default=0.1,
+        ge=0,
+        le=5,
+        description="Relative standard deviation of load and PV forecast errors "
+        "(0 = perfect fulfilment).",
     )
 
 
 class SettlementConfig(_Section):
     """Billing."""
 
-    models: tuple[BillingModel, ...] = Field(default=("retail", "individual"), min_length=1, description="Billing models computed side by side.")
-    encryption: Literal["plain"] = Field(default="plain", description="`plain` (`paillier` and `ckks` are planned).")
+    models: tuple[BillingModel, ...] = Field(
+        default=("retail", "individual"),
+        min_length=1,
+        description="Billing models computed side by side.",
+    )
+    encryption: Literal["plain"] = Field(
+        default="plain", description="`plain` (`paillier` and `ckks` are planned)."
+    )
     key_bits: int = Field(default=2048, ge=2048, description="Paillier modulus size [bit].")
-    suppliers: int = Field(default=2, ge=1, description="Number of suppliers; participants are assigned evenly from the seed.")
+    suppliers: int = Field(
+        default=2,
+        ge=1,
+        description="Number of suppliers; participants are assigned evenly from the seed.",
+    )
 
     @field_validator("models", mode="before")
     @classmethod
@@ -210,9 +288,15 @@ class SettlementConfig(_Section):
 class GridConfig(_Section):
     """Power flow."""
 
-    backend: Literal["pandapower"] = Field(default="pandapower", description="`pandapower` (reference; `lightsim2grid` is planned).")
-    v_min_pu: float = Field(default=0.95, gt=0, description="Lower voltage limit used in summaries [pu].")
-    v_max_pu: float = Field(default=1.05, gt=0, description="Upper voltage limit used in summaries [pu].")
+    backend: Literal["pandapower"] = Field(
+        default="pandapower", description="`pandapower` (reference; `lightsim2grid` is planned)."
+    )
+    v_min_pu: float = Field(
+        default=0.95, gt=0, description="Lower voltage limit used in summaries [pu]."
+    )
+    v_max_pu: float = Field(
+        default=1.05, gt=0, description="Upper voltage limit used in summaries [pu]."
+    )
 
 
 class OutputConfig(_Section):
@@ -220,13 +304,20 @@ class OutputConfig(_Section):
 
     buses: bool = Field(default=True, description="Write buses.csv (slot x bus).")
     lines: bool = Field(default=True, description="Write lines.csv (slot x line).")
-    chunk_slots: int = Field(default=1000, ge=1, description="Results are appended to the CSVs every this many slots.")
+    chunk_slots: int = Field(
+        default=1000, ge=1, description="Results are appended to the CSVs every this many slots."
+    )
 
 
 class Scenario(_Section):
     """A complete, validated scenario."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=100, description="Scenario name (letters, digits, `_.-`); default output folder `results/<name>/`.")
+    name: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+        max_length=100,
+        description="Scenario name (letters, digits, `_.-`); default output folder "
+        "`results/<name>/`.",
+    )
     seed: int = Field(default=0, ge=0, description="Seed of every random draw.")
     time: TimeConfig = TimeConfig()
     network: NetworkConfig = NetworkConfig()
@@ -237,7 +328,9 @@ class Scenario(_Section):
     settlement: SettlementConfig = SettlementConfig()
     grid: GridConfig = GridConfig()
     output: OutputConfig = OutputConfig()
-    source_file: str | None = Field(default=None, exclude=True, description="The scenario file (set by the loader).")
+    source_file: str | None = Field(
+        default=None, exclude=True, description="The scenario file (set by the loader)."
+    )
 
 
 # --------------------------------------------------------------------------- loading
@@ -256,7 +349,9 @@ def _describe_error(err: Mapping[str, Any], model: type[BaseModel]) -> tuple[str
             field = parent.model_fields.get(part) if parent else None
             ann = field.annotation if field else None
             parent = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
-        allowed = ", ".join(k for k, f in parent.model_fields.items() if not f.exclude) if parent else ""
+        allowed = (
+            ", ".join(k for k, f in parent.model_fields.items() if not f.exclude) if parent else ""
+        )
         return path, f"unknown key; allowed here: {allowed}"
     if kind == "missing":
         return path, "required key is missing"
@@ -283,7 +378,9 @@ def scenario_from_mapping(data: Mapping[str, Any], file: str | Path | None = Non
         On the first invalid key, naming the file, the key path and what was expected.
     """
     if not isinstance(data, Mapping):
-        raise InputError(file, "(top level)", f"expected a mapping of scenario keys, got {type(data).__name__}")
+        raise InputError(
+            file, "(top level)", f"expected a mapping of scenario keys, got {type(data).__name__}"
+        )
     payload = dict(data)
     if file is not None:
         payload["source_file"] = str(Path(file).resolve())
@@ -322,7 +419,9 @@ def load_scenario(path: str | Path, overrides: Sequence[str] = ()) -> Scenario:
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise InputError(p, "(top level)", f"expected a mapping of scenario keys, got {type(data).__name__}")
+        raise InputError(
+            p, "(top level)", f"expected a mapping of scenario keys, got {type(data).__name__}"
+        )
     data = apply_overrides(data, overrides, file=p)
     return scenario_from_mapping(data, file=p)
 
@@ -336,11 +435,15 @@ def parse_override(item: str, file: str | Path | None = None) -> tuple[list[str]
     try:
         value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError:
-        raise InputError(file, key, f"--set value {raw!r} is not a valid YAML scalar or list") from None
+        raise InputError(
+            file, key, f"--set value {raw!r} is not a valid YAML scalar or list"
+        ) from None
     return parts, value
 
 
-def apply_overrides(data: Mapping[str, Any], overrides: Sequence[str], file: str | Path | None = None) -> dict[str, Any]:
+def apply_overrides(
+    data: Mapping[str, Any], overrides: Sequence[str], file: str | Path | None = None
+) -> dict[str, Any]:
     """Return a copy of ``data`` with ``--set`` overrides applied (validation happens later)."""
     out: dict[str, Any] = _deep_copy(data)
     for item in overrides:
@@ -351,7 +454,11 @@ def apply_overrides(data: Mapping[str, Any], overrides: Sequence[str], file: str
             if child is None:
                 child = node[part] = {}
             if not isinstance(child, dict):
-                raise InputError(file, ".".join(parts[: i + 1]), "is a value, not a section; cannot set a key inside it")
+                raise InputError(
+                    file,
+                    ".".join(parts[: i + 1]),
+                    "is a value, not a section; cannot set a key inside it",
+                )
             node = child
         node[parts[-1]] = value
     return out

@@ -31,7 +31,13 @@ def _type_name(annotation: Any) -> str:
 def _bounds(field: FieldInfo) -> str:
     parts = []
     for meta in field.metadata:
-        for attr, sym in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<"), ("min_length", "min length")):
+        for attr, sym in (
+            ("ge", ">="),
+            ("gt", ">"),
+            ("le", "<="),
+            ("lt", "<"),
+            ("min_length", "min length"),
+        ):
             value = getattr(meta, attr, None)
             if value is not None:
                 parts.append(f"{sym} {value}")
@@ -58,11 +64,13 @@ def _rows(model: type[BaseModel], prefix: str) -> list[str]:
             continue
         ann = field.annotation
         if isinstance(ann, type) and issubclass(ann, BaseModel):
-            rows.append(f"| **`{prefix}{name}`** | section | | | {(ann.__doc__ or '').strip().splitlines()[0]} |")
+            title = (ann.__doc__ or "").strip().splitlines()[0]
+            rows.append(f"| **`{prefix}{name}`** | section | | | {title} |")
             rows.extend(_rows(ann, f"{prefix}{name}."))
             continue
         desc = (field.description or "").replace("|", "\\|")
-        rows.append(f"| `{prefix}{name}` | {_type_name(ann)} | {_default(field)} | {_bounds(field)} | {desc} |")
+        cells = [f"`{prefix}{name}`", _type_name(ann), _default(field), _bounds(field), desc]
+        rows.append("| " + " | ".join(cells) + " |")
     return rows
 
 

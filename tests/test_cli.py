@@ -15,10 +15,10 @@ import yaml
 from cosim.cli import main
 
 CONTRACT = {
-    "slots.csv": "slot, time, clearing_price, traded_kwh, import_kwh, export_kwh, vm_min_pu, vm_max_pu, "
-    "loading_max_percent, losses_kwh, pf_converged",
-    "participants.csv": "slot, participant, bus, supplier, load_kwh, pv_kwh, battery_kwh, soc_kwh, net_kwh, side, "
-    "accepted, committed_kwh, delivered_kwh, deviation_kwh",
+    "slots.csv": "slot, time, clearing_price, traded_kwh, import_kwh, export_kwh, vm_min_pu, "
+    "vm_max_pu, loading_max_percent, losses_kwh, pf_converged",
+    "participants.csv": "slot, participant, bus, supplier, load_kwh, pv_kwh, battery_kwh, soc_kwh, "
+    "net_kwh, side, accepted, committed_kwh, delivered_kwh, deviation_kwh",
     "buses.csv": "slot, bus, vm_pu, p_mw",
     "lines.csv": "slot, line, loading_percent",
     "trades.csv": "slot, buyer, seller, energy_kwh, price",
@@ -84,14 +84,23 @@ def test_market_outcomes(tiny_run: Path) -> None:
     assert trades["price"].between(FIT, RP).all()
     priced = slots["clearing_price"].dropna()
     assert len(priced) > 0 and priced.between(FIT, RP).all()
-    assert np.allclose(trades.groupby("slot")["energy_kwh"].sum().reindex(slots["slot"], fill_value=0), slots["traded_kwh"])
+    assert np.allclose(
+        trades.groupby("slot")["energy_kwh"].sum().reindex(slots["slot"], fill_value=0),
+        slots["traded_kwh"],
+    )
     bought = trades.groupby(["slot", "buyer"])["energy_kwh"].sum()
     sold = trades.groupby(["slot", "seller"])["energy_kwh"].sum()
     committed = parts.set_index(["slot", "participant"])["committed_kwh"]
     assert np.allclose(committed.loc[bought.index], bought)
     assert np.allclose(committed.loc[sold.index], sold)
     assert (trades["buyer"] != trades["seller"]).all()
-    assert (parts.loc[parts["side"] == "buy"].set_index(["slot", "participant"]).index.isin(sold.index).sum() == 0)
+    assert (
+        parts.loc[parts["side"] == "buy"]
+        .set_index(["slot", "participant"])
+        .index.isin(sold.index)
+        .sum()
+        == 0
+    )
 
 
 def test_participant_conventions(tiny_run: Path) -> None:
@@ -106,8 +115,13 @@ def test_participant_conventions(tiny_run: Path) -> None:
 
 
 def test_bills_against_formulas_from_csv(tiny_run: Path) -> None:
-    """Retail and individual bills recomputed from participants.csv and slots.csv (BACKGROUND.md s.1)."""
-    p = read(tiny_run, "participants.csv").merge(read(tiny_run, "slots.csv")[["slot", "clearing_price"]], on="slot")
+    """Retail and individual bills recomputed from participants.csv and slots.csv.
+
+    Formulas: BACKGROUND.md section 1 (models 1 and 2), written out independently here.
+    """
+    p = read(tiny_run, "participants.csv").merge(
+        read(tiny_run, "slots.csv")[["slot", "clearing_price"]], on="slot"
+    )
     bills = read(tiny_run, "bills.csv").pivot(index="participant", columns="model", values="amount")
     retail = np.where(p["net_kwh"] > 0, p["net_kwh"] * RP, p["net_kwh"] * FIT)
     expected_retail = pd.Series(retail).groupby(p["participant"]).sum()
@@ -133,20 +147,26 @@ def test_money_conservation_and_supplier_energy_order(tiny_run: Path) -> None:
         assert m["total_bills"] == pytest.approx(m["supplier_profit"], abs=1e-6)
     slots = read(tiny_run, "slots.csv")
     tol = 1e-9
-    assert (slots["supplier_energy_kwh_universal"] <= slots["supplier_energy_kwh_social"] + tol).all()
-    assert (slots["supplier_energy_kwh_social"] <= slots["supplier_energy_kwh_individual"] + tol).all()
+    assert (
+        slots["supplier_energy_kwh_universal"] <= slots["supplier_energy_kwh_social"] + tol
+    ).all()
+    assert (
+        slots["supplier_energy_kwh_social"] <= slots["supplier_energy_kwh_individual"] + tol
+    ).all()
 
 
 def test_same_seed_byte_identical(tiny_scenario: Path, tiny_run: Path, tmp_path: Path) -> None:
     again = tmp_path / "again"
     assert main(["run", str(tiny_scenario), "--out", str(again), "--quiet"]) == 0
-    for name in sorted(p.name for p in tiny_run.glob("*.csv")) + ["scenario.yaml"]:
+    for name in [*sorted(p.name for p in tiny_run.glob("*.csv")), "scenario.yaml"]:
         assert (tiny_run / name).read_bytes() == (again / name).read_bytes(), name
 
 
 def test_other_seed_differs(tiny_scenario: Path, tiny_run: Path, tmp_path: Path) -> None:
     other = tmp_path / "other"
-    assert main(["run", str(tiny_scenario), "--out", str(other), "--quiet", "--set", "seed=12"]) == 0
+    assert (
+        main(["run", str(tiny_scenario), "--out", str(other), "--quiet", "--set", "seed=12"]) == 0
+    )
     assert (tiny_run / "participants.csv").read_bytes() != (other / "participants.csv").read_bytes()
 
 
@@ -165,7 +185,9 @@ def test_validate_command(tiny_scenario: Path, capsys: pytest.CaptureFixture[str
         (["--set", "novalue"], "KEY.PATH=VALUE"),
     ],
 )
-def test_bad_input_exit_2_one_line(tiny_scenario: Path, capsys: pytest.CaptureFixture[str], args: list[str], words: str) -> None:
+def test_bad_input_exit_2_one_line(
+    tiny_scenario: Path, capsys: pytest.CaptureFixture[str], args: list[str], words: str
+) -> None:
     for command in ("run", "validate"):
         assert main([command, str(tiny_scenario), *args]) == 2
         err = capsys.readouterr().err.strip()
@@ -177,14 +199,29 @@ def test_console_script_exit_codes(tiny_scenario: Path, tmp_path: Path) -> None:
     """The installed entry point, as a user runs it."""
     bad = subprocess.run(
         [sys.executable, "-m", "cosim.cli", "validate", str(tmp_path / "absent.yaml")],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert bad.returncode == 2
-    assert bad.stderr.strip() == f"cosim: {tmp_path / 'absent.yaml'}: (file): scenario file not found"
+    assert (
+        bad.stderr.strip() == f"cosim: {tmp_path / 'absent.yaml'}: (file): scenario file not found"
+    )
     ok = subprocess.run(
-        [sys.executable, "-m", "cosim.cli", "run", str(tiny_scenario), "--out", str(tmp_path / "o"),
-         "--set", "time.slots=1"],
-        capture_output=True, text=True, check=False,
+        [
+            sys.executable,
+            "-m",
+            "cosim.cli",
+            "run",
+            str(tiny_scenario),
+            "--out",
+            str(tmp_path / "o"),
+            "--set",
+            "time.slots=1",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert ok.returncode == 0, ok.stderr
     assert "1 slots" in ok.stdout and ok.stderr == ""  # no progress bar when not a terminal

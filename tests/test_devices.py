@@ -7,13 +7,23 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cosim.devices import BatteryFleet, dispatch_self_consumption, forecast, limit_prices, order_sides
+from cosim.devices import (
+    BatteryFleet,
+    dispatch_self_consumption,
+    forecast,
+    limit_prices,
+    order_sides,
+)
 
 
-def fleet(cap: float, power: float, rte: float = 0.81, lo: float = 0.1, hi: float = 0.9, n: int = 1) -> BatteryFleet:
+def fleet(
+    cap: float, power: float, rte: float = 0.81, lo: float = 0.1, hi: float = 0.9, n: int = 1
+) -> BatteryFleet:
     eta = np.sqrt(rte)
     full = np.full(n, 1.0)
-    return BatteryFleet(cap * full, power * full, eta * full, eta * full, lo * cap * full, hi * cap * full)
+    return BatteryFleet(
+        cap * full, power * full, eta * full, eta * full, lo * cap * full, hi * cap * full
+    )
 
 
 def test_hand_example_charge_discharge() -> None:
@@ -48,17 +58,19 @@ def test_no_battery_does_nothing() -> None:
     rte=st.floats(0.5, 1.0),
     hours=st.sampled_from([0.25, 0.5, 1.0]),
 )
-def test_battery_invariants(residual: float, soc_frac: float, cap: float, power: float, rte: float, hours: float) -> None:
+def test_battery_invariants(
+    residual: float, soc_frac: float, cap: float, power: float, rte: float, hours: float
+) -> None:
     f = fleet(cap, power, rte)
     soc0 = np.array([soc_frac * cap])
     b, soc = dispatch_self_consumption(np.array([residual]), soc0, f, hours)
     eta = np.sqrt(rte)
     tol = 1e-9 * max(1.0, cap)
-    assert abs(b[0]) <= power * hours + tol                              # power limit
-    assert f.soc_min_kwh[0] - tol <= soc[0] <= f.soc_max_kwh[0] + tol    # SoC bounds
-    assert b[0] * residual <= tol                                        # never works against the residual
-    assert abs(b[0]) <= abs(residual) + tol                              # never over-serves the residual
-    stored = soc[0] - soc0[0]                                            # energy balance with losses
+    assert abs(b[0]) <= power * hours + tol  # power limit
+    assert f.soc_min_kwh[0] - tol <= soc[0] <= f.soc_max_kwh[0] + tol  # SoC bounds
+    assert b[0] * residual <= tol  # never works against the residual
+    assert abs(b[0]) <= abs(residual) + tol  # never over-serves the residual
+    stored = soc[0] - soc0[0]  # energy balance with losses
     expected = b[0] * eta if b[0] >= 0 else b[0] / eta
     assert stored == pytest.approx(expected, abs=1e-9)
 
@@ -89,6 +101,8 @@ def test_order_sides_threshold() -> None:
 def test_limit_prices_bounds_and_strategies() -> None:
     p = limit_prices(1000, 0.05, 0.35, "uniform", np.random.default_rng(0))
     assert p.min() >= 0.05 and p.max() <= 0.35
-    assert np.all(limit_prices(4, 0.05, 0.35, "midpoint", np.random.default_rng(0)) == pytest.approx(0.2))
+    assert np.all(
+        limit_prices(4, 0.05, 0.35, "midpoint", np.random.default_rng(0)) == pytest.approx(0.2)
+    )
     with pytest.raises(ValueError, match="unknown bid strategy"):
         limit_prices(1, 0.0, 1.0, "greedy", np.random.default_rng(0))

@@ -17,7 +17,8 @@ from cosim.scenario import Scenario, scenario_from_mapping
 
 def scenario(**sections: Any) -> Scenario:
     base: dict[str, Any] = {
-        "name": "t", "seed": 3,
+        "name": "t",
+        "seed": 3,
         "time": {"start": "2016-06-01T10:00:00+00:00", "slots": 6, "slot_minutes": 30},
         "output": {"chunk_slots": 2},
     }
@@ -31,7 +32,9 @@ def run(sc: Scenario, out: Path) -> dict[str, Any]:
     return run_simulation(sim, open_writer(sc, out))
 
 
-def test_failure_halfway_keeps_completed_slots(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failure_halfway_keeps_completed_slots(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     real = PandapowerFlow.solve
     calls = {"n": 0}
 
@@ -53,7 +56,9 @@ def test_failure_halfway_keeps_completed_slots(tmp_path: Path, monkeypatch: pyte
     assert summary["slots_completed"] == 4
 
 
-def test_non_converging_flow_is_recorded_and_run_goes_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_non_converging_flow_is_recorded_and_run_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Slot 2's injections are scaled up until pandapower really fails to converge."""
     real = PandapowerFlow.solve
     calls = {"n": 0}
@@ -81,9 +86,11 @@ def test_slot_lengths_conserve_daily_energy(tmp_path: Path, minutes: int) -> Non
     per_day = {m: 24 * 60 // m for m in (minutes, 30)}
     totals = {}
     for m, n in per_day.items():
-        sc = scenario(time={"start": "2016-06-01T00:00:00+00:00", "slots": n, "slot_minutes": m},
-                      participants={"pv_penetration": 0.0, "battery_penetration": 0.0},
-                      output={"buses": False, "lines": False, "chunk_slots": 100})
+        sc = scenario(
+            time={"start": "2016-06-01T00:00:00+00:00", "slots": n, "slot_minutes": m},
+            participants={"pv_penetration": 0.0, "battery_penetration": 0.0},
+            output={"buses": False, "lines": False, "chunk_slots": 100},
+        )
         out = tmp_path / str(m)
         summary = run(sc, out)
         totals[m] = summary["totals"]["load_kwh"]
@@ -110,7 +117,9 @@ def test_json_network_relative_to_scenario(tmp_path: Path) -> None:
 def test_pv_and_battery_penetration_counts_and_nesting(tmp_path: Path) -> None:
     owners = {}
     for p in (0.3, 0.6):
-        sc = scenario(participants={"pv_penetration": p, "battery_penetration": p / 2}, time={"slots": 1})
+        sc = scenario(
+            participants={"pv_penetration": p, "battery_penetration": p / 2}, time={"slots": 1}
+        )
         sim = build_simulation(sc)
         n = sim.population.n
         assert int((sim.population.pv_kwp > 0).sum()) == round(p * n)

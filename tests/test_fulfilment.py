@@ -17,8 +17,20 @@ def no_batteries(n: int) -> BatteryFleet:
 def test_perfect_forecast_orders_the_actual_net() -> None:
     load = np.array([1.0, 0.2, 0.5, 0.3])
     pv = np.array([0.0, 1.0, 0.5, 0.0])
-    o = plan_orders(load, pv, np.zeros(4), no_batteries(4), 0.5, 0.0, 0.001, 0.05, 0.35, "uniform",
-                    np.random.default_rng(0), np.random.default_rng(1))
+    o = plan_orders(
+        load,
+        pv,
+        np.zeros(4),
+        no_batteries(4),
+        0.5,
+        0.0,
+        0.001,
+        0.05,
+        0.35,
+        "uniform",
+        np.random.default_rng(0),
+        np.random.default_rng(1),
+    )
     assert o.side.tolist() == [1, -1, 0, 1]
     assert o.energy_kwh == pytest.approx([1.0, 0.8, 0.0, 0.3])
     assert np.isnan(o.limit_price[2])
@@ -43,7 +55,15 @@ def test_delivery_conventions() -> None:
 
 def test_battery_absorbs_surplus_in_delivery() -> None:
     f = BatteryFleet(*(np.array([v]) for v in (5.0, 2.0, 1.0, 1.0, 0.0, 5.0)))
-    d = deliver(np.array([0.2]), np.array([1.0]), np.array([1.0]), f, 0.5, np.array([-1], dtype=np.int8), np.array([0.0]))
+    d = deliver(
+        np.array([0.2]),
+        np.array([1.0]),
+        np.array([1.0]),
+        f,
+        0.5,
+        np.array([-1], dtype=np.int8),
+        np.array([0.0]),
+    )
     assert d.battery_kwh[0] == pytest.approx(0.8)
     assert d.net_kwh[0] == pytest.approx(0.0)
     assert d.soc_kwh[0] == pytest.approx(1.8)

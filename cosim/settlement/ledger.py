@@ -34,7 +34,9 @@ class Ledger:
         Retail price and feed-in tariff [currency/kWh].
     """
 
-    def __init__(self, models: Sequence[str], supplier: np.ndarray, n_suppliers: int, prices: Prices) -> None:
+    def __init__(
+        self, models: Sequence[str], supplier: np.ndarray, n_suppliers: int, prices: Prices
+    ) -> None:
         self.models = tuple(models)
         self.supplier = supplier
         self.n_suppliers = n_suppliers
@@ -77,15 +79,23 @@ class Ledger:
             Per model, the supplier balancing energy of the slot [kWh] (sum over participants
             of the absolute energy traded with their supplier).
         """
-        info = slot_info_from_plain(side, accepted, committed_kwh, deviation_kwh, net_kwh, p2p_price, slot_price)
+        info = slot_info_from_plain(
+            side, accepted, committed_kwh, deviation_kwh, net_kwh, p2p_price, slot_price
+        )
         c = np.where(accepted, committed_kwh, 0.0)
         energy_per_model: dict[str, float] = {}
         for model in self.models:
-            amount, supplier_money, supplier_energy = settle_slot_plain(model, c, deviation_kwh, info, self.prices)
+            amount, supplier_money, supplier_energy = settle_slot_plain(
+                model, c, deviation_kwh, info, self.prices
+            )
             self.bills[model] += amount
-            self.supplier_profit[model] += np.bincount(self.supplier, supplier_money, self.n_suppliers)
+            self.supplier_profit[model] += np.bincount(
+                self.supplier, supplier_money, self.n_suppliers
+            )
             abs_energy = np.abs(supplier_energy)
-            self.supplier_energy_kwh[model] += np.bincount(self.supplier, abs_energy, self.n_suppliers)
+            self.supplier_energy_kwh[model] += np.bincount(
+                self.supplier, abs_energy, self.n_suppliers
+            )
             slot_pot = float(amount.sum() - supplier_money.sum())
             self.pot[model] += slot_pot
             self.max_abs_slot_pot[model] = max(self.max_abs_slot_pot[model], abs(slot_pot))
@@ -99,7 +109,9 @@ class Ledger:
             {
                 "participant": np.tile(np.arange(n), len(self.models)),
                 "model": np.repeat(self.models, n),
-                "amount": np.concatenate([self.bills[m] for m in self.models]) if self.models else [],
+                "amount": np.concatenate([self.bills[m] for m in self.models])
+                if self.models
+                else [],
                 "supplier": np.tile(self.supplier, len(self.models)),
             }
         )
