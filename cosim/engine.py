@@ -54,7 +54,7 @@ from cosim.scenario import Scenario, scenario_to_yaml
 from cosim.settlement.billing import Prices
 from cosim.settlement.ledger import Ledger
 
-__all__ = ["Simulation", "build_simulation", "open_writer", "run_simulation"]
+__all__ = ["Simulation", "build_simulation", "open_writer", "run_scenario", "run_simulation"]
 
 ProgressCallback = Callable[[int], None]
 
@@ -438,6 +438,18 @@ def run_simulation(
             write_json(writer.out_dir / "summary.json", summary)
             (writer.out_dir / "scenario.yaml").write_text(scenario_to_yaml(sc), encoding="utf-8")
     return summary
+
+
+def run_scenario(
+    scenario: Scenario, out_dir: Path, progress: ProgressCallback | None = None
+) -> dict[str, Any]:
+    """Build and run one scenario into ``out_dir``; return the summary.
+
+    The one-call entry point used by the CLI and by sweeps (it is picklable by reference, so
+    process pools and Dask workers can call it).
+    """
+    sim = build_simulation(scenario)
+    return run_simulation(sim, open_writer(scenario, Path(out_dir)), progress=progress)
 
 
 _SIDE_NAMES = np.array(["sell", "none", "buy"])

@@ -36,6 +36,7 @@ __all__ = [
     "ParticipantsConfig",
     "Scenario",
     "SettlementConfig",
+    "SweepConfig",
     "TimeConfig",
     "apply_overrides",
     "load_scenario",
@@ -309,6 +310,22 @@ class OutputConfig(_Section):
     )
 
 
+class SweepConfig(_Section):
+    """Parameter sweep (``cosim sweep``): the cartesian product of the varied keys."""
+
+    vary: dict[str, list[Any] | str] = Field(
+        default_factory=dict,
+        description="Dotted key -> list of values, or `START:STOP:STEP` (inclusive of STOP "
+        "within rounding), e.g. `participants.pv_penetration: 0:1:0.1`.",
+    )
+    workers: int | None = Field(
+        default=None, ge=1, description="Local worker processes (default: cores)."
+    )
+    scheduler: str | None = Field(
+        default=None, description="Address of a running Dask scheduler, e.g. `tcp://10.0.0.5:8786`."
+    )
+
+
 class Scenario(_Section):
     """A complete, validated scenario."""
 
@@ -328,6 +345,7 @@ class Scenario(_Section):
     settlement: SettlementConfig = SettlementConfig()
     grid: GridConfig = GridConfig()
     output: OutputConfig = OutputConfig()
+    sweep: SweepConfig = SweepConfig()
     source_file: str | None = Field(
         default=None, exclude=True, description="The scenario file (set by the loader)."
     )

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import sys
+import types
 import typing
 from typing import Any
 
@@ -25,6 +26,15 @@ def _type_name(annotation: Any) -> str:
         return "list of " + _type_name(typing.get_args(annotation)[0])
     if origin is typing.Annotated:
         return _type_name(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(annotation))
+    if annotation is type(None):
+        return "null"
+    if origin is dict:
+        key, value = typing.get_args(annotation)
+        return f"mapping {_type_name(key)} -> {_type_name(value)}"
+    if origin is list:
+        return "list"
     return getattr(annotation, "__name__", str(annotation))
 
 
