@@ -37,7 +37,9 @@ import pandas as pd
 import simpy
 
 from cosim import __version__
+from cosim.errors import InputError
 from cosim.fulfilment import Delivery, Orders, deliver, plan_orders
+from cosim.grid.lightsim import LightsimFlow
 from cosim.grid.networks import Attachment, attach_participants, load_network
 from cosim.grid.powerflow import FlowResult, PandapowerFlow
 from cosim.market.auction import ClearingResult, clear
@@ -83,7 +85,7 @@ class Simulation:
     attachment: Attachment
     population: Population
     feed: ProfileFeed
-    flow: PandapowerFlow
+    flow: PandapowerFlow | LightsimFlow
     streams: dict[str, np.random.Generator]
     slot_times: pd.DatetimeIndex
     build_seconds: float
@@ -109,13 +111,27 @@ def build_simulation(scenario: Scenario) -> Simulation:
     feed = ProfileFeed(
         population, profiles, start, scenario.time.slot_minutes, scenario.output.chunk_slots
     )
-    flow = PandapowerFlow(net, population.bus)  # works on its own prepared copy
+    flow = _grid_adapter(scenario, net, population.bus)
     times = pd.date_range(
         start, periods=scenario.time.slots, freq=pd.Timedelta(minutes=scenario.time.slot_minutes)
     )
     return Simulation(
         scenario, attachment, population, feed, flow, streams, times, time.perf_counter() - t0
     )
+
+
+def _grid_adapter(scenario: Scenario, net: Any, bus: np.ndarray) -> PandapowerFlow | LightsimFlow:
+    """The configured power-flow backend (each works on its own prepared copy of ``net``)."""
+    if scenario.grid.backend == "lightsim2grid":
+        try:
+            return LightsimFlow(net, bus)
+        except ValueError as exc:
+            raise InputError(
+                scenario.source_file,
+                "grid.backend",
+                f"lightsim2grid cannot model this network ({exc}); use pandapower",
+            ) from None
+    return PandapowerFlow(net, bus)
 
 
 def open_writer(scenario: Scenario, out_dir: Path) -> ResultWriter:

@@ -132,3 +132,22 @@ def test_participants_have_distinct_profiles() -> None:
     sim = build_simulation(scenario(time={"slots": 48}))
     loads = np.array([sim.feed.slot(k, 48)[0] for k in range(48)])  # (slots, participants)
     assert len({tuple(np.round(col, 12)) for col in loads.T}) == loads.shape[1]
+
+
+def test_lightsim_backend_matches_pandapower_end_to_end(tmp_path: Path) -> None:
+    """Same scenario on both backends: market and bills identical, grid within solver tolerance."""
+    frames = {}
+    for backend in ("pandapower", "lightsim2grid"):
+        run(scenario(grid={"backend": backend}), tmp_path / backend)
+        frames[backend] = {
+            name: pd.read_csv(tmp_path / backend / f"{name}.csv")
+            for name in ("slots", "buses", "lines", "trafos", "participants", "bills")
+        }
+    ref, fast = frames["pandapower"], frames["lightsim2grid"]
+    for name in ("participants", "bills"):
+        pd.testing.assert_frame_equal(ref[name], fast[name], check_exact=True)
+    assert np.allclose(ref["buses"]["vm_pu"], fast["buses"]["vm_pu"], atol=1e-6, rtol=0)
+    for name in ("lines", "trafos"):
+        assert np.allclose(ref[name]["loading_percent"], fast[name]["loading_percent"], atol=1e-4, rtol=0)
+    for col in ("import_kwh", "export_kwh", "losses_kwh"):
+        assert np.allclose(ref["slots"][col], fast["slots"][col], atol=1e-6, rtol=0)
