@@ -5,6 +5,7 @@ Usage::
     python benchmarks/year_vs_pandapower.py                 # full year (17,520 slots), ~8 min here
     python benchmarks/year_vs_pandapower.py --slots 480     # a quick look
     python benchmarks/year_vs_pandapower.py --json out.json
+    python benchmarks/year_vs_pandapower.py --backend lightsim2grid   # the fast backend
 
 What is compared, on the same machine in the same process:
 
@@ -67,12 +68,23 @@ def bare_pandapower_loop(slots: int, sample: int) -> tuple[float, int]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--slots", type=int, default=17520, help="slots simulated (default: a year)")
+    parser.add_argument(
+        "--slots", type=int, default=17520, help="slots simulated (default: a year)"
+    )
     parser.add_argument("--sample", type=int, default=500, help="slots timed in the bare loop")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    parser.add_argument(
+        "--backend",
+        choices=("pandapower", "lightsim2grid"),
+        default="pandapower",
+        help="cosim's grid.backend (the bare loop is always pandapower's runpp)",
+    )
     args = parser.parse_args()
 
-    scenario = load_scenario(ROOT / "scenarios" / "village_year.yaml", [f"time.slots={args.slots}"])
+    scenario = load_scenario(
+        ROOT / "scenarios" / "village_year.yaml",
+        [f"time.slots={args.slots}", f"grid.backend={args.backend}"],
+    )
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         sim = build_simulation(scenario)
@@ -85,6 +97,7 @@ def main() -> int:
 
     figures = {
         "slots": args.slots,
+        "backend": args.backend,
         "cosim_wall_s": cosim_s,
         "cosim_slots_per_s": args.slots / cosim_s,
         "cosim_stage_s": summary["timings_s"],
@@ -109,7 +122,7 @@ def main() -> int:
         ("result files written", f"{written_mb:.0f} MB"),
     ]
     width = max(len(r[0]) for r in rows)
-    print("village, 30-min slots, pandapower backend")
+    print(f"village, 30-min slots, cosim grid.backend={args.backend}")
     for name, value in rows:
         print(f"  {name:<{width}}  {value}")
     if args.json:
