@@ -40,9 +40,11 @@ from cosim import __version__
 from cosim.errors import InputError
 from cosim.fulfilment import Delivery, Orders, deliver, plan_orders
 from cosim.grid.lightsim import LightsimFlow
+from cosim.grid.linear import LinearGridModel, derate
 from cosim.grid.networks import Attachment, attach_participants, load_network
 from cosim.grid.powerflow import FlowResult, PandapowerFlow
 from cosim.market.auction import ClearingResult, clear
+from cosim.market.export_limits import ExportDecision, apply_fractions, limit_exports
 from cosim.market.orders import OrderBook
 from cosim.participants import (
     Population,
@@ -74,7 +76,11 @@ class Simulation:
     feed : ProfileFeed
         Load and PV energy per slot.
     flow : PandapowerFlow
-        Grid adapter.
+        Grid adapter (AC power flow).
+    linear : LinearGridModel or None
+        Linear network model of the network check (None without a check).
+    slack_bus : int
+        pandapower index of the external-grid bus.
     streams : dict of numpy.random.Generator
         Seeded random streams.
     slot_times : pandas.DatetimeIndex
@@ -86,6 +92,8 @@ class Simulation:
     population: Population
     feed: ProfileFeed
     flow: PandapowerFlow | LightsimFlow
+    linear: LinearGridModel | None
+    slack_bus: int
     streams: dict[str, np.random.Generator]
     slot_times: pd.DatetimeIndex
     build_seconds: float
@@ -111,13 +119,50 @@ def build_simulation(scenario: Scenario) -> Simulation:
     feed = ProfileFeed(
         population, profiles, start, scenario.time.slot_minutes, scenario.output.chunk_slots
     )
+    g = scenario.grid
+    net = derate(net, g.line_rating_factor, g.trafo_rating_factor)
     flow = _grid_adapter(scenario, net, population.bus)
+    linear = _linear_model(scenario, net)
+    on = net.ext_grid[net.ext_grid["in_service"].astype(bool)]
+    slack_bus = int(on["bus"].iloc[0])
     times = pd.date_range(
         start, periods=scenario.time.slots, freq=pd.Timedelta(minutes=scenario.time.slot_minutes)
     )
     return Simulation(
-        scenario, attachment, population, feed, flow, streams, times, time.perf_counter() - t0
+        scenario,
+        attachment,
+        population,
+        feed,
+        flow,
+        linear,
+        slack_bus,
+        streams,
+        times,
+        time.perf_counter() - t0,
     )
+
+
+def _linear_model(scenario: Scenario, net: Any) -> LinearGridModel | None:
+    """The linear network model of ``market.network_check`` (None for ``none``)."""
+    kind = scenario.market.network_check
+    if kind == "none":
+        return None
+    try:
+        return LinearGridModel.from_pandapower(net, kind)
+    except ValueError as exc:
+        raise InputError(
+            scenario.source_file,
+            "market.network_check",
+            f"{kind} cannot model this network ({exc})",
+        ) from None
+
+
+def _check_margins(scenario: Scenario) -> tuple[float, float]:
+    """Thermal and voltage margins of the network check."""
+    m = scenario.market
+    default = {"lindistflow": 0.04, "dc": 0.15}.get(m.network_check, 0.0)
+    thermal = m.network_margin if m.network_margin is not None else default
+    return thermal, m.network_voltage_margin_pu
 
 
 def _grid_adapter(scenario: Scenario, net: Any, bus: np.ndarray) -> PandapowerFlow | LightsimFlow:
@@ -170,6 +215,7 @@ class _SlotMarket:
     clearing: ClearingResult
     filled_kwh: np.ndarray
     p2p_price: np.ndarray
+    check: ExportDecision | None
 
 
 @dataclass
@@ -184,6 +230,7 @@ class _Totals:
     def __init__(self) -> None:
         self.sums: dict[str, float] = defaultdict(float)
         self.failed_flows = 0
+        self.failed_checks = 0
         self.vm_min = np.inf
         self.vm_max = -np.inf
         self.loading_max = 0.0
@@ -226,6 +273,7 @@ def run_simulation(
     prices = Prices(retail_price=sc.market.retail_price, feed_in_tariff=sc.market.feed_in_tariff)
     ledger = Ledger(sc.settlement.models, pop.supplier, sc.settlement.suppliers, prices)
     ids = np.arange(pop.n)
+    margins = _check_margins(sc)
     time_strings = [t.isoformat() for t in sim.slot_times]
 
     env = simpy.Environment()
@@ -275,11 +323,20 @@ def run_simulation(
                     limit_price=orders.limit_price[has],
                 )
                 result = clear(book, sc.market.mechanism)
+                check = None
+                if sim.linear is not None:
+                    check = limit_exports(
+                        sim.linear, sim.slack_bus, pop.bus, orders.side, orders.forecast_net_kwh,
+                        load / slot_h * pop.tan_phi, result.trades, slot_h,
+                        sc.grid.v_min_pu, sc.grid.v_max_pu, *margins,
+                    )  # fmt: skip
+                    result = apply_fractions(result, book, check.trade_fraction)
                 filled = np.zeros(pop.n)
                 filled[has] = result.filled_kwh
                 p2p_price = np.full(pop.n, np.nan)
                 p2p_price[has] = result.avg_price
-            yield committed_q.put(_SlotMarket(k, load, pv, soc, orders, result, filled, p2p_price))
+            slot_market = _SlotMarket(k, load, pv, soc, orders, result, filled, p2p_price, check)
+            yield committed_q.put(slot_market)
 
     def meters() -> Generator[simpy.Event, Any, None]:
         for _ in range(n_slots):
@@ -293,6 +350,7 @@ def run_simulation(
                     slot_h,
                     m.orders.side,
                     m.filled_kwh,
+                    m.check.export_cap_kwh if m.check is not None else None,
                 )
             yield env.timeout((m.k + 1) * slot_min - env.now)  # delivery lasts the slot
             reading = _SlotReading(m, d)
@@ -352,7 +410,14 @@ def run_simulation(
         imp = flow.grid_import_kw * slot_h
         s = totals.sums
         s["load_kwh"] += float(m.load_kwh.sum())
-        s["pv_kwh"] += float(m.pv_kwh.sum())
+        pv_used = m.pv_kwh - d.pv_curtailed_kwh
+        curtailed = float(d.pv_curtailed_kwh.sum())
+        s["pv_kwh"] += float(pv_used.sum())
+        s["pv_curtailed_kwh"] += curtailed
+        requested = m.check.p2p_requested_kwh if m.check is not None else m.clearing.traded_kwh
+        s["p2p_requested_kwh"] += requested
+        if m.check is not None and m.check.status == "solver_failed":
+            totals.failed_checks += 1
         s["battery_kwh"] += float(d.battery_kwh.sum())
         s["net_kwh"] += float(d.net_kwh.sum())
         s["traded_kwh"] += m.clearing.traded_kwh
@@ -373,13 +438,19 @@ def run_simulation(
             "pf_converged": flow.converged,
             "trafo_loading_max_percent": _max_or_nan(flow.trafo_loading_percent, flow.converged),
             "load_kwh": float(m.load_kwh.sum()),
-            "pv_kwh": float(m.pv_kwh.sum()),
+            "pv_kwh": float(pv_used.sum()),
             "battery_kwh": float(d.battery_kwh.sum()),
             "net_kwh": float(d.net_kwh.sum()),
             "buy_orders": int((o.side > 0).sum()),
             "sell_orders": int((o.side < 0).sum()),
             "bid_kwh": float(o.energy_kwh[o.side > 0].sum()),
             "offer_kwh": float(o.energy_kwh[o.side < 0].sum()),
+            "p2p_requested_kwh": requested,
+            "p2p_executable_kwh": m.clearing.traded_kwh,
+            "export_requested_kwh": m.check.export_requested_kwh if m.check is not None else np.nan,
+            "export_allowed_kwh": m.check.export_allowed_kwh if m.check is not None else np.nan,
+            "pv_curtailed_kwh": curtailed,
+            "network_check_status": m.check.status if m.check is not None else "none",
         }
         for model, e in energy.items():
             slot_row[f"supplier_energy_kwh_{model}"] = e
@@ -392,7 +463,7 @@ def run_simulation(
                 "bus": pop.bus,
                 "supplier": pop.supplier,
                 "load_kwh": m.load_kwh,
-                "pv_kwh": m.pv_kwh,
+                "pv_kwh": pv_used,
                 "battery_kwh": d.battery_kwh,
                 "soc_kwh": d.soc_kwh,
                 "net_kwh": d.net_kwh,
@@ -402,6 +473,7 @@ def run_simulation(
                 "delivered_kwh": d.delivered_kwh,
                 "deviation_kwh": d.deviation_kwh,
                 "order_kwh": o.energy_kwh,
+                "pv_curtailed_kwh": d.pv_curtailed_kwh,
                 "limit_price": o.limit_price,
                 "p2p_price": m.p2p_price,
             },
@@ -527,6 +599,10 @@ def _summary(
             "vm_max_pu": totals.vm_max if np.isfinite(totals.vm_max) else None,
             "line_loading_max_percent": totals.loading_max,
             "trafo_loading_max_percent": totals.trafo_loading_max,
+            "network_check": sc.market.network_check,
+            "network_check_failures": totals.failed_checks,
+            "line_rating_factor": sc.grid.line_rating_factor,
+            "trafo_rating_factor": sc.grid.trafo_rating_factor,
         },
         "settlement": {
             "encryption": sc.settlement.encryption,

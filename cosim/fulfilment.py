@@ -124,6 +124,8 @@ class Delivery:
         ``-net_kwh`` for a seller.
     deviation_kwh : ndarray
         ``delivered_kwh - committed_kwh`` [kWh].
+    pv_curtailed_kwh : ndarray
+        PV energy the inverter curtailed to respect an export cap [kWh].
     """
 
     battery_kwh: np.ndarray
@@ -133,6 +135,7 @@ class Delivery:
     committed_kwh: np.ndarray
     delivered_kwh: np.ndarray
     deviation_kwh: np.ndarray
+    pv_curtailed_kwh: np.ndarray
 
 
 def deliver(
@@ -143,6 +146,7 @@ def deliver(
     slot_hours: float,
     side: np.ndarray,
     filled_kwh: np.ndarray,
+    export_cap_kwh: np.ndarray | None = None,
 ) -> Delivery:
     """Actual delivery: battery self-consumption on the actual residual, then metering.
 
@@ -160,10 +164,17 @@ def deliver(
         Order side (+1, -1, 0).
     filled_kwh : ndarray
         Matched volume of each participant's order [kWh].
+    export_cap_kwh : ndarray, optional
+        Most each participant may export [kWh] (``inf``: no cap), from the network check; PV
+        beyond it is curtailed by the inverter after the battery has charged.
     """
     residual = load_kwh - pv_kwh
     battery, soc_after = dispatch_self_consumption(residual, soc_kwh, fleet, slot_hours)
     net = residual + battery
+    curtailed = np.zeros_like(net)
+    if export_cap_kwh is not None:
+        curtailed = np.minimum(np.maximum(-net - export_cap_kwh, 0.0), pv_kwh)
+        net = net + curtailed
     accepted = filled_kwh > FILL_TOL_KWH
     committed = np.where(accepted, filled_kwh, 0.0)
     delivered = np.where(side == SELL, -net, net)
@@ -175,4 +186,5 @@ def deliver(
         committed_kwh=committed,
         delivered_kwh=delivered,
         deviation_kwh=delivered - committed,
+        pv_curtailed_kwh=curtailed,
     )

@@ -20,46 +20,17 @@ __all__ = ["TABLE_COLUMNS", "ResultWriter", "write_json", "write_table"]
 
 #: Required columns of each per-slot table, in order (DESIGN.md contract), plus our additions.
 TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
-    "slots": (
-        "slot",
-        "time",
-        "clearing_price",
-        "traded_kwh",
-        "import_kwh",
-        "export_kwh",
-        "vm_min_pu",
-        "vm_max_pu",
-        "loading_max_percent",
-        "losses_kwh",
-        "pf_converged",
-        "trafo_loading_max_percent",
-        "load_kwh",
-        "pv_kwh",
-        "battery_kwh",
-        "net_kwh",
-        "buy_orders",
-        "sell_orders",
-        "bid_kwh",
-        "offer_kwh",
+    "slots": tuple(
+        "slot time clearing_price traded_kwh import_kwh export_kwh vm_min_pu vm_max_pu "
+        "loading_max_percent losses_kwh pf_converged trafo_loading_max_percent load_kwh pv_kwh "
+        "battery_kwh net_kwh buy_orders sell_orders bid_kwh offer_kwh p2p_requested_kwh "
+        "p2p_executable_kwh export_requested_kwh export_allowed_kwh pv_curtailed_kwh "
+        "network_check_status".split()
     ),
-    "participants": (
-        "slot",
-        "participant",
-        "bus",
-        "supplier",
-        "load_kwh",
-        "pv_kwh",
-        "battery_kwh",
-        "soc_kwh",
-        "net_kwh",
-        "side",
-        "accepted",
-        "committed_kwh",
-        "delivered_kwh",
-        "deviation_kwh",
-        "order_kwh",
-        "limit_price",
-        "p2p_price",
+    "participants": tuple(
+        "slot participant bus supplier load_kwh pv_kwh battery_kwh soc_kwh net_kwh side accepted "
+        "committed_kwh delivered_kwh deviation_kwh order_kwh limit_price p2p_price "
+        "pv_curtailed_kwh".split()
     ),
     "buses": ("slot", "bus", "vm_pu", "p_mw"),
     "lines": ("slot", "line", "loading_percent"),

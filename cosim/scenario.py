@@ -217,9 +217,23 @@ class MarketConfig(_Section):
         ge=0,
         description="Price paid by the supplier for exported energy [currency/kWh].",
     )
-    network_check: Literal["none"] = Field(
+    network_check: Literal["none", "dc", "lindistflow"] = Field(
         default="none",
-        description="Network check of cleared trades: `none` (`dc` and `lindistflow` are planned).",
+        description="Network check of the sellers' exports after clearing (docs/network_check.md): "
+        "`none`, `dc` (thermal limits) or `lindistflow` (thermal and voltage limits).",
+    )
+    network_margin: float | None = Field(
+        default=None,
+        ge=0,
+        lt=1,
+        description="Thermal safety margin of the check [fraction of rating]; default 0.04 for "
+        "`lindistflow`, 0.15 for `dc` (their measured linearisation errors).",
+    )
+    network_voltage_margin_pu: float = Field(
+        default=0.005,
+        ge=0,
+        lt=0.1,
+        description="Voltage safety margin of the check on each side of the band [pu].",
     )
     bid_strategy: Literal["uniform", "midpoint"] = Field(
         default="uniform",
@@ -298,7 +312,21 @@ class GridConfig(_Section):
         default=0.95, gt=0, description="Lower voltage limit used in summaries [pu]."
     )
     v_max_pu: float = Field(
-        default=1.05, gt=0, description="Upper voltage limit used in summaries [pu]."
+        default=1.05,
+        gt=0,
+        description="Upper voltage limit used in summaries and the network check [pu].",
+    )
+    line_rating_factor: float = Field(
+        default=1.0,
+        gt=0,
+        le=10,
+        description="Factor on every line's thermal rating (`max_i_ka`), for stress studies.",
+    )
+    trafo_rating_factor: float = Field(
+        default=1.0,
+        gt=0,
+        le=10,
+        description="Factor on every transformer's rating (`df`), for stress studies.",
     )
 
 
