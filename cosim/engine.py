@@ -57,6 +57,7 @@ from cosim.results import ResultWriter, write_json, write_table
 from cosim.scenario import Scenario, scenario_to_yaml
 from cosim.settlement.billing import Prices
 from cosim.settlement.ledger import Ledger
+from cosim.settlement.protocol import EncryptedSettlement
 
 __all__ = ["Simulation", "build_simulation", "open_writer", "run_scenario", "run_simulation"]
 
@@ -165,6 +166,28 @@ def _check_margins(scenario: Scenario) -> tuple[float, float]:
     return thermal, m.network_voltage_margin_pu
 
 
+def _settlement(
+    scenario: Scenario, pop: Population, prices: Prices, slot_times: pd.DatetimeIndex
+) -> Ledger | EncryptedSettlement:
+    """The configured settlement backend: the plaintext Ledger or the PPBSP protocol."""
+    st = scenario.settlement
+    if st.encryption == "plain":
+        return Ledger(st.models, pop.supplier, st.suppliers, prices)
+    return EncryptedSettlement(
+        st.models,
+        pop.supplier,
+        st.suppliers,
+        prices,
+        backend=st.encryption,
+        key_bits=st.key_bits,
+        period=st.period,
+        slot_times=slot_times,
+        workers=st.workers,
+        insecure_test_keys=st.insecure_test_keys,
+        min_aggregate_members=st.min_aggregate_members,
+    )
+
+
 def _grid_adapter(scenario: Scenario, net: Any, bus: np.ndarray) -> PandapowerFlow | LightsimFlow:
     """The configured power-flow backend (each works on its own prepared copy of ``net``)."""
     if scenario.grid.backend == "lightsim2grid":
@@ -271,7 +294,7 @@ def run_simulation(
     timer = _Timer()
     totals = _Totals()
     prices = Prices(retail_price=sc.market.retail_price, feed_in_tariff=sc.market.feed_in_tariff)
-    ledger = Ledger(sc.settlement.models, pop.supplier, sc.settlement.suppliers, prices)
+    ledger = _settlement(sc, pop, prices, sim.slot_times)
     ids = np.arange(pop.n)
     margins = _check_margins(sc)
     time_strings = [t.isoformat() for t in sim.slot_times]
@@ -511,8 +534,12 @@ def run_simulation(
         env.run()
         if totals.slots_done != n_slots:
             raise RuntimeError(f"simulation stopped after {totals.slots_done} of {n_slots} slots")
+        with timer.stage("settlement"):
+            ledger.finish()  # closes the last billing period (suppliers decrypt the bills)
     except BaseException as exc:
         status, error = "failed", f"{type(exc).__name__}: {exc}"
+        if isinstance(ledger, EncryptedSettlement):
+            ledger.close()
         raise
     finally:
         with timer.stage("writing"):
@@ -520,12 +547,32 @@ def run_simulation(
             write_table(writer.out_dir / "bills.csv", ledger.bills_frame())
             write_table(writer.out_dir / "suppliers.csv", ledger.suppliers_frame())
             write_table(writer.out_dir / "participants_info.csv", pop.info_frame())
+            write_table(writer.out_dir / "settlement_slots.csv", _settlement_slots(ledger, n_slots))
+            if sc.settlement.encryption != "plain":
+                rejected = pd.DataFrame(
+                    ledger.rejected_payloads, columns=["participant", "slot", "reason"]
+                )
+                write_table(writer.out_dir / "rejected_payloads.csv", rejected)
             summary = _summary(
                 sim, totals, ledger, timer, time.perf_counter() - wall0, status, error
             )
             write_json(writer.out_dir / "summary.json", summary)
             (writer.out_dir / "scenario.yaml").write_text(scenario_to_yaml(sc), encoding="utf-8")
     return summary
+
+
+def _settlement_slots(ledger: Ledger | EncryptedSettlement, n_slots: int) -> pd.DataFrame:
+    """``settlement_slots.csv``: per slot and model, the supplier balancing energy [kWh]."""
+    models = ledger.models
+    energy = [np.asarray(ledger.slot_supplier_energy_kwh[m], dtype=float)[:n_slots] for m in models]
+    done = min((e.size for e in energy), default=0)
+    return pd.DataFrame(
+        {
+            "slot": np.tile(np.arange(done), len(models)),
+            "model": np.repeat(models, done),
+            "supplier_energy_kwh": np.concatenate([e[:done] for e in energy]) if models else [],
+        }
+    )
 
 
 def run_scenario(
@@ -550,7 +597,7 @@ def _max_or_nan(values: np.ndarray, converged: bool) -> float:
 def _summary(
     sim: Simulation,
     totals: _Totals,
-    ledger: Ledger,
+    ledger: Ledger | EncryptedSettlement,
     timer: _Timer,
     wall_s: float,
     status: str,
@@ -607,6 +654,12 @@ def _summary(
         "settlement": {
             "encryption": sc.settlement.encryption,
             "models": models,
-            "crypto_operations": {"encryptions": 0, "decryptions": 0, "homomorphic_operations": 0},
+            "period": sc.settlement.period,
+            "key_bits": sc.settlement.key_bits if sc.settlement.encryption == "paillier" else None,
+            "crypto_operations": ledger.crypto_counts(),
+            "rejected_payloads": len(ledger.rejected_payloads),
+            "privacy": ledger.privacy_summary()
+            if isinstance(ledger, EncryptedSettlement)
+            else None,
         },
     }

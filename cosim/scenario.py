@@ -22,7 +22,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from cosim.errors import InputError
 
@@ -275,10 +283,35 @@ class SettlementConfig(_Section):
         min_length=1,
         description="Billing models computed side by side.",
     )
-    encryption: Literal["plain"] = Field(
-        default="plain", description="`plain` (`paillier` and `ckks` are planned)."
+    encryption: Literal["plain", "paillier", "ckks"] = Field(
+        default="plain",
+        description="`plain` (floats, the reference), `paillier` (phe) or `ckks` (tenseal): bills "
+        "computed by the trading platform on encrypted meter data (docs/privacy.md).",
     )
-    key_bits: int = Field(default=2048, ge=2048, description="Paillier modulus size [bit].")
+    insecure_test_keys: bool = Field(
+        default=False,
+        description="Allow Paillier keys below 2048 bits (down to 1024); tests only, not secure.",
+    )
+    key_bits: int = Field(
+        default=2048, ge=1024, description="Paillier modulus size [bit], >= 2048."
+    )
+    period: Literal["slot", "day", "month", "horizon"] = Field(
+        default="horizon",
+        description="Billing period: suppliers decrypt their customers' bills at its end (and CKKS "
+        "packs one period per ciphertext).",
+    )
+    workers: int = Field(
+        default=1,
+        ge=1,
+        le=256,
+        description="Processes encrypting the meters' payloads in parallel.",
+    )
+    min_aggregate_members: int = Field(
+        default=1,
+        ge=1,
+        description="The grid operator refuses to decrypt an aggregate of fewer users (1 keeps the "
+        "published protocol; >= 2 settles those slots with `individual`, docs/privacy.md).",
+    )
     suppliers: int = Field(
         default=2,
         ge=1,
@@ -297,6 +330,16 @@ class SettlementConfig(_Section):
     def _unique(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         if len(set(value)) != len(value):
             raise ValueError("each model at most once")
+        return value
+
+    @field_validator("key_bits")
+    @classmethod
+    def _key_size(cls, value: int, info: ValidationInfo) -> int:
+        if value < 2048 and not info.data.get("insecure_test_keys", False):
+            raise ValueError(
+                f"key_bits >= 2048 (got {value}); smaller keys need insecure_test_keys: true "
+                "and are for tests only"
+            )
         return value
 
 

@@ -88,7 +88,15 @@ BAD = [
         "each model at most once",
     ),
     ("name: x\nsettlement: {key_bits: 1024}\n", "settlement.key_bits", "2048"),
-    ("name: x\nsettlement: {encryption: paillier}\n", "settlement.encryption", "'plain'"),
+    ("name: x\nsettlement: {encryption: rsa}\n", "settlement.encryption", "'paillier'"),
+    (
+        "name: x\nsettlement: {key_bits: 1536, insecure_test_keys: false}\n",
+        "settlement.key_bits",
+        "insecure_test_keys",
+    ),
+    ("name: x\nsettlement: {period: week}\n", "settlement.period", "'month'"),
+    ("name: x\nmarket: {network_check: ac}\n", "market.network_check", "'lindistflow'"),
+    ("name: x\ngrid: {line_rating_factor: 0}\n", "grid.line_rating_factor", "greater than 0"),
     (
         "name: x\nbattery: {soc_min_fraction: 0.9, soc_max_fraction: 0.5}\n",
         "battery",

@@ -47,6 +47,8 @@ class Ledger:
         self.supplier_energy_kwh = {m: np.zeros(n_suppliers) for m in self.models}
         self.pot = dict.fromkeys(self.models, 0.0)
         self.max_abs_slot_pot = dict.fromkeys(self.models, 0.0)
+        self.rejected_payloads: list[dict[str, object]] = []
+        self.slot_supplier_energy_kwh: dict[str, list[float]] = {m: [] for m in self.models}
 
     def settle(
         self,
@@ -100,7 +102,17 @@ class Ledger:
             self.pot[model] += slot_pot
             self.max_abs_slot_pot[model] = max(self.max_abs_slot_pot[model], abs(slot_pot))
             energy_per_model[model] = float(abs_energy.sum())
+            self.slot_supplier_energy_kwh[model].append(energy_per_model[model])
         return energy_per_model
+
+    def finish(self) -> None:
+        """End of the horizon; nothing to close in plaintext (interface of EncryptedSettlement)."""
+
+    def crypto_counts(self) -> dict[str, dict[str, int]]:
+        """Cryptographic operations per actor: all zero in plaintext."""
+        actors = ("users", "suppliers", "grid_operator", "trading_platform", "total")
+        ops = ("encryptions", "decryptions", "homomorphic_operations")
+        return {actor: dict.fromkeys(ops, 0) for actor in actors}
 
     def bills_frame(self) -> pd.DataFrame:
         """``bills.csv``: participant x model, amount > 0 pays."""
