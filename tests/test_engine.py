@@ -148,6 +148,8 @@ def test_lightsim_backend_matches_pandapower_end_to_end(tmp_path: Path) -> None:
         pd.testing.assert_frame_equal(ref[name], fast[name], check_exact=True)
     assert np.allclose(ref["buses"]["vm_pu"], fast["buses"]["vm_pu"], atol=1e-6, rtol=0)
     for name in ("lines", "trafos"):
-        assert np.allclose(ref[name]["loading_percent"], fast[name]["loading_percent"], atol=1e-4, rtol=0)
+        assert np.allclose(
+            ref[name]["loading_percent"], fast[name]["loading_percent"], atol=1e-4, rtol=0
+        )
     for col in ("import_kwh", "export_kwh", "losses_kwh"):
         assert np.allclose(ref["slots"][col], fast["slots"][col], atol=1e-6, rtol=0)

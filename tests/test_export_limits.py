@@ -21,7 +21,15 @@ WINDOW = ["time.start=2016-06-22T08:00:00+00:00", "time.slots=8", "grid.backend=
 
 def run(tmp_path: Path, check: str) -> pd.DataFrame:
     out = tmp_path / check
-    args = ["run", str(STRESS), "--out", str(out), "--quiet", "--set", f"market.network_check={check}"]
+    args = [
+        "run",
+        str(STRESS),
+        "--out",
+        str(out),
+        "--quiet",
+        "--set",
+        f"market.network_check={check}",
+    ]
     assert main([*args, *[x for w in WINDOW for x in ("--set", w)]]) == 0
     return out
 
@@ -66,7 +74,10 @@ def test_unchecked_run_records_no_curtailment(tmp_path: Path) -> None:
 def test_apply_fractions_rebuilds_fills_and_prices() -> None:
     # buyers 0 (2 kWh at 0.30) and 1 (1 kWh at 0.25); seller 2 (3 kWh at 0.10)
     book = OrderBook(
-        participant=[0, 1, 2], side=[1, 1, -1], energy_kwh=[2.0, 1.0, 3.0], limit_price=[0.3, 0.25, 0.1]
+        participant=[0, 1, 2],
+        side=[1, 1, -1],
+        energy_kwh=[2.0, 1.0, 3.0],
+        limit_price=[0.3, 0.25, 0.1],
     )
     for mechanism in ("pay_as_clear", "pay_as_bid"):
         result = clear(book, mechanism)
