@@ -1,4 +1,4 @@
-"""Command line: ``cosim run``, ``cosim validate``.
+"""Command line: ``cosim run``, ``cosim validate``, ``cosim sweep``, ``cosim plot``.
 
 The only module that prints. Exit codes: 0 success, 2 invalid input (one line naming the
 file, the key path and what was expected), 1 internal error.
@@ -13,6 +13,7 @@ import time
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from cosim import __version__
 from cosim.errors import InputError
@@ -47,6 +48,34 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="no progress bar and no summary lines")
     val = sub.add_parser("validate", help="check a scenario without running it")
     add_common(val)
+    sweep = sub.add_parser(
+        "sweep",
+        help="run the cartesian product of varied keys (local processes or a Dask cluster)",
+    )
+    add_common(sweep)
+    sweep.add_argument(
+        "--vary",
+        action="append",
+        default=[],
+        metavar="KEY=V1,V2|KEY=START:STOP:STEP",
+        help="values of a key (YAML scalars), or an inclusive range; adds to or replaces the "
+        "file's sweep.vary (repeatable)",
+    )
+    sweep.add_argument(
+        "--workers", type=int, default=None, help="local worker processes (default: cores)"
+    )
+    sweep.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="run on the Dask cluster of this scheduler, e.g. tcp://10.0.0.5:8786",
+    )
+    sweep.add_argument(
+        "--out", type=Path, default=None, help="sweep directory (default results/<name>-sweep/)"
+    )
+    sweep.add_argument("--quiet", action="store_true", help="no progress and no summary line")
+    plot = sub.add_parser("plot", help="PNG figures of a run or sweep directory into DIR/plots/")
+    plot.add_argument("dir", type=Path, help="run directory or sweep directory (with sweep.csv)")
     return parser
 
 
@@ -61,11 +90,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "validate":
             return _validate(args)
+        if args.command == "sweep":
+            return _sweep(args)
+        if args.command == "plot":
+            return _plot(args)
         return _run(args)
     except InputError as exc:
         return _fail(exc.one_line(), EXIT_INPUT)
     except KeyboardInterrupt:
-        return _fail("interrupted; slots completed so far were written", 130)
+        what = "runs" if args.command == "sweep" else "slots"
+        return _fail(f"interrupted; {what} completed so far were written", 130)
     except Exception as exc:
         if os.environ.get("COSIM_DEBUG"):
             traceback.print_exc()
@@ -115,6 +149,67 @@ def _run(args: argparse.Namespace) -> int:
             f"{wall:.1f} s ({scenario.time.slots / wall:.0f} slots/s), "
             f"{failed} failed power flows -> {out}"
         )
+    return EXIT_OK
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from cosim.sweep import SweepProgress, plan_sweep, run_sweep
+
+    if args.workers is not None and args.workers < 1:
+        raise InputError(None, "--workers", f"expected at least 1, got {args.workers}")
+    plan = plan_sweep(args.scenario, args.vary, args.overrides)
+    out = args.out if args.out is not None else Path("results") / f"{plan.base.name}-sweep"
+    total = len(plan.runs)
+    bar: Any = None
+    if not args.quiet and sys.stderr.isatty():
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, unit="run", desc=plan.base.name, file=sys.stderr)
+
+    def progress(p: SweepProgress) -> None:
+        if bar is not None:
+            bar.update(p.done - bar.n)
+            if p.failed:
+                bar.set_postfix_str(f"{p.failed} failed")
+        elif not args.quiet and p.last is not None:
+            eta = f", ETA {_duration(p.eta_s)}" if p.eta_s is not None else ""
+            print(f"[{p.done}/{p.total}] {p.last}: {p.last_status}{eta}", file=sys.stderr)
+
+    try:
+        outcome = run_sweep(
+            plan, out, workers=args.workers, scheduler=args.scheduler, progress=progress
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+    if not args.quiet:
+        print(
+            f"{plan.base.name}: {total} runs ({outcome.reused} reused, {outcome.failed} failed) "
+            f"in {outcome.wall_s:.1f} s -> {outcome.path}"
+        )
+    if outcome.failed:
+        first = next(iter(outcome.errors.items()))
+        return _fail(
+            f"{outcome.failed} of {total} runs failed (errors in {outcome.path}); "
+            f"first: {first[0]}: {first[1]}",
+            EXIT_INTERNAL,
+        )
+    return EXIT_OK
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _plot(args: argparse.Namespace) -> int:
+    from cosim.plots import plot_dir
+
+    written = plot_dir(args.dir)
+    print(f"{len(written)} figures -> {Path(args.dir) / 'plots'}")
     return EXIT_OK
 
 

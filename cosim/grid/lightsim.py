@@ -14,10 +14,10 @@ of :meth:`LightsimFlow.solve`.
 What the conversion does that ``lightsim2grid.network.init_from_pandapower`` alone does not
 (see ``docs/performance.md``, "Power flow"):
 
-* **bus-bus switches**: lightsim2grid ignores switches. Closed bus-bus switches are fused here
-  (as pandapower does), open line/transformer switches open that end of the branch. Without
-  the fusion CIGRE LV's three transformers hang on 20 kV buses that nothing connects to the
-  external grid, and every power flow fails.
+* **bus-bus switches**: lightsim2grid ignores switches. :func:`cosim.grid.topology.read_topology`
+  fuses closed bus-bus switches (as pandapower does) and opens branch ends behind open
+  line/transformer switches. Without the fusion CIGRE LV's three transformers hang on 20 kV
+  buses that nothing connects to the external grid, and every power flow fails.
 * **the external grid** becomes a slack generator at its voltage setpoint; transformer tap
   data that pandapower 3 ignores (no ``tap_changer_type``) is neutralised instead of warned
   about; parallel lines and transformers become one equivalent branch each.
@@ -43,7 +43,6 @@ Examples
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Final
 
 import numpy as np
@@ -55,6 +54,7 @@ from pandapower.auxiliary import pandapowerNet
 
 from cosim.grid.networks import prepare_for_participants
 from cosim.grid.powerflow import RUNPP_OPTIONS, FlowResult
+from cosim.grid.topology import Topology, closed_bus_switches, in_service, read_topology
 
 __all__ = ["UNSUPPORTED_TABLES", "LightsimFlow"]
 
@@ -84,30 +84,6 @@ UNSUPPORTED_TABLES: Final[tuple[str, ...]] = (
 _MAX_ITERATION: Final[int] = int(RUNPP_OPTIONS["max_iteration"])
 _TOLERANCE_MVA: Final[float] = float(RUNPP_OPTIONS["tolerance_mva"])
 _SQRT3: Final[float] = float(np.sqrt(3))
-
-
-@dataclass(frozen=True)
-class _Topology:
-    """Static topology of the prepared net, in bus *positions* (row order of ``net.bus``).
-
-    Parameters
-    ----------
-    rep : numpy.ndarray of intp
-        Solver bus of each bus position (closed bus-bus switches fused; smallest position).
-    supplied : numpy.ndarray of bool
-        Bus position is in service and connected to the external grid.
-    line_side_open, trafo_side_open : numpy.ndarray of bool, shape (n, 2)
-        Branch end cut by an open switch, or branch out of service / at an unsupplied bus
-        (both ends then).
-    slack_pos : int
-        Bus position of the external grid.
-    """
-
-    rep: np.ndarray
-    supplied: np.ndarray
-    line_side_open: np.ndarray
-    trafo_side_open: np.ndarray
-    slack_pos: int
 
 
 class LightsimFlow:
@@ -163,8 +139,8 @@ class LightsimFlow:
             raise ValueError("participant_bus must be a one-dimensional integer array")
         prepared = prepare_for_participants(net)
         _check_supported(prepared)
-        in_service = prepared.bus.index[prepared.bus["in_service"].astype(bool)]
-        unknown = np.setdiff1d(bus, in_service.to_numpy())
+        on_buses = prepared.bus.index[in_service(prepared.bus)]
+        unknown = np.setdiff1d(bus, on_buses.to_numpy())
         if unknown.size:
             raise ValueError(f"participant buses missing or out of service: {unknown.tolist()}")
         self.load_bus, slot = np.unique(bus.astype(np.int64), return_inverse=True)
@@ -174,7 +150,9 @@ class LightsimFlow:
         self.line_ids = prepared.line.index.to_numpy(dtype=np.int64)
         self.trafo_ids = prepared.trafo.index.to_numpy(dtype=np.int64)
 
-        topo = _topology(prepared)
+        ext_grid = prepared.ext_grid["bus"][in_service(prepared.ext_grid)]
+        slack_pos = int(prepared.bus.index.get_indexer(ext_grid)[0])
+        topo = read_topology(prepared, slack_pos, fuse_out_of_service=True)
         self._topo = topo
         self._load_pos = prepared.bus.index.get_indexer(self.load_bus).astype(np.intp)
         self._tol_pu = _TOLERANCE_MVA / float(prepared.sn_mva)
@@ -186,15 +164,12 @@ class LightsimFlow:
         bus_vn = prepared.bus["vn_kv"].to_numpy(dtype=np.float64)
         line = prepared.line
         trafo = prepared.trafo
-        self._line_pos = _positions(prepared, line, ("from_bus", "to_bus"))
-        self._trafo_pos = _positions(prepared, trafo, ("hv_bus", "lv_bus"))
-        self._line_vn = bus_vn[self._line_pos]
+        self._line_vn = bus_vn[topo.line_ends]
+        self._trafo_vn = bus_vn[topo.trafo_ends]
         # ends with no current: opened by a switch (pandapower's auxiliary bus) or at a bus out
         # of service (pandapower keeps such a bus in its internal model, the flow is 0)
-        self._bus_on = prepared.bus["in_service"].to_numpy(dtype=bool)
-        self._line_open_end = _open_end(topo.line_side_open) | ~self._bus_on[self._line_pos]
-        self._trafo_open_end = _open_end(topo.trafo_side_open) | ~self._bus_on[self._trafo_pos]
-        self._trafo_vn = bus_vn[self._trafo_pos]
+        self._line_open_end = _open_end(topo.line_side_open) | ~topo.bus_on[topo.line_ends]
+        self._trafo_open_end = _open_end(topo.trafo_side_open) | ~topo.bus_on[topo.trafo_ends]
         self._line_i_max = (
             line["max_i_ka"].to_numpy(dtype=np.float64)
             * line["df"].to_numpy(dtype=np.float64)
@@ -351,10 +326,10 @@ class LightsimFlow:
         if not topo.supplied.all():  # as pandapower: NaN voltage at unsupplied buses, power
             vm[:, ~topo.supplied] = np.nan  # 0 at in-service ones, NaN at out-of-service ones
             bus_p[:, ~topo.supplied] = 0.0
-            bus_p[:, ~self._bus_on] = np.nan
+            bus_p[:, ~topo.bus_on] = np.nan
         bus_p[:, topo.slack_pos] -= slack_p_mw
-        line_i = _currents(line, vm[:, self._line_pos], self._line_vn, self._line_open_end)
-        trafo_i = _currents(trafo, vm[:, self._trafo_pos], self._trafo_vn, self._trafo_open_end)
+        line_i = _currents(line, vm[:, topo.line_ends], self._line_vn, self._line_open_end)
+        trafo_i = _currents(trafo, vm[:, topo.trafo_ends], self._trafo_vn, self._trafo_open_end)
         # pandapower's formulas and operation order (pandapower.results_branch)
         if self._line_i_max.all():
             line_loading = np.max(line_i, axis=2) / self._line_i_max * 100.0
@@ -420,32 +395,18 @@ class LightsimFlow:
         )
 
 
-def _positions(net: pandapowerNet, table: pd.DataFrame, columns: tuple[str, str]) -> np.ndarray:
-    """Bus positions (rows of ``net.bus``) of two bus columns of ``table``, shape (n, 2)."""
-    ends = table[list(columns)].to_numpy(dtype=np.int64).reshape(-1, 2)
-    pos = net.bus.index.get_indexer(ends.reshape(-1)).reshape(-1, 2)
-    if (pos < 0).any():
-        raise ValueError(f"{columns} name buses that do not exist")
-    return pos.astype(np.intp)
-
-
-def _in_service(table: pd.DataFrame) -> np.ndarray:
-    """The ``in_service`` column as booleans."""
-    return table["in_service"].to_numpy(dtype=bool)
-
-
 def _check_supported(net: pandapowerNet) -> None:
     """Raise ``ValueError`` for anything in ``net`` that :class:`LightsimFlow` cannot model."""
     for name in UNSUPPORTED_TABLES:
         table = net.get(name)
-        if isinstance(table, pd.DataFrame) and len(table) and _in_service(table).any():
+        if isinstance(table, pd.DataFrame) and len(table) and in_service(table).any():
             raise ValueError(
                 f"grid.backend lightsim2grid does not model in-service {name!r} elements; "
                 "use grid.backend: pandapower for this network"
             )
-    if int(_in_service(net.ext_grid).sum()) != 1:
+    if int(in_service(net.ext_grid).sum()) != 1:
         raise ValueError("grid.backend lightsim2grid needs exactly one in-service ext_grid")
-    closed_bb = _closed_bus_switches(net)
+    closed_bb = closed_bus_switches(net)
     z_ohm = net.switch.get("z_ohm", pd.Series(0.0, index=net.switch.index))
     if (closed_bb & (z_ohm.fillna(0.0).to_numpy(dtype=np.float64) != 0.0)).any():
         raise ValueError("grid.backend lightsim2grid does not model bus-bus switches with z_ohm")
@@ -477,14 +438,6 @@ def _check_supported(net: pandapowerNet) -> None:
         )
 
 
-def _closed_bus_switches(net: pandapowerNet) -> np.ndarray:
-    """Mask of ``net.switch`` rows that are closed bus-bus switches."""
-    switch = net.switch
-    if len(switch) == 0:
-        return np.zeros(0, dtype=bool)
-    return (switch["et"].to_numpy() == "b") & switch["closed"].to_numpy(dtype=bool)
-
-
 def _ratio_taps(trafo: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """(has a tap pandapower 3 applies, effective tap position ``tap_pos - tap_neutral``).
 
@@ -502,80 +455,7 @@ def _ratio_taps(trafo: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return has_tap, np.where(has_tap, offset, 0.0)
 
 
-def _topology(net: pandapowerNet) -> _Topology:
-    """Fuse closed bus-bus switches, open switched branch ends and find the supplied buses."""
-    n_bus = len(net.bus)
-    bus_on = _in_service(net.bus)
-    rep = np.arange(n_bus, dtype=np.intp)
-
-    def root(i: int) -> int:
-        while rep[i] != i:
-            i = int(rep[i])
-        return i
-
-    switch = net.switch
-    closed_bb = _closed_bus_switches(net)
-    if closed_bb.any():
-        a = net.bus.index.get_indexer(switch["bus"].to_numpy()[closed_bb])
-        b = net.bus.index.get_indexer(switch["element"].to_numpy()[closed_bb].astype(np.int64))
-        for i, j in zip(a.tolist(), b.tolist(), strict=True):
-            ri, rj = root(i), root(j)
-            rep[max(ri, rj)] = min(ri, rj)
-    rep = np.array([root(i) for i in range(n_bus)], dtype=np.intp)
-
-    slack_pos = int(net.bus.index.get_indexer(net.ext_grid["bus"][_in_service(net.ext_grid)])[0])
-    sides = {}
-    for kind, table, columns in (
-        ("l", net.line, ("from_bus", "to_bus")),
-        ("t", net.trafo, ("hv_bus", "lv_bus")),
-    ):
-        pos = _positions(net, table, columns)
-        off = ~_in_service(table) | ~bus_on[pos[:, 0]] | ~bus_on[pos[:, 1]]
-        side_open = np.repeat(off[:, np.newaxis], 2, axis=1)
-        if len(switch):
-            opened = (switch["et"].to_numpy() == kind) & ~switch["closed"].to_numpy(dtype=bool)
-            rows = table.index.get_indexer(switch["element"].to_numpy()[opened].astype(np.int64))
-            at = switch["bus"].to_numpy()[opened]
-            for row, bus in zip(rows.tolist(), at.tolist(), strict=True):
-                if row >= 0:
-                    side_open[row, int(table[columns[1]].iloc[row] == bus)] = True
-        sides[kind] = (pos, side_open)
-
-    # breadth-first search from the slack over branches closed at both ends
-    edges: list[tuple[int, int]] = []
-    for pos, side_open in sides.values():
-        closed = ~side_open.any(axis=1)
-        edges.extend(zip(rep[pos[closed, 0]].tolist(), rep[pos[closed, 1]].tolist(), strict=True))
-    neighbours: dict[int, list[int]] = {}
-    for i, j in edges:
-        neighbours.setdefault(i, []).append(j)
-        neighbours.setdefault(j, []).append(i)
-    reached = {int(rep[slack_pos])}
-    frontier = [int(rep[slack_pos])]
-    while frontier:
-        nxt = []
-        for i in frontier:
-            for j in neighbours.get(i, []):
-                if j not in reached and bus_on[j]:
-                    reached.add(j)
-                    nxt.append(j)
-        frontier = nxt
-    supplied = np.isin(rep, np.fromiter(reached, dtype=np.intp)) & bus_on
-    for pos, side_open in sides.values():
-        dead = ~supplied[pos[:, 0]] & ~supplied[pos[:, 1]]
-        side_open[dead] = True
-        side_open[~supplied[pos[:, 0]], 0] = True
-        side_open[~supplied[pos[:, 1]], 1] = True
-    return _Topology(
-        rep=rep,
-        supplied=supplied,
-        line_side_open=sides["l"][1],
-        trafo_side_open=sides["t"][1],
-        slack_pos=slack_pos,
-    )
-
-
-def _build_grid(net: pandapowerNet, topo: _Topology, load_pos: np.ndarray) -> Any:
+def _build_grid(net: pandapowerNet, topo: Topology, load_pos: np.ndarray) -> Any:
     """Build the lightsim2grid ``LSGrid`` of the prepared ``net``.
 
     A clean pandapower net is assembled first (buses renumbered to positions, switches fused
@@ -589,7 +469,7 @@ def _build_grid(net: pandapowerNet, topo: _Topology, load_pos: np.ndarray) -> An
     rep = topo.rep
     line = net.line
     if len(line):
-        pos = _positions(net, line, ("from_bus", "to_bus"))
+        pos = topo.line_ends
         par = line["parallel"].to_numpy(dtype=np.float64)
         pp.create_lines_from_parameters(
             clean,
@@ -604,7 +484,7 @@ def _build_grid(net: pandapowerNet, topo: _Topology, load_pos: np.ndarray) -> An
         )
     trafo = net.trafo
     if len(trafo):
-        pos = _positions(net, trafo, ("hv_bus", "lv_bus"))
+        pos = topo.trafo_ends
         par = trafo["parallel"].to_numpy(dtype=np.float64)
         has_tap, tap_pos = _ratio_taps(trafo)
         step = trafo["tap_step_percent"].to_numpy(dtype=np.float64)
@@ -629,7 +509,7 @@ def _build_grid(net: pandapowerNet, topo: _Topology, load_pos: np.ndarray) -> An
             tap_changer_type="Ratio",
         )
     pp.create_loads(clean, buses=rep[load_pos], p_mw=0.0, q_mvar=0.0)
-    ext = net.ext_grid[_in_service(net.ext_grid)].iloc[0]
+    ext = net.ext_grid[in_service(net.ext_grid)].iloc[0]
     pp.create_gen(
         clean,
         bus=int(rep[topo.slack_pos]),
@@ -641,27 +521,11 @@ def _build_grid(net: pandapowerNet, topo: _Topology, load_pos: np.ndarray) -> An
         max_q_mvar=1e9,
     )
     grid = init_from_pandapower(clean, pp_orig_file="pandapower_v3")
-    for side_open, off_both, off_1, off_2 in (
-        (
-            topo.line_side_open,
-            grid.deactivate_powerline,
-            grid.deactivate_powerline_side1,
-            grid.deactivate_powerline_side2,
-        ),
-        (
-            topo.trafo_side_open,
-            grid.deactivate_trafo,
-            grid.deactivate_trafo_side1,
-            grid.deactivate_trafo_side2,
-        ),
-    ):
+    for side_open, element in ((topo.line_side_open, "powerline"), (topo.trafo_side_open, "trafo")):
         for i, (open_1, open_2) in enumerate(side_open.tolist()):
-            if open_1 and open_2:
-                off_both(i)
-            elif open_1:
-                off_1(i)
-            elif open_2:
-                off_2(i)
+            if open_1 or open_2:  # deactivate_powerline, deactivate_trafo_side1, ...
+                end = "" if open_1 and open_2 else "_side1" if open_1 else "_side2"
+                getattr(grid, f"deactivate_{element}{end}")(i)
     for i, on in enumerate(topo.supplied[load_pos].tolist()):
         if not on:
             grid.deactivate_load(i)

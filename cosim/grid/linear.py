@@ -69,6 +69,8 @@ import numpy as np
 import pandas as pd
 from pandapower.auxiliary import pandapowerNet
 
+from cosim.grid.topology import in_service, read_topology
+
 __all__ = ["MODEL_KINDS", "LinearGridModel", "ModelKind", "derate"]
 
 ModelKind = Literal["dc", "lindistflow"]
@@ -428,123 +430,61 @@ class _Topology:
                 raise ValueError(f"the linear models do not support in-service {table} elements")
         bus = net.bus
         self.bus_ids = bus.index.to_numpy(dtype=np.int64)
-        n_bus = self.bus_ids.size
-        pos = pd.Series(np.arange(n_bus), index=bus.index)
-        bus_on = bus["in_service"].to_numpy(dtype=bool)
+        pos = pd.Series(np.arange(self.bus_ids.size), index=bus.index)
+        bus_on = in_service(bus)
         vn_kv = bus["vn_kv"].to_numpy(dtype=np.float64)
 
-        # Union-find over closed bus-bus switches between in-service buses.
-        parent = np.arange(n_bus)
-
-        def find(i: int) -> int:
-            while parent[i] != i:
-                parent[i] = parent[parent[i]]
-                i = int(parent[i])
-            return i
-
-        sw = net.switch
-        open_line: set[int] = set()
-        open_trafo: set[int] = set()
-        if len(sw):
-            closed = sw["closed"].to_numpy(dtype=bool)
-            et = sw["et"].astype(str).to_numpy()
-            for s_bus, element, kind_, is_closed in zip(
-                sw["bus"].to_numpy(), sw["element"].to_numpy(), et, closed, strict=True
-            ):
-                if kind_ == "b" and is_closed:
-                    a, b = int(pos[s_bus]), int(pos[element])
-                    if bus_on[a] and bus_on[b]:
-                        ra, rb = find(a), find(b)
-                        if ra != rb:
-                            parent[max(ra, rb)] = min(ra, rb)
-                elif kind_ == "l" and not is_closed:
-                    open_line.add(int(element))
-                elif kind_ == "t" and not is_closed:
-                    open_trafo.add(int(element))
-        roots = np.array([find(i) for i in range(n_bus)])
-        _, node_of_root = np.unique(roots, return_inverse=True)
-        node = node_of_root.reshape(-1).astype(np.intp)
-        node_count = int(node.max()) + 1 if n_bus else 0
-
-        # Branches: lines then trafos.
-        line = net.line
-        trafo = net.trafo
-        self.line_ids = line.index.to_numpy(dtype=np.int64)
-        self.trafo_ids = trafo.index.to_numpy(dtype=np.int64)
-        n_line, n_trafo = self.line_ids.size, self.trafo_ids.size
-        self.n_branch = n_line + n_trafo
-        f_pos = np.concatenate(
-            [
-                pos[line["from_bus"].to_numpy()].to_numpy(),
-                pos[trafo["hv_bus"].to_numpy()].to_numpy(),
-            ]
-        ).astype(np.intp)
-        t_pos = np.concatenate(
-            [
-                pos[line["to_bus"].to_numpy()].to_numpy(),
-                pos[trafo["lv_bus"].to_numpy()].to_numpy(),
-            ]
-        ).astype(np.intp)
-        self.branch_bus_pos = np.stack([f_pos, t_pos], axis=1)
-        in_service = np.concatenate(
-            [
-                line["in_service"].to_numpy(dtype=bool) & ~np.isin(self.line_ids, list(open_line)),
-                trafo["in_service"].to_numpy(dtype=bool)
-                & ~np.isin(self.trafo_ids, list(open_trafo)),
-            ]
-        )
-        in_service &= bus_on[f_pos] & bus_on[t_pos]
-
-        r_pu, x_pu, ratio, rating = _branch_parameters(
-            line, trafo, vn_kv[f_pos], vn_kv[t_pos], self.s_base_mva
-        )
-        fn, tn = node[f_pos], node[t_pos]
-        in_service &= fn != tn  # a branch inside a fused node carries nothing we can compute
-
-        # External grid -> slack node.
+        # External grids (in service, at in-service buses) -> slack.
         eg = net.ext_grid
         eg_on = eg[eg["in_service"].astype(bool)] if len(eg) else eg
         eg_on = eg_on[bus_on[pos[eg_on["bus"].to_numpy()].to_numpy()]] if len(eg_on) else eg_on
         if len(eg_on) == 0:
             raise ValueError("the network has no in-service external grid")
-        slack_nodes = np.unique(node[pos[eg_on["bus"].to_numpy()].to_numpy()])
+        eg_pos = pos[eg_on["bus"].to_numpy()].to_numpy()
+        self.v_slack = float(eg_on["vm_pu"].iloc[0])
+
+        # Fused nodes (closed bus-bus switches between in-service buses), supplied buses.
+        topo = read_topology(net, int(eg_pos[0]), fuse_out_of_service=False)
+        _, node_of_root = np.unique(topo.rep, return_inverse=True)
+        node = node_of_root.reshape(-1).astype(np.intp)
+        node_count = int(node.max()) + 1 if node.size else 0
+        slack_nodes = np.unique(node[eg_pos])
         if slack_nodes.size != 1:
             raise ValueError(
                 "the linear models support external grids at one (fused) bus only; "
                 f"found {slack_nodes.size}"
             )
         self.slack = int(slack_nodes[0])
-        self.v_slack = float(eg_on["vm_pu"].iloc[0])
 
-        # Nodes reachable from the slack through in-service branches.
+        # Branches: lines then trafos; active = closed at both ends and supplied.
+        self.line_ids = net.line.index.to_numpy(dtype=np.int64)
+        self.trafo_ids = net.trafo.index.to_numpy(dtype=np.int64)
+        self.n_branch = self.line_ids.size + self.trafo_ids.size
+        self.branch_bus_pos = np.concatenate([topo.line_ends, topo.trafo_ends])
+        f_pos, t_pos = self.branch_bus_pos[:, 0], self.branch_bus_pos[:, 1]
+        r_pu, x_pu, ratio, rating = _branch_parameters(
+            net.line, net.trafo, vn_kv[f_pos], vn_kv[t_pos], self.s_base_mva
+        )
+        fn, tn = node[f_pos], node[t_pos]
+        side_open = np.concatenate([topo.line_side_open, topo.trafo_side_open])
+        # a branch inside a fused node carries nothing we can compute
+        active = ~side_open.any(axis=1) & (fn != tn)
+        node_supplied = np.zeros(node_count, dtype=bool)
+        node_supplied[node[topo.supplied]] = True
         adjacency: list[list[int]] = [[] for _ in range(node_count)]
-        for branch in np.flatnonzero(in_service).tolist():
+        for branch in np.flatnonzero(active).tolist():
             adjacency[fn[branch]].append(branch)
             adjacency[tn[branch]].append(branch)
-        reached = np.zeros(node_count, dtype=bool)
-        reached[self.slack] = True
-        queue = deque([self.slack])
-        while queue:
-            u = queue.popleft()
-            for k in adjacency[u]:
-                v = int(tn[k] if fn[k] == u else fn[k])
-                if not reached[v]:
-                    reached[v] = True
-                    queue.append(v)
-        node_on = np.zeros(node_count, dtype=bool)
-        node_on[node[bus_on]] = True
-        reached &= node_on
-        active = in_service & reached[fn] & reached[tn]
 
         self.node_count = node_count
         self.bus_node = node
-        self.bus_supplied = bus_on & reached[node]
-        self.node_supplied = reached
+        self.bus_supplied = topo.supplied
+        self.node_supplied = node_supplied
         self.active = active
         self.from_node, self.to_node = fn, tn
         self.r_pu, self.x_pu, self.ratio = r_pu, x_pu, ratio
         self.rating_kva = np.where(active, rating, 0.0)
-        self.adjacency = [[k for k in adj if active[k]] for adj in adjacency]
+        self.adjacency = adjacency
 
 
 def _branch_parameters(

@@ -1,0 +1,637 @@
+"""The PPBSP actors: meters, suppliers, grid operator and trading platform.
+
+Actors and their keys (``docs/privacy.md`` has the full account):
+
+- :class:`Meters` — the users' smart meters (struct of arrays over all users). Each holds an
+  Ed25519 signing key; meters know their own plaintext readings and the public keys.
+- :class:`Supplier` — one per supplier, holds its own secret key (Paillier or CKKS).
+- :class:`GridOperator` — holds the GO secret key; decrypts only market-wide slot sums.
+- :class:`TradingPlatform` — holds public keys and meter verification keys only; computes
+  every bill term on ciphertexts with the coefficients of :func:`cosim.settlement.billing.
+  bill_terms` (the one billing implementation of all backends).
+
+What crosses between them is in :mod:`cosim.settlement.messages`: :class:`MeterPayload` (signed
+as :class:`SignedPayload`) from the meters to the platform, :class:`EncryptedSum` from the
+platform to the key holders.
+:class:`cosim.settlement.protocol.EncryptedSettlement` creates the actors and runs the protocol
+steps between them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from cosim.settlement.billing import (
+    AGGREGATE_MODELS,
+    AGGREGATES,
+    LinearForm,
+    Prices,
+    SlotInfo,
+    aggregate_masks,
+    bill_terms,
+)
+from cosim.settlement.crypto import (
+    CKKSPublicKey,
+    EncryptedBatch,
+    MeterSigner,
+    OpCounts,
+    PublicKey,
+    SecretKey,
+    generate_keypair,
+    verify_signature,
+)
+from cosim.settlement.messages import (
+    BatchResult,
+    EncryptedSum,
+    MeterPayload,
+    SignedPayload,
+)
+from cosim.settlement.terms import FloatArray, sign_with_tolerance
+
+__all__ = [
+    "GO_KEY_ID",
+    "GridOperator",
+    "Meters",
+    "PrivacyError",
+    "Supplier",
+    "TradingPlatform",
+    "gross_energy_form",
+    "supplier_key_id",
+]
+
+GO_KEY_ID = "grid-operator"
+IntArray = NDArray[np.int64]
+
+
+def supplier_key_id(index: int) -> str:
+    """Key name of supplier ``index``."""
+    return f"supplier-{index}"
+
+
+class PrivacyError(ValueError):
+    """An actor refused a decryption that would reveal too small a group."""
+
+
+# --------------------------------------------------------------------------- meters
+
+
+@dataclass(frozen=True, eq=False)
+class _EncryptionTask:
+    users: tuple[int, ...]
+    first_slot: int
+    side: NDArray[np.int8]  # (T, m)
+    accepted: NDArray[np.bool_]
+    deviation_sign: NDArray[np.int8]
+    net_sign: NDArray[np.int8]
+    c: FloatArray
+    d: FloatArray
+    key_of_user: tuple[str, ...]
+    keys: dict[str, PublicKey]
+    signers: tuple[MeterSigner, ...]
+
+
+def _encrypt_task(task: _EncryptionTask) -> tuple[list[SignedPayload], int]:
+    """User-side work of a group of meters: encrypt, encode, sign (runs in worker processes)."""
+    counts = OpCounts()
+    go = task.keys[GO_KEY_ID]
+    out = []
+    for j, user in enumerate(task.users):
+        own = task.keys[task.key_of_user[j]]
+        acc = task.accepted[:, j]
+        blobs = {"S.d": own.encrypt(task.d[:, j], counts)}
+        if np.any(acc):
+            blobs["S.c"] = own.encrypt(task.c[:, j], counts)
+            blobs["GO.c"] = go.encrypt(np.where(acc, task.c[:, j], 0.0), counts)
+            blobs["GO.d"] = go.encrypt(np.where(acc, task.d[:, j], 0.0), counts)
+        payload = MeterPayload(
+            user,
+            task.first_slot,
+            task.side[:, j],
+            acc,
+            task.deviation_sign[:, j],
+            task.net_sign[:, j],
+            blobs,
+        )
+        message = payload.to_bytes()
+        out.append(SignedPayload(message, task.signers[j].sign(message)))
+    return out, counts.encryptions
+
+
+class Meters:
+    """The users' smart meters: plaintext readings, signing keys, user-side encryption.
+
+    Parameters
+    ----------
+    supplier : ndarray of int
+        Supplier of each participant.
+    supplier_keys : sequence of PublicKey
+        Public key of each supplier.
+    go_key : PublicKey
+        Public key of the grid operator.
+    tol_kwh : float
+        ``|x| <= tol_kwh`` [kWh] counts as zero in the signs.
+    """
+
+    def __init__(
+        self,
+        supplier: IntArray,
+        supplier_keys: Sequence[PublicKey],
+        go_key: PublicKey,
+        tol_kwh: float,
+    ) -> None:
+        self.supplier = supplier
+        self.tol_kwh = tol_kwh
+        self._signers = tuple(MeterSigner() for _ in range(supplier.size))
+        self.verify_keys: tuple[bytes, ...] = tuple(s.public_bytes for s in self._signers)
+        keys = [*supplier_keys, go_key]
+        self._keys = {
+            k.key_id: k.without_galois_keys() if isinstance(k, CKKSPublicKey) else k for k in keys
+        }
+        self._key_of_user = tuple(supplier_keys[int(j)].key_id for j in supplier)
+        self.counts = OpCounts()
+        self._rows: list[tuple[NDArray[Any], ...]] = []
+
+    def record(
+        self, side: NDArray[np.int8], accepted: NDArray[np.bool_], c: FloatArray, d: FloatArray
+    ) -> None:
+        """Buffer one slot's readings (side code, accepted flag, c and d [kWh]) of every meter."""
+        s = np.where(side == -1, -1.0, 1.0)
+        net = s * (c + d)
+        self._rows.append((side, accepted, c, d, net))
+
+    def payloads(
+        self, first_slot: int, executor: Executor | None, workers: int
+    ) -> list[SignedPayload]:
+        """Encrypt and sign the buffered batch, one payload per user, in user order.
+
+        Users are split into ``workers`` contiguous groups; results are collected in order, so
+        the output does not depend on the number of workers (except for the ciphertexts'
+        randomness).
+        """
+        side, acc, c, d, net = (np.stack([row[k] for row in self._rows]) for k in range(5))
+        dev_sign = sign_with_tolerance(d, self.tol_kwh).reshape(d.shape)
+        net_sign = sign_with_tolerance(net, self.tol_kwh).reshape(d.shape)
+        n = self.supplier.size
+        groups = [g for g in np.array_split(np.arange(n), max(workers, 1)) if g.size]
+        tasks = [
+            _EncryptionTask(
+                tuple(int(u) for u in g),
+                first_slot,
+                side[:, g].astype(np.int8),
+                acc[:, g].astype(bool),
+                dev_sign[:, g],
+                net_sign[:, g],
+                c[:, g],
+                d[:, g],
+                tuple(self._key_of_user[u] for u in g),
+                {k: self._keys[k] for k in {GO_KEY_ID, *(self._key_of_user[u] for u in g)}},
+                tuple(self._signers[u] for u in g),
+            )
+            for g in groups
+        ]
+        results = executor.map(_encrypt_task, tasks) if executor else map(_encrypt_task, tasks)
+        out: list[SignedPayload] = []
+        for payloads, n_enc in results:
+            out.extend(payloads)
+            self.counts.encryptions += n_enc
+        return out
+
+    def reading_for_supplier(self, supplier_index: int, user: int) -> FloatArray:
+        """Net import [kWh] per slot of the batch, over the supplier's own metering channel."""
+        if int(self.supplier[user]) != supplier_index:
+            raise PermissionError(f"supplier {supplier_index} does not supply user {user}")
+        return np.array([row[4][user] for row in self._rows])
+
+    def clear(self) -> None:
+        """Forget the buffered batch."""
+        self._rows = []
+
+
+# --------------------------------------------------------------------------- key holders
+
+
+class Supplier:
+    """A supplier: holds its secret key, opens its own balances and its customers' bills.
+
+    Parameters
+    ----------
+    index : int
+        Supplier index.
+    scheme : {"paillier", "ckks"}
+        Encryption scheme.
+    key_bits : int
+        Paillier modulus size [bit].
+    """
+
+    def __init__(self, index: int, scheme: str, key_bits: int) -> None:
+        self.index = index
+        self.public_key, self._secret = generate_keypair(
+            scheme, supplier_key_id(index), key_bits=key_bits, galois_keys=True
+        )
+        self.counts = OpCounts()
+        self._fallback_bills: dict[int, float] = {}
+
+    def _open(self, total: EncryptedSum, secret: SecretKey) -> FloatArray:
+        if total.cipher is None:
+            return np.asarray(total.offset, dtype=np.float64).copy()
+        return secret.decrypt(total.cipher, self.counts) + total.offset
+
+    def open_balance(self, total: EncryptedSum) -> FloatArray:
+        """Per-slot money [currency] or gross energy [kWh] of its customers."""
+        return self._open(total, self._secret)
+
+    def open_abs(self, values: Sequence[EncryptedSum]) -> FloatArray:
+        """Per-slot sum of ``|value|`` over single-customer values whose sign is not public."""
+        out: FloatArray = np.zeros(0)
+        for v in values:
+            x = np.abs(self._open(v, self._secret))
+            out = x if out.size == 0 else out + x
+        return out
+
+    def retail_fallback(
+        self, user: int, net_kwh: FloatArray, prices: Prices, tol_kwh: float
+    ) -> tuple[FloatArray, FloatArray]:
+        """Settle a customer at retail from the supplier's own meter reading.
+
+        Returns the per-slot money [currency] (> 0: the customer pays) and gross energy [kWh];
+        the money is also added to the customer's bill of the current period.
+        """
+        price = np.where(net_kwh > tol_kwh, prices.retail_price, 0.0)
+        price = np.where(net_kwh < -tol_kwh, prices.feed_in_tariff, price)
+        money = net_kwh * price
+        self._fallback_bills[user] = self._fallback_bills.get(user, 0.0) + float(money.sum())
+        return money, np.abs(net_kwh)
+
+    def open_bills(self, bills: Mapping[int, EncryptedSum]) -> dict[int, float]:
+        """Open the period bills [currency] of its customers (> 0: the customer pays)."""
+        return {u: float(self._open(b, self._secret)[0]) for u, b in bills.items()}
+
+    def take_fallback_bills(self) -> dict[int, float]:
+        """Retail fallback amounts of the period per customer [currency]; resets them."""
+        out, self._fallback_bills = self._fallback_bills, {}
+        return out
+
+
+class GridOperator:
+    """The grid operator: holds the GO secret key and opens only market-wide slot sums.
+
+    Parameters
+    ----------
+    scheme : {"paillier", "ckks"}
+        Encryption scheme.
+    key_bits : int
+        Paillier modulus size [bit].
+    min_members : int
+        Smallest non-empty group whose sum the GO agrees to decrypt (k-anonymity threshold).
+    """
+
+    def __init__(self, scheme: str, key_bits: int, min_members: int) -> None:
+        self.public_key, self._secret = generate_keypair(scheme, GO_KEY_ID, key_bits=key_bits)
+        self.min_members = min_members
+        self.counts = OpCounts()
+        self.single_member_sums = 0
+
+    def open_aggregates(
+        self, sums: Mapping[str, EncryptedSum], members: Mapping[str, IntArray]
+    ) -> dict[str, FloatArray]:
+        """Open the deviation aggregates [kWh] per slot, refusing groups below the threshold.
+
+        ``members[name][t]`` is the group size of aggregate ``name`` in slot ``t`` (public: it
+        follows from the plaintext flags and signs). Values are clipped at 0 (each aggregate is
+        a sum of positive values; CKKS noise may push an almost empty one below 0).
+        """
+        out = {}
+        for name, total in sums.items():
+            count = members[name]
+            if np.any((count > 0) & (count < self.min_members)):
+                raise PrivacyError(
+                    f"aggregate {name} has a group of fewer than {self.min_members} members"
+                )
+            self.single_member_sums += int(np.count_nonzero(count == 1))
+            value = self._secret.decrypt(total.cipher, self.counts) if total.cipher else 0.0
+            out[name] = np.maximum(value + total.offset, 0.0)
+        return out
+
+    def open_pot(self, total: EncryptedSum) -> FloatArray:
+        """Open the per-slot sum of all P2P money [currency] (the money-conservation check)."""
+        if 0 < total.members < self.min_members:
+            raise PrivacyError(f"pot over fewer than {self.min_members} participants")
+        if total.cipher is None:
+            return np.asarray(total.offset, dtype=np.float64).copy()
+        return self._secret.decrypt(total.cipher, self.counts) + total.offset
+
+
+# --------------------------------------------------------------------------- platform
+
+
+def gross_energy_form(form: LinearForm, info: SlotInfo) -> tuple[LinearForm, NDArray[np.bool_]]:
+    """Turn a supplier-energy form into the form of its absolute value, where the sign is public.
+
+    ``|e| = sign(e) * e``; the sign follows from the plaintext for every pattern the billing
+    models produce: a constant (sign of the constant), ``b*d`` (``sign(b) * sign(d)``),
+    ``a*(c+d)`` (retail: ``sign(a) * s * sign(net)``). Other patterns (the social_equal baseline's
+    ``s*d - share``) are flagged ``unknown`` and get coefficient 0 here.
+
+    Returns
+    -------
+    LinearForm
+        ``sign * form`` per participant [kWh].
+    ndarray of bool
+        Participants whose sign is not public.
+    """
+    a, b, k = form.coef_c, form.coef_d, form.const
+    const_only = (a == 0.0) & (b == 0.0)
+    d_only = (a == 0.0) & (b != 0.0) & (k == 0.0)
+    net_only = (a == b) & (a != 0.0) & (k == 0.0)  # retail: the same coefficient on c and d
+    sign = np.zeros(a.shape)
+    sign[const_only] = np.sign(k[const_only])
+    sign[d_only] = (np.sign(b) * info.deviation_sign)[d_only]
+    sign[net_only] = (np.sign(a) * info.orientation * info.net_sign)[net_only]
+    unknown = ~(const_only | d_only | net_only)
+    return LinearForm(a * sign, b * sign, k * sign), unknown
+
+
+@dataclass
+class _Stacked:
+    """One linear form per slot of a batch, stacked: arrays of shape (T, n)."""
+
+    c: FloatArray
+    d: FloatArray
+    k: FloatArray
+
+    @classmethod
+    def of(cls, forms: Sequence[LinearForm], accepted: NDArray[np.bool_]) -> _Stacked:
+        # c = 0 in public whenever not accepted: drop those coefficients
+        c = np.where(accepted, np.stack([f.coef_c for f in forms]), 0.0)
+        return cls(c, np.stack([f.coef_d for f in forms]), np.stack([f.const for f in forms]))
+
+
+class TradingPlatform:
+    """The trading platform: verifies payloads and computes every bill term on ciphertexts.
+
+    It holds public keys and meter verification keys only; it never receives a secret key.
+
+    Parameters
+    ----------
+    models : sequence of str
+        Billing models.
+    supplier : ndarray of int
+        Supplier of each participant.
+    prices : Prices
+        Retail price and feed-in tariff [currency/kWh].
+    supplier_keys : sequence of PublicKey
+        Public key of each supplier.
+    go_key : PublicKey
+        Public key of the grid operator.
+    verify_keys : sequence of bytes
+        Ed25519 public key of each meter.
+    min_members : int
+        Groups of fewer members are not sent to the GO; the slot is settled as ``individual``.
+    tol_kwh : float
+        Tolerance [kWh] of the billing module.
+    """
+
+    def __init__(
+        self,
+        models: Sequence[str],
+        supplier: IntArray,
+        prices: Prices,
+        supplier_keys: Sequence[PublicKey],
+        go_key: PublicKey,
+        verify_keys: Sequence[bytes],
+        min_members: int,
+        tol_kwh: float,
+    ) -> None:
+        self.models = tuple(models)
+        self.supplier = supplier
+        self.prices = prices
+        self.supplier_keys = tuple(supplier_keys)
+        self.go_key = go_key
+        self.verify_keys = tuple(verify_keys)
+        self.min_members = min_members
+        self.tol_kwh = tol_kwh
+        self.counts = OpCounts()
+        self.refused_slots = 0
+        n = supplier.size
+        self._bills = {m: [EncryptedSum(None, np.zeros(1))] * n for m in self.models}
+        self._market: list[tuple[NDArray[np.int8], NDArray[np.bool_], FloatArray, float]] = []
+        self._cts: list[dict[str, EncryptedBatch]] = []
+        self._infos: list[SlotInfo] = []
+        self._small: NDArray[np.bool_] = np.zeros(0, dtype=bool)
+
+    def record_market(
+        self,
+        side: NDArray[np.int8],
+        accepted: NDArray[np.bool_],
+        p2p_price: FloatArray,
+        slot_price: float,
+    ) -> None:
+        """Buffer the platform's own market result of one slot."""
+        self._market.append((side, accepted, p2p_price, slot_price))
+
+    def receive(self, payloads: Sequence[SignedPayload | None], first_slot: int) -> dict[int, str]:
+        """Verify and load the meters' payloads of the buffered batch.
+
+        Returns
+        -------
+        dict of int to str
+            Rejected users and the reason; they take no part in the batch (their supplier
+            settles them at retail from its own meter data).
+        """
+        side = np.stack([m[0] for m in self._market])
+        acc = np.stack([m[1] for m in self._market])
+        n_slots, n = side.shape
+        rejected: dict[int, str] = {}
+        self._cts = []
+        dev = np.zeros((n_slots, n), dtype=np.int8)
+        net = np.zeros((n_slots, n), dtype=np.int8)
+        for user in range(n):
+            signed = payloads[user] if user < len(payloads) else None
+            reason, payload, cts = self._load(user, signed, first_slot, side[:, user], acc[:, user])
+            self._cts.append(cts)
+            if payload is None:
+                rejected[user] = reason
+                continue
+            dev[:, user], net[:, user] = payload.deviation_sign, payload.net_sign
+        ok = np.array([u not in rejected for u in range(n)])
+        self._small = np.zeros(n_slots, dtype=bool)
+        self._infos = [
+            SlotInfo(
+                side=side[t],
+                accepted=acc[t] & ok,
+                deviation_sign=np.where(ok, dev[t], 0),
+                net_sign=np.where(ok, net[t], 0),
+                p2p_price=self._market[t][2],
+                slot_price=self._market[t][3],
+            )
+            for t in range(n_slots)
+        ]
+        return rejected
+
+    def _load(
+        self,
+        user: int,
+        signed: SignedPayload | None,
+        first_slot: int,
+        side: NDArray[np.int8],
+        accepted: NDArray[np.bool_],
+    ) -> tuple[str, MeterPayload | None, dict[str, EncryptedBatch]]:
+        """Check one payload: ``("", payload, ciphertexts)`` or ``(reason, None, {})``."""
+        if signed is None:
+            return "missing payload", None, {}
+        if not verify_signature(self.verify_keys[user], signed.message, signed.signature):
+            return "invalid signature", None, {}
+        try:
+            p = MeterPayload.from_bytes(signed.message)
+        except ValueError as exc:
+            return str(exc), None, {}
+        n_slots = side.size
+        if p.user != user or p.first_slot != first_slot or p.n_slots != n_slots:
+            return f"payload for user {p.user} slots {p.first_slot}+{p.n_slots} (replay?)", None, {}
+        if np.any(p.side != side) or np.any(p.accepted != accepted):
+            return "flags disagree with the market result", None, {}
+        if not (
+            np.all(np.isin(p.deviation_sign, (-1, 0, 1)))
+            and np.all(np.isin(p.net_sign, (-1, 0, 1)))
+        ):
+            return "signs must be -1, 0 or +1", None, {}
+        expected = {"S.d"} | ({"S.c", "GO.c", "GO.d"} if np.any(accepted) else set())
+        if set(p.blobs) != expected:
+            return f"expected ciphertexts {sorted(expected)}, got {sorted(p.blobs)}", None, {}
+        keys = {"S": self.supplier_keys[int(self.supplier[user])], "GO": self.go_key}
+        try:
+            cts = {
+                name: keys[name.split(".")[0]].load(blob, n_slots, self.counts)
+                for name, blob in p.blobs.items()
+            }
+        except ValueError as exc:
+            return str(exc), None, {}
+        return "", p, cts
+
+    def aggregate_request(self) -> tuple[dict[str, EncryptedSum], dict[str, IntArray]]:
+        """Sums of ``E_GO(d)`` per aggregate and slot, and the public group sizes.
+
+        Slots with a non-empty group smaller than ``min_members`` are left out (masks set to
+        0); they are settled with the ``individual`` model under every aggregate model.
+        """
+        n_slots = len(self._infos)
+        masks = {name: np.zeros((n_slots, self.supplier.size)) for name in AGGREGATES}
+        for t, info in enumerate(self._infos):
+            for name, (mask, sign) in aggregate_masks(info).items():
+                masks[name][t] = np.where(mask, sign, 0.0)
+        members = {name: np.count_nonzero(m, axis=1) for name, m in masks.items()}
+        self._small = np.zeros(n_slots, dtype=bool)
+        for count in members.values():
+            self._small |= (count > 0) & (count < self.min_members)
+        self.refused_slots += int(np.count_nonzero(self._small))
+        sums: dict[str, EncryptedSum] = {}
+        for name in AGGREGATES:
+            masks[name][self._small] = 0.0
+            members[name] = np.count_nonzero(masks[name], axis=1)
+            total = self._weighted_sum(range(self.supplier.size), "GO", None, masks[name])
+            if total.cipher is not None:
+                sums[name] = total
+        return sums, members
+
+    def _weighted_sum(
+        self, users: Sequence[int] | range, key: str, coef_c: FloatArray | None, coef_d: FloatArray
+    ) -> EncryptedSum:
+        """``sum_i c_i * coef_c[:, i] + d_i * coef_d[:, i]`` per slot, under copy ``key``."""
+        acc: EncryptedBatch | None = None
+        members = 0
+        for i in users:
+            cts = self._cts[i]
+            term = None
+            for name, coef in ((f"{key}.c", coef_c), (f"{key}.d", coef_d)):
+                if coef is None or not np.any(coef[:, i]) or name not in cts:
+                    continue
+                part = cts[name].scaled(coef[:, i])
+                if part is not None:
+                    term = part if term is None else term.add(part)
+            if term is not None:
+                acc = term if acc is None else acc.add(term)
+                members += 1
+        return EncryptedSum(acc, np.zeros(coef_d.shape[0]), members)
+
+    def settle_batch(self, aggregates: Mapping[str, FloatArray]) -> BatchResult:
+        """Compute the batch's bill terms on ciphertexts for every model.
+
+        Bills are added to the participants' period totals (see :meth:`period_bills`);
+        per-slot supplier balances and the pot are returned for the key holders to open.
+        """
+        n_slots = len(self._infos)
+        n_sup = len(self.supplier_keys)
+        result = BatchResult(
+            [{} for _ in range(n_sup)], [{} for _ in range(n_sup)], [{} for _ in range(n_sup)], {}
+        )
+        accepted = np.stack([info.accepted for info in self._infos])
+        customers = [np.flatnonzero(self.supplier == j) for j in range(n_sup)]
+        for model in self.models:
+            terms = []
+            for t, info in enumerate(self._infos):
+                used = "individual" if self._small[t] and model in AGGREGATE_MODELS else model
+                agg = {
+                    name: float(aggregates.get(name, np.zeros(n_slots))[t]) for name in AGGREGATES
+                }
+                terms.append(bill_terms(used, info, self.prices, agg, self.tol_kwh))
+            amount = _Stacked.of([tm.amount for tm in terms], accepted)
+            money = _Stacked.of([tm.supplier for tm in terms], accepted)
+            gross = [
+                gross_energy_form(tm.supplier_energy, i)
+                for tm, i in zip(terms, self._infos, strict=True)
+            ]
+            energy = _Stacked.of([g[0] for g in gross], accepted)
+            raw = _Stacked.of([tm.supplier_energy for tm in terms], accepted)
+            unknown = np.stack([g[1] for g in gross])
+            p2p = _Stacked.of([tm.p2p for tm in terms], accepted)
+            loaded = [i for i in range(self.supplier.size) if self._cts[i]]
+            for i in loaded:
+                bill = self._weighted_sum([i], "S", amount.c, amount.d)
+                cipher = bill.cipher.total() if bill.cipher is not None else None
+                prev = self._bills[model][i]
+                if prev.cipher is not None and cipher is not None:
+                    cipher = prev.cipher.add(cipher)
+                elif cipher is None:
+                    cipher = prev.cipher
+                self._bills[model][i] = EncryptedSum(cipher, prev.offset + amount.k[:, i].sum())
+            for j, users in enumerate(customers):
+                mine = [int(i) for i in users if self._cts[i]]
+                m_sum = self._weighted_sum(mine, "S", money.c, money.d)
+                result.money[j][model] = EncryptedSum(
+                    m_sum.cipher, money.k[:, mine].sum(axis=1), m_sum.members
+                )
+                e_sum = self._weighted_sum(mine, "S", energy.c, energy.d)
+                result.energy[j][model] = EncryptedSum(
+                    e_sum.cipher, energy.k[:, mine].sum(axis=1), e_sum.members
+                )
+                result.energy_unknown[j][model] = [
+                    EncryptedSum(
+                        self._weighted_sum([i], "S", raw.c * unknown, raw.d * unknown).cipher,
+                        raw.k[:, i] * unknown[:, i],
+                        1,
+                    )
+                    for i in mine
+                    if np.any(unknown[:, i])
+                ]
+            pot = self._weighted_sum(loaded, "GO", p2p.c, p2p.d)
+            result.pot[model] = EncryptedSum(pot.cipher, p2p.k[:, loaded].sum(axis=1), pot.members)
+        self._market = []
+        return result
+
+    def period_bills(self) -> dict[str, list[dict[int, EncryptedSum]]]:
+        """Hand over the period bills, per model and supplier, and start a new period."""
+        out: dict[str, list[dict[int, EncryptedSum]]] = {}
+        n_sup = len(self.supplier_keys)
+        for model in self.models:
+            out[model] = [
+                {int(i): self._bills[model][i] for i in np.flatnonzero(self.supplier == j)}
+                for j in range(n_sup)
+            ]
+            self._bills[model] = [EncryptedSum(None, np.zeros(1))] * self.supplier.size
+        return out
