@@ -638,7 +638,10 @@ def _summary(
         "totals": {
             **dict(s),
             "p2p_share_of_load": s["traded_kwh"] / load if load > 0 else None,
-            "self_sufficiency": 1.0 - s["import_kwh"] / load if load > 0 else None,
+            # share of local demand (load + network losses) not met by imports
+            "self_sufficiency": 1.0 - s["import_kwh"] / (load + s["losses_kwh"])
+            if load > 0
+            else None,
         },
         "grid": {
             "failed_power_flows": totals.failed_flows,

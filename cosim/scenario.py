@@ -388,9 +388,22 @@ class SweepConfig(_Section):
 
     vary: dict[str, list[Any] | str] = Field(
         default_factory=dict,
-        description="Dotted key -> list of values, or `START:STOP:STEP` (inclusive of STOP "
-        "within rounding), e.g. `participants.pv_penetration: 0:1:0.1`.",
+        description="Dotted key -> list of values, or a quoted `START:STOP:STEP` (inclusive of "
+        'STOP within rounding), e.g. `participants.pv_penetration: "0:1:0.1"`.',
     )
+
+    @field_validator("vary", mode="before")
+    @classmethod
+    def _ranges_are_strings(cls, value: Any) -> Any:
+        if isinstance(value, Mapping):
+            for key, item in value.items():
+                if isinstance(item, (int, float)) and not isinstance(item, bool):
+                    raise ValueError(
+                        f"a list of values or a quoted 'START:STOP:STEP' string for {key} (got the "
+                        f"number {item!r}: YAML reads an unquoted a:b:c as a base-60 number)"
+                    )
+        return value
+
     workers: int | None = Field(
         default=None, ge=1, description="Local worker processes (default: cores)."
     )

@@ -94,7 +94,8 @@ def run_metrics(run_dir: Path) -> dict[str, Any]:
         for col in ("load_kwh", "pv_kwh", "import_kwh", "export_kwh", "losses_kwh", "traded_kwh"):
             out[col] = float(s[col].sum()) if col in s else np.nan
         load = out["load_kwh"]
-        out["self_sufficiency"] = 1.0 - out["import_kwh"] / load if load > 0 else np.nan
+        demand = load + out["losses_kwh"]
+        out["self_sufficiency"] = 1.0 - out["import_kwh"] / demand if load > 0 else np.nan
         out["p2p_share_of_load"] = out["traded_kwh"] / load if load > 0 else np.nan
         price = s["clearing_price"].to_numpy(dtype=float)
         traded = s["traded_kwh"].to_numpy(dtype=float)
