@@ -225,3 +225,68 @@ def test_console_script_exit_codes(tiny_scenario: Path, tmp_path: Path) -> None:
     )
     assert ok.returncode == 0, ok.stderr
     assert "1 slots" in ok.stdout and ok.stderr == ""  # no progress bar when not a terminal
+
+
+def _proportional_bills_from_csv(run: Path) -> dict[str, pd.Series]:
+    """Social and universal bills from the CSVs, straight from BACKGROUND.md section 1."""
+    p = read(run, "participants.csv").merge(
+        read(run, "slots.csv")[["slot", "clearing_price"]], on="slot"
+    )
+    tol = 1e-9
+    out = {"social": np.zeros(len(p)), "universal": np.zeros(len(p))}
+    for _, g in p.groupby("slot"):
+        idx = g.index.to_numpy()
+        acc = g["accepted"].to_numpy()
+        buy = (g["side"] == "buy").to_numpy() & acc
+        sell = (g["side"] == "sell").to_numpy() & acc
+        c, d, net = (
+            g["committed_kwh"].to_numpy(),
+            g["deviation_kwh"].to_numpy(),
+            g["net_kwh"].to_numpy(),
+        )
+        tp = float(g["clearing_price"].iloc[0]) if acc.any() else 0.0
+        c_plus, c_minus = d[buy & (d > tol)].sum(), -d[buy & (d < -tol)].sum()
+        p_plus, p_minus = d[sell & (d > tol)].sum(), -d[sell & (d < -tol)].sum()
+        tdd, tsd = c_plus - c_minus, p_plus - p_minus
+        d_down, d_up = c_plus + p_minus, p_plus + c_minus
+        td = d_up - d_down
+        for j, i in enumerate(idx):
+            if not acc[j]:
+                retail = net[j] * (RP if net[j] > 0 else FIT)
+                out["social"][i] = out["universal"][i] = retail
+                continue
+            cj, dj, s = c[j], d[j], (1.0 if buy[j] else -1.0)
+            flat = (cj + dj) * tp
+            # social: consumers and producers settled separately
+            settle = flat
+            if buy[j] and tdd < -tol and dj < 0:
+                r = c_plus / c_minus
+                settle = cj * tp + dj * r * tp + dj * (1 - r) * FIT
+            elif buy[j] and tdd > tol and dj > 0:
+                r = c_minus / c_plus
+                settle = cj * tp + dj * r * tp + dj * (1 - r) * RP
+            elif sell[j] and tsd < -tol and dj < 0:
+                r = p_plus / p_minus
+                settle = cj * tp + dj * r * tp + dj * (1 - r) * RP
+            elif sell[j] and tsd > tol and dj > 0:
+                r = p_minus / p_plus
+                settle = cj * tp + dj * r * tp + dj * (1 - r) * FIT
+            out["social"][i] = s * settle
+            # universal: one market-wide balance
+            deficit_side = (buy[j] and dj > 0) or (sell[j] and dj < 0)
+            settle = flat
+            if td < -tol and deficit_side:
+                r = d_up / d_down
+                settle = cj * tp + dj * r * tp + dj * (1 - r) * RP
+            elif td > tol and not deficit_side and abs(dj) > tol:
+                r = d_down / d_up
+                settle = cj * tp + dj * r * tp + dj * (1 - r) * FIT
+            out["universal"][i] = s * settle
+    return {m: pd.Series(v).groupby(p["participant"]).sum() for m, v in out.items()}
+
+
+def test_social_and_universal_bills_against_formulas_from_csv(tiny_run: Path) -> None:
+    bills = read(tiny_run, "bills.csv").pivot(index="participant", columns="model", values="amount")
+    expected = _proportional_bills_from_csv(tiny_run)
+    for model in ("social", "universal"):
+        assert np.allclose(bills[model], expected[model], atol=1e-9, rtol=0), model
