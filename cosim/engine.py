@@ -444,6 +444,13 @@ def run_simulation(
         s["battery_kwh"] += float(d.battery_kwh.sum())
         s["net_kwh"] += float(d.net_kwh.sum())
         s["traded_kwh"] += m.clearing.traded_kwh
+        t = m.clearing.trades
+        # against the retailer: buyers would have paid RP, sellers would have got FiT
+        buyer_benefit = float((t.energy_kwh * (sc.market.retail_price - t.price)).sum())
+        seller_benefit = float((t.energy_kwh * (t.price - sc.market.feed_in_tariff)).sum())
+        s["p2p_buyer_benefit"] += buyer_benefit
+        s["p2p_seller_benefit"] += seller_benefit
+        slot_load = float(m.load_kwh.sum())
         s["import_kwh"] += max(imp, 0.0) if np.isfinite(imp) else 0.0
         s["export_kwh"] += max(-imp, 0.0) if np.isfinite(imp) else 0.0
         s["losses_kwh"] += flow.losses_kw * slot_h if np.isfinite(flow.losses_kw) else 0.0
@@ -470,6 +477,9 @@ def run_simulation(
             "offer_kwh": float(o.energy_kwh[o.side < 0].sum()),
             "p2p_requested_kwh": requested,
             "p2p_executable_kwh": m.clearing.traded_kwh,
+            "p2p_share_of_load": m.clearing.traded_kwh / slot_load if slot_load > 0 else np.nan,
+            "p2p_buyer_benefit": buyer_benefit,
+            "p2p_seller_benefit": seller_benefit,
             "export_requested_kwh": m.check.export_requested_kwh if m.check is not None else np.nan,
             "export_allowed_kwh": m.check.export_allowed_kwh if m.check is not None else np.nan,
             "pv_curtailed_kwh": curtailed,
@@ -513,7 +523,6 @@ def run_simulation(
             "trafos",
             {"slot": k, "trafo": sim.flow.trafo_ids, "loading_percent": flow.trafo_loading_percent},
         )
-        t = m.clearing.trades
         writer.add(
             "trades",
             {

@@ -24,7 +24,8 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
         "slot time clearing_price traded_kwh import_kwh export_kwh vm_min_pu vm_max_pu "
         "loading_max_percent losses_kwh pf_converged trafo_loading_max_percent load_kwh pv_kwh "
         "battery_kwh net_kwh buy_orders sell_orders bid_kwh offer_kwh p2p_requested_kwh "
-        "p2p_executable_kwh export_requested_kwh export_allowed_kwh pv_curtailed_kwh "
+        "p2p_executable_kwh p2p_share_of_load p2p_buyer_benefit p2p_seller_benefit "
+        "export_requested_kwh export_allowed_kwh pv_curtailed_kwh "
         "network_check_status".split()
     ),
     "participants": tuple(

@@ -290,3 +290,16 @@ def test_social_and_universal_bills_against_formulas_from_csv(tiny_run: Path) ->
     expected = _proportional_bills_from_csv(tiny_run)
     for model in ("social", "universal"):
         assert np.allclose(bills[model], expected[model], atol=1e-9, rtol=0), model
+
+
+def test_p2p_benefit_against_the_retailer(tiny_run: Path) -> None:
+    """Buyers gain RP - price and sellers price - FiT on every traded kWh (BACKGROUND s.4)."""
+    slots = read(tiny_run, "slots.csv")
+    trades = read(tiny_run, "trades.csv")
+    buyer = (trades["energy_kwh"] * (RP - trades["price"])).groupby(trades["slot"]).sum()
+    seller = (trades["energy_kwh"] * (trades["price"] - FIT)).groupby(trades["slot"]).sum()
+    got = slots.set_index("slot")
+    assert np.allclose(got["p2p_buyer_benefit"], buyer.reindex(got.index, fill_value=0.0))
+    assert np.allclose(got["p2p_seller_benefit"], seller.reindex(got.index, fill_value=0.0))
+    assert (got["p2p_buyer_benefit"] >= 0).all() and (got["p2p_seller_benefit"] >= 0).all()
+    assert np.allclose(got["p2p_share_of_load"], got["traded_kwh"] / got["load_kwh"])
