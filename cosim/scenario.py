@@ -51,6 +51,7 @@ __all__ = [
     "parse_override",
     "scenario_from_mapping",
     "scenario_to_yaml",
+    "set_path",
 ]
 
 BILLING_MODELS = ("retail", "individual", "social", "universal", "social_equal", "universal_equal")
@@ -552,20 +553,33 @@ def apply_overrides(
     out: dict[str, Any] = _deep_copy(data)
     for item in overrides:
         parts, value = parse_override(item, file)
-        node = out
-        for i, part in enumerate(parts[:-1]):
-            child = node.get(part)
-            if child is None:
-                child = node[part] = {}
-            if not isinstance(child, dict):
-                raise InputError(
-                    file,
-                    ".".join(parts[: i + 1]),
-                    "is a value, not a section; cannot set a key inside it",
-                )
-            node = child
-        node[parts[-1]] = value
+        set_path(out, parts, value, file)
     return out
+
+
+def set_path(
+    data: dict[str, Any], parts: Sequence[str], value: Any, file: str | Path | None = None
+) -> None:
+    """Set ``data[parts[0]][parts[1]]... = value`` in place, creating missing sections.
+
+    Raises
+    ------
+    InputError
+        When a key on the way is a value rather than a section.
+    """
+    node = data
+    for i, part in enumerate(parts[:-1]):
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            raise InputError(
+                file,
+                ".".join(parts[: i + 1]),
+                "is a value, not a section; cannot set a key inside it",
+            )
+        node = child
+    node[parts[-1]] = value
 
 
 def _deep_copy(data: Mapping[str, Any]) -> dict[str, Any]:

@@ -21,7 +21,13 @@ from typing import Any
 import yaml
 
 from cosim.errors import InputError
-from cosim.scenario import Scenario, load_scenario, scenario_from_mapping, scenario_to_yaml
+from cosim.scenario import (
+    Scenario,
+    load_scenario,
+    scenario_from_mapping,
+    scenario_to_yaml,
+    set_path,
+)
 
 __all__ = [
     "PlannedRun",
@@ -237,21 +243,6 @@ class SweepPlan:
     runs: list[PlannedRun]
 
 
-def _set_path(data: dict[str, Any], key: str, value: Any, file: str | Path | None) -> None:
-    parts = key.split(".")
-    node = data
-    for i, part in enumerate(parts[:-1]):
-        child = node.get(part)
-        if child is None:
-            child = node[part] = {}
-        if not isinstance(child, dict):
-            raise InputError(
-                file, ".".join(parts[: i + 1]), "is a value, not a section; cannot vary a key in it"
-            )
-        node = child
-    node[parts[-1]] = value
-
-
 def plan_sweep(
     scenario_file: str | Path,
     vary: Sequence[str] = (),
@@ -316,7 +307,7 @@ def plan_sweep(
         seen[name.lower()] = name
         run_data = json.loads(json.dumps(data))  # deep copy of plain JSON types
         for key, value in combo.items():
-            _set_path(run_data, key, value, file)
+            set_path(run_data, key.split("."), value, file)
         try:
             scenario = scenario_from_mapping(run_data, file)
         except InputError as exc:
