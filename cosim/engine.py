@@ -37,180 +37,27 @@ import pandas as pd
 import simpy
 
 from cosim import __version__
-from cosim.errors import InputError
 from cosim.fulfilment import Delivery, Orders, deliver, plan_orders
-from cosim.grid.lightsim import LightsimFlow
-from cosim.grid.linear import LinearGridModel, derate
-from cosim.grid.networks import Attachment, attach_participants, load_network
-from cosim.grid.powerflow import FlowResult, PandapowerFlow
+from cosim.grid.powerflow import FlowResult
 from cosim.market.auction import ClearingResult, clear
 from cosim.market.export_limits import ExportDecision, apply_fractions, limit_exports
 from cosim.market.orders import OrderBook
-from cosim.participants import (
-    Population,
-    ProfileFeed,
-    build_population,
-    load_profile_set,
-    random_streams,
-)
 from cosim.results import ResultWriter, write_json, write_table
 from cosim.scenario import Scenario, scenario_to_yaml
 from cosim.settlement.billing import Prices
 from cosim.settlement.ledger import Ledger
 from cosim.settlement.protocol import EncryptedSettlement
+from cosim.simulation import (  # re-exported: the engine's public entry points
+    Simulation,
+    build_simulation,
+    check_margins,
+    make_settlement,
+    open_writer,
+)
 
 __all__ = ["Simulation", "build_simulation", "open_writer", "run_scenario", "run_simulation"]
 
 ProgressCallback = Callable[[int], None]
-
-
-@dataclass
-class Simulation:
-    """Everything one run needs, built from a scenario (no I/O done yet).
-
-    Attributes
-    ----------
-    scenario : Scenario
-    attachment : Attachment
-        Participants' connection points.
-    population : Population
-    feed : ProfileFeed
-        Load and PV energy per slot.
-    flow : PandapowerFlow
-        Grid adapter (AC power flow).
-    linear : LinearGridModel or None
-        Linear network model of the network check (None without a check).
-    slack_bus : int
-        pandapower index of the external-grid bus.
-    streams : dict of numpy.random.Generator
-        Seeded random streams.
-    slot_times : pandas.DatetimeIndex
-        Start of each slot (tz-aware).
-    """
-
-    scenario: Scenario
-    attachment: Attachment
-    population: Population
-    feed: ProfileFeed
-    flow: PandapowerFlow | LightsimFlow
-    linear: LinearGridModel | None
-    slack_bus: int
-    streams: dict[str, np.random.Generator]
-    slot_times: pd.DatetimeIndex
-    build_seconds: float
-
-
-def build_simulation(scenario: Scenario) -> Simulation:
-    """Load the network and profiles, draw the participants, set up the grid adapter.
-
-    Raises
-    ------
-    InputError
-        For a network or profile file that cannot be used.
-    """
-    t0 = time.perf_counter()
-    net = load_network(scenario.network.name, scenario.source_file)
-    attachment = attach_participants(
-        net, scenario.network.name, scenario.network.household_rating_kw
-    )
-    streams = random_streams(scenario.seed)
-    profiles = load_profile_set(scenario)
-    population = build_population(scenario, attachment, profiles, streams["population"])
-    start = pd.Timestamp(scenario.time.start)
-    feed = ProfileFeed(
-        population, profiles, start, scenario.time.slot_minutes, scenario.output.chunk_slots
-    )
-    g = scenario.grid
-    net = derate(net, g.line_rating_factor, g.trafo_rating_factor)
-    flow = _grid_adapter(scenario, net, population.bus)
-    linear = _linear_model(scenario, net)
-    on = net.ext_grid[net.ext_grid["in_service"].astype(bool)]
-    slack_bus = int(on["bus"].iloc[0])
-    times = pd.date_range(
-        start, periods=scenario.time.slots, freq=pd.Timedelta(minutes=scenario.time.slot_minutes)
-    )
-    return Simulation(
-        scenario,
-        attachment,
-        population,
-        feed,
-        flow,
-        linear,
-        slack_bus,
-        streams,
-        times,
-        time.perf_counter() - t0,
-    )
-
-
-def _linear_model(scenario: Scenario, net: Any) -> LinearGridModel | None:
-    """The linear network model of ``market.network_check`` (None for ``none``)."""
-    kind = scenario.market.network_check
-    if kind == "none":
-        return None
-    try:
-        return LinearGridModel.from_pandapower(net, kind)
-    except ValueError as exc:
-        raise InputError(
-            scenario.source_file,
-            "market.network_check",
-            f"{kind} cannot model this network ({exc})",
-        ) from None
-
-
-def _check_margins(scenario: Scenario) -> tuple[float, float]:
-    """Thermal and voltage margins of the network check."""
-    m = scenario.market
-    default = {"lindistflow": 0.04, "dc": 0.15}.get(m.network_check, 0.0)
-    thermal = m.network_margin if m.network_margin is not None else default
-    return thermal, m.network_voltage_margin_pu
-
-
-def _settlement(
-    scenario: Scenario, pop: Population, prices: Prices, slot_times: pd.DatetimeIndex
-) -> Ledger | EncryptedSettlement:
-    """The configured settlement backend: the plaintext Ledger or the PPBSP protocol."""
-    st = scenario.settlement
-    if st.encryption == "plain":
-        return Ledger(st.models, pop.supplier, st.suppliers, prices)
-    return EncryptedSettlement(
-        st.models,
-        pop.supplier,
-        st.suppliers,
-        prices,
-        backend=st.encryption,
-        key_bits=st.key_bits,
-        period=st.period,
-        slot_times=slot_times,
-        workers=st.workers,
-        insecure_test_keys=st.insecure_test_keys,
-        min_aggregate_members=st.min_aggregate_members,
-    )
-
-
-def _grid_adapter(scenario: Scenario, net: Any, bus: np.ndarray) -> PandapowerFlow | LightsimFlow:
-    """The configured power-flow backend (each works on its own prepared copy of ``net``)."""
-    if scenario.grid.backend == "lightsim2grid":
-        try:
-            return LightsimFlow(net, bus)
-        except ValueError as exc:
-            raise InputError(
-                scenario.source_file,
-                "grid.backend",
-                f"lightsim2grid cannot model this network ({exc}); use pandapower",
-            ) from None
-    return PandapowerFlow(net, bus)
-
-
-def open_writer(scenario: Scenario, out_dir: Path) -> ResultWriter:
-    """A :class:`ResultWriter` for the tables this scenario writes, into ``out_dir``."""
-    tables = ["slots", "participants", "trades", "trafos"]
-    if scenario.output.buses:
-        tables.append("buses")
-    if scenario.output.lines:
-        tables.append("lines")
-    extra = {"slots": [f"supplier_energy_kwh_{m}" for m in scenario.settlement.models]}
-    return ResultWriter(out_dir, tables, scenario.output.chunk_slots, extra)
 
 
 class _Timer:
@@ -294,9 +141,9 @@ def run_simulation(
     timer = _Timer()
     totals = _Totals()
     prices = Prices(retail_price=sc.market.retail_price, feed_in_tariff=sc.market.feed_in_tariff)
-    ledger = _settlement(sc, pop, prices, sim.slot_times)
+    ledger = make_settlement(sc, pop, prices, sim.slot_times)
     ids = np.arange(pop.n)
-    margins = _check_margins(sc)
+    margins = check_margins(sc)
     time_strings = [t.isoformat() for t in sim.slot_times]
 
     env = simpy.Environment()

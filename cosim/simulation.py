@@ -1,0 +1,185 @@
+"""Building a simulation from a scenario: network, participants, profiles, grid and settlement.
+
+:func:`build_simulation` does every check that needs files (network JSON, profile CSVs) and
+returns a :class:`Simulation`; :func:`cosim.engine.run_simulation` then runs it. The builders
+of the configured backends (power flow, network check, settlement) live here too.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cosim.errors import InputError
+from cosim.grid.lightsim import LightsimFlow
+from cosim.grid.linear import LinearGridModel, derate
+from cosim.grid.networks import Attachment, attach_participants, load_network
+from cosim.grid.powerflow import PandapowerFlow
+from cosim.participants import (
+    Population,
+    ProfileFeed,
+    build_population,
+    load_profile_set,
+    random_streams,
+)
+from cosim.results import ResultWriter
+from cosim.scenario import Scenario
+from cosim.settlement.billing import Prices
+from cosim.settlement.ledger import Ledger
+from cosim.settlement.protocol import EncryptedSettlement
+
+__all__ = ["Simulation", "build_simulation", "check_margins", "make_settlement", "open_writer"]
+
+
+@dataclass
+class Simulation:
+    """Everything one run needs, built from a scenario (no I/O done yet).
+
+    Attributes
+    ----------
+    scenario : Scenario
+    attachment : Attachment
+        Participants' connection points.
+    population : Population
+    feed : ProfileFeed
+        Load and PV energy per slot.
+    flow : PandapowerFlow
+        Grid adapter (AC power flow).
+    linear : LinearGridModel or None
+        Linear network model of the network check (None without a check).
+    slack_bus : int
+        pandapower index of the external-grid bus.
+    streams : dict of numpy.random.Generator
+        Seeded random streams.
+    slot_times : pandas.DatetimeIndex
+        Start of each slot (tz-aware).
+    """
+
+    scenario: Scenario
+    attachment: Attachment
+    population: Population
+    feed: ProfileFeed
+    flow: PandapowerFlow | LightsimFlow
+    linear: LinearGridModel | None
+    slack_bus: int
+    streams: dict[str, np.random.Generator]
+    slot_times: pd.DatetimeIndex
+    build_seconds: float
+
+
+def build_simulation(scenario: Scenario) -> Simulation:
+    """Load the network and profiles, draw the participants, set up the grid adapter.
+
+    Raises
+    ------
+    InputError
+        For a network or profile file that cannot be used.
+    """
+    t0 = time.perf_counter()
+    net = load_network(scenario.network.name, scenario.source_file)
+    attachment = attach_participants(
+        net, scenario.network.name, scenario.network.household_rating_kw
+    )
+    streams = random_streams(scenario.seed)
+    profiles = load_profile_set(scenario)
+    population = build_population(scenario, attachment, profiles, streams["population"])
+    start = pd.Timestamp(scenario.time.start)
+    feed = ProfileFeed(
+        population, profiles, start, scenario.time.slot_minutes, scenario.output.chunk_slots
+    )
+    g = scenario.grid
+    net = derate(net, g.line_rating_factor, g.trafo_rating_factor)
+    flow = _grid_adapter(scenario, net, population.bus)
+    linear = _linear_model(scenario, net)
+    on = net.ext_grid[net.ext_grid["in_service"].astype(bool)]
+    slack_bus = int(on["bus"].iloc[0])
+    times = pd.date_range(
+        start, periods=scenario.time.slots, freq=pd.Timedelta(minutes=scenario.time.slot_minutes)
+    )
+    return Simulation(
+        scenario,
+        attachment,
+        population,
+        feed,
+        flow,
+        linear,
+        slack_bus,
+        streams,
+        times,
+        time.perf_counter() - t0,
+    )
+
+
+def _linear_model(scenario: Scenario, net: Any) -> LinearGridModel | None:
+    """The linear network model of ``market.network_check`` (None for ``none``)."""
+    kind = scenario.market.network_check
+    if kind == "none":
+        return None
+    try:
+        return LinearGridModel.from_pandapower(net, kind)
+    except ValueError as exc:
+        raise InputError(
+            scenario.source_file,
+            "market.network_check",
+            f"{kind} cannot model this network ({exc})",
+        ) from None
+
+
+def check_margins(scenario: Scenario) -> tuple[float, float]:
+    """Thermal and voltage margins of the network check."""
+    m = scenario.market
+    default = {"lindistflow": 0.04, "dc": 0.15}.get(m.network_check, 0.0)
+    thermal = m.network_margin if m.network_margin is not None else default
+    return thermal, m.network_voltage_margin_pu
+
+
+def make_settlement(
+    scenario: Scenario, pop: Population, prices: Prices, slot_times: pd.DatetimeIndex
+) -> Ledger | EncryptedSettlement:
+    """The configured settlement backend: the plaintext Ledger or the PPBSP protocol."""
+    st = scenario.settlement
+    if st.encryption == "plain":
+        return Ledger(st.models, pop.supplier, st.suppliers, prices)
+    return EncryptedSettlement(
+        st.models,
+        pop.supplier,
+        st.suppliers,
+        prices,
+        backend=st.encryption,
+        key_bits=st.key_bits,
+        period=st.period,
+        slot_times=slot_times,
+        workers=st.workers,
+        insecure_test_keys=st.insecure_test_keys,
+        min_aggregate_members=st.min_aggregate_members,
+    )
+
+
+def _grid_adapter(scenario: Scenario, net: Any, bus: np.ndarray) -> PandapowerFlow | LightsimFlow:
+    """The configured power-flow backend (each works on its own prepared copy of ``net``)."""
+    if scenario.grid.backend == "lightsim2grid":
+        try:
+            return LightsimFlow(net, bus)
+        except ValueError as exc:
+            raise InputError(
+                scenario.source_file,
+                "grid.backend",
+                f"lightsim2grid cannot model this network ({exc}); use pandapower",
+            ) from None
+    return PandapowerFlow(net, bus)
+
+
+def open_writer(scenario: Scenario, out_dir: Path) -> ResultWriter:
+    """A :class:`ResultWriter` for the tables this scenario writes, into ``out_dir``."""
+    tables = ["slots", "participants", "trades", "trafos"]
+    if scenario.output.buses:
+        tables.append("buses")
+    if scenario.output.lines:
+        tables.append("lines")
+    extra = {"slots": [f"supplier_energy_kwh_{m}" for m in scenario.settlement.models]}
+    return ResultWriter(out_dir, tables, scenario.output.chunk_slots, extra)
