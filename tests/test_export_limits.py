@@ -88,3 +88,42 @@ def test_apply_fractions_rebuilds_fills_and_prices() -> None:
         assert half.avg_price[0] == half.avg_price[2] == result.trades.price[0]
         none = apply_fractions(result, book, np.zeros(2))
         assert none.traded_kwh == 0 and np.isnan(none.clearing_price) and len(none.trades) == 0
+
+
+def test_unconstrained_check_caps_nobody() -> None:
+    """A seller exporting more than forecast is not curtailed when no limit binds."""
+    import pandapower.networks as pn
+
+    from cosim.grid.linear import LinearGridModel
+    from cosim.market.auction import Trades
+    from cosim.market.export_limits import limit_exports
+
+    net = pn.create_cigre_network_lv()
+    model = LinearGridModel.from_pandapower(net, "lindistflow")
+    bus = np.array([12, 16, 17, 18], dtype=np.int64)
+    side = np.array([-1, -1, 1, 1], dtype=np.int8)
+    forecast = np.array([-0.5, -0.4, 0.3, 0.2])
+    trades = Trades(
+        buyer=np.array([2, 3]),
+        seller=np.array([0, 1]),
+        energy_kwh=np.array([0.3, 0.2]),
+        price=np.array([0.2, 0.2]),
+    )
+    d = limit_exports(
+        model, 0, bus, side, forecast, np.zeros(4), trades, 0.5, 0.95, 1.05, 0.04, 0.005
+    )
+    assert np.all(np.isinf(d.export_cap_kwh))
+    assert np.all(d.trade_fraction == 1.0)
+    # derate everything to nothing: now the sellers are held back and capped
+    tight = LinearGridModel.from_pandapower(derate_all(net), "lindistflow")
+    d = limit_exports(
+        tight, 0, bus, side, forecast, np.zeros(4), trades, 0.5, 0.95, 1.05, 0.04, 0.005
+    )
+    assert np.all(np.isfinite(d.export_cap_kwh[:2])) and np.all(np.isinf(d.export_cap_kwh[2:]))
+    assert np.all(d.export_cap_kwh[:2] < -forecast[:2])
+
+
+def derate_all(net):  # type: ignore[no-untyped-def]
+    from cosim.grid.linear import derate
+
+    return derate(net, 1e-4, 1e-4)

@@ -13,8 +13,10 @@ protected from is *injection*. So cosim runs the network check on the sellers' e
   pseudo-trade (it maximises exported energy; ties favour P2P, which comes first);
 * a P2P trade is executed at its fraction (the remainder goes to the retailer: the buyer pays
   the retail price for it, the seller gets nothing for energy it may not export);
-* each seller gets an export cap = executed P2P + allowed feed-in; during delivery its
-  inverter curtails PV beyond the cap (:func:`cosim.fulfilment.deliver`).
+* each seller the check held back (any of its pseudo-trades below fraction 1) gets an export
+  cap = executed P2P + allowed feed-in; during delivery its inverter curtails PV beyond the cap
+  (:func:`cosim.fulfilment.deliver`). Sellers the check did not hold back are not capped, so a
+  forecast error alone never curtails PV.
 
 The check works on forecasts at gate closure; the cap is physical, so a seller's actual export
 never exceeds what the check allowed. Participants without a sell order are not capped.
@@ -35,6 +37,8 @@ __all__ = ["ExportDecision", "apply_fractions", "limit_exports"]
 
 #: Unmatched exports below this are not checked [kWh].
 EXPORT_TOL_KWH = 1e-9
+#: A pseudo-trade executed at a fraction this close to 1 counts as not held back [-].
+FRACTION_TOL = 1e-9
 
 
 @dataclass(frozen=True)
@@ -46,7 +50,8 @@ class ExportDecision:
     trade_fraction : ndarray
         Executable fraction of each P2P trade, in [0, 1].
     export_cap_kwh : ndarray
-        Per participant, the most it may export in the slot [kWh]; ``inf`` where uncapped.
+        Per participant, the most it may export in the slot [kWh]; ``inf`` where uncapped
+        (everyone but the sellers the check held back).
     p2p_requested_kwh, p2p_executable_kwh : float
         Matched and executable P2P energy [kWh].
     export_requested_kwh, export_allowed_kwh : float
@@ -142,7 +147,10 @@ def limit_exports(
     else:
         fraction = np.asarray(result.fraction, dtype=float)
         allowed = np.bincount(sellers, fraction * energy, n)
-        cap = np.where(seller, allowed, np.inf)
+        # only sellers the check actually held back are capped: an unconstrained seller may
+        # export more than it forecast (forecast error) without any limit binding
+        held_back = np.bincount(sellers, (fraction < 1.0 - FRACTION_TOL).astype(float), n) > 0
+        cap = np.where(seller & held_back, allowed, np.inf)
     p2p_fraction = fraction[:m]
     return ExportDecision(
         trade_fraction=p2p_fraction,

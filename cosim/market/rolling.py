@@ -521,7 +521,7 @@ def solve_window(
     target_import_kw : numpy.ndarray, shape (T,)
         Utility import target per step [kW] (``"tracking"``; ignored by ``"cost"``).
     priority : numpy.ndarray, shape (T,)
-        Weight of each step's ``|import - target|`` [1/kW... per kW of deviation], >= 0.
+        Weight of each step's ``|import - target|`` [per kW of deviation], >= 0.
     trade_penalty : float, default 0.01
         Weight of the traded volume ``sum_t sum_{i<j} |P_ij,t|`` [per kW], >= 0.
     e_start_kwh : numpy.ndarray, shape (n - 1,), optional
@@ -573,7 +573,7 @@ def solve_window(
         if prices is None:
             raise ValueError("objective 'cost' needs prices")
         buy = _vector(prices, t_len, "prices")
-        sell = buy if feed_in_prices is None else _vector(feed_in_prices, t_len, "feed_in")
+        sell = buy if feed_in_prices is None else _vector(feed_in_prices, t_len, "feed_in_prices")
         if np.any(sell > buy):
             raise ValueError("feed_in_prices must be <= prices (else the LP is unbounded)")
 
@@ -844,9 +844,10 @@ def roll(
     tgt = _vector(targets, t_total, "targets")
     pri = _vector(priorities, t_total, "priorities")
     buy = None if prices is None else _vector(prices, t_total, "prices")
-    sell = None if feed_in_prices is None else _vector(feed_in_prices, t_total, "feed_in")
-    n, m = feeder.n_node, battery.n_battery
-    out = _failed("infeasible", "", t_total, n, feeder.v_sq_base.size, feeder.flow_max_kw.size)
+    sell = None if feed_in_prices is None else _vector(feed_in_prices, t_total, "feed_in_prices")
+    n = feeder.n_node
+    # NaN arrays to fill step by step (the steps after a failed window stay NaN).
+    out = _failed("", "", t_total, n, feeder.v_sq_base.size, feeder.flow_max_kw.size)
     energy_kwh = out.energy_kwh
     energy_kwh[0] = battery.e_init_kwh
     windows: list[WindowResult] = []
@@ -876,7 +877,6 @@ def roll(
         out.v_sq_pu2[t] = win.v_sq_pu2[0]
         out.flow_kw[t] = win.flow_kw[0]
         energy_kwh[t + 1] = energy_kwh[t] + win.battery_kw[0] * battery.step_hours
-    assert m == energy_kwh.shape[1]
     return RollingResult(
         status=status,
         failed_step=failed,
