@@ -382,6 +382,11 @@ class OutputConfig(_Section):
     chunk_slots: int = Field(
         default=1000, ge=1, description="Results are appended to the CSVs every this many slots."
     )
+    background_writes: bool = Field(
+        default=True,
+        description="Format and write CSV chunks in a second process while the run goes on "
+        "(same bytes; only for runs longer than one chunk).",
+    )
 
 
 class SweepConfig(_Section):

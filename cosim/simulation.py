@@ -182,4 +182,7 @@ def open_writer(scenario: Scenario, out_dir: Path) -> ResultWriter:
     if scenario.output.lines:
         tables.append("lines")
     extra = {"slots": [f"supplier_energy_kwh_{m}" for m in scenario.settlement.models]}
-    return ResultWriter(out_dir, tables, scenario.output.chunk_slots, extra)
+    out = scenario.output
+    # a second process formats the CSVs while the run goes on, if there is more than one chunk
+    background = out.background_writes and scenario.time.slots > out.chunk_slots
+    return ResultWriter(out_dir, tables, out.chunk_slots, extra, background=background)

@@ -85,7 +85,7 @@ class SlotInfo:
             if arr.shape[0] != n:
                 raise ValueError(f"{name} has {arr.shape[0]} entries, side has {n}")
         for name, arr in (("side", side), ("deviation_sign", dev_sign), ("net_sign", net_sign)):
-            if not np.all(np.isin(arr, (-1, 0, 1))):
+            if arr.size and (arr.min() < -1 or arr.max() > 1):  # int8: same as isin {-1, 0, 1}
                 raise ValueError(f"{name} must contain only -1, 0, +1")
         if np.any(accepted & (side == NO_ORDER)):
             raise ValueError("a participant without an order cannot be accepted")
