@@ -207,7 +207,11 @@ class _BackgroundWriter:
     """
 
     def __init__(self) -> None:
-        ctx = multiprocessing.get_context("spawn")
+        # the platform's default start method: fork on Linux, so nothing of the user's main
+        # module is imported again; with spawn (macOS, Windows) a script calling cosim must
+        # guard its entry point with ``if __name__ == "__main__":`` or set
+        # ``output.background_writes: false``
+        ctx = multiprocessing.get_context()
         self._tasks = ctx.Queue(maxsize=2)
         self._errors = ctx.Queue()
         self._process = ctx.Process(

@@ -385,7 +385,8 @@ class OutputConfig(_Section):
     background_writes: bool = Field(
         default=True,
         description="Format and write CSV chunks in a second process while the run goes on "
-        "(same bytes; only for runs longer than one chunk).",
+        "(same bytes; only for runs longer than one chunk). On macOS/Windows a script calling "
+        'cosim needs an `if __name__ == "__main__":` guard, or set this to false.',
     )
 
 
