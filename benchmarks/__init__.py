@@ -1,0 +1,1 @@
+"""cosim's benchmarks: scripts that measure ratios against a baseline in the same run."""
