@@ -88,21 +88,21 @@ def plot_sweep(sweep_dir: str | Path) -> list[Path]:
         ax.set_ylabel(f"{label} [{unit}]")
         _x_axis(ax, xkey)
         ax.set_title(f"{label} vs {_KEY_LABELS.get(xkey, (xkey, '', 1))[0]}", fontsize=12)
-        fig.text(
-            0.99,
-            0.01,
-            _spread_note(name, done, xkey, spread),
-            ha="right",
-            va="bottom",
-            fontsize=8,
-            color="0.35",
-        )
+        _put_spread_note(fig, name, done, xkey, spread)
         ax.grid(alpha=0.3)
         written.append(save(fig, out / f"sweep_{metric}.png"))
     billing = _sweep_billing(done, xkey, spread, name, out)
     if billing is not None:
         written.append(billing)
     return written
+
+
+def _put_spread_note(fig: Figure, name: str, done: pd.DataFrame, xkey: str, spread: str) -> None:
+    """Small grey note in the figure's corner: what the line and the band are."""
+    fig.text(
+        0.99, 0.01, _spread_note(name, done, xkey, spread),
+        ha="right", va="bottom", fontsize=8, color="0.35",
+    )  # fmt: skip
 
 
 def _sweep_billing(done: pd.DataFrame, xkey: str, spread: str, name: str, out: Path) -> Path | None:
@@ -128,15 +128,7 @@ def _sweep_billing(done: pd.DataFrame, xkey: str, spread: str, name: str, out: P
         ax.grid(alpha=0.3)
         ax.legend(loc="best", fontsize=9)
     fig.suptitle(f"Billing models vs {_KEY_LABELS.get(xkey, (xkey, '', 1))[0]}", fontsize=12)
-    fig.text(
-        0.99,
-        0.01,
-        _spread_note(name, done, xkey, spread),
-        ha="right",
-        va="bottom",
-        fontsize=8,
-        color="0.35",
-    )
+    _put_spread_note(fig, name, done, xkey, spread)
     return save(fig, out / "sweep_billing.png")
 
 
