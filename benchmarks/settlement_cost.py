@@ -40,6 +40,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.naive_ppbsp import NaivePPBSP  # noqa: E402
 from cosim.settlement.billing import MAIN_MODELS, Prices  # noqa: E402
 from cosim.settlement.ledger import Ledger  # noqa: E402
 from cosim.settlement.protocol import EncryptedSettlement  # noqa: E402
@@ -75,6 +76,8 @@ def measure(
     t0 = time.perf_counter()
     if backend == "plain":
         ledger: Any = Ledger(MAIN_MODELS, supplier, 3, PRICES)
+    elif backend == "naive phe":
+        ledger = NaivePPBSP(MAIN_MODELS, supplier, 3, PRICES, times)
     else:
         ledger = EncryptedSettlement(
             MAIN_MODELS, supplier, 3, PRICES, backend=backend, period="day", slot_times=times,
@@ -83,11 +86,16 @@ def measure(
     t1 = time.perf_counter()
     for slot in slots:
         ledger.settle(*slot)
-    if backend != "plain":
+    if backend not in ("plain", "naive phe"):
         ledger.finish()
     t2 = time.perf_counter()
     user_slots = supplier.size * len(slots)
-    counts = ledger.crypto_counts()["total"] if backend != "plain" else {}
+    if backend == "plain":
+        counts = {}
+    elif backend == "naive phe":
+        counts = ledger.counts
+    else:
+        counts = ledger.crypto_counts()["total"]
     return {
         "backend": backend,
         "users": int(supplier.size),
@@ -96,18 +104,19 @@ def measure(
         "settle_s": t2 - t1,
         "ms_per_user_slot": 1e3 * (t2 - t1) / user_slots,
         "per_user_slot": {k: v / user_slots for k, v in counts.items()},
-        "counts": ledger.crypto_counts() if backend != "plain" else {},
+        "counts": {"total": counts},
         "bills": {m: ledger.bills[m] for m in MAIN_MODELS},
     }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--users", type=int, default=10)
-    parser.add_argument("--paillier-slots", type=int, default=4)
+    parser.add_argument("--users", type=int, default=47)
+    parser.add_argument("--paillier-slots", type=int, default=6)
+    parser.add_argument("--naive-slots", type=int, default=2)
     parser.add_argument("--ckks-slots", type=int, default=48)
     parser.add_argument("--workers", type=int, default=1, help="user-side encryption processes")
-    parser.add_argument("--week", action="store_true", help="also 47 users x 336 slots, Paillier")
+    parser.add_argument("--week", action="store_true", help="also 47 users x 336 slots, DJN")
     parser.add_argument("--week-slots", type=int, default=336, help="slots of the --week run")
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args(argv)
@@ -115,13 +124,15 @@ def main(argv: list[str] | None = None) -> int:
     rng = np.random.default_rng(0)
     supplier = rng.integers(0, 3, args.users)
     rows = []
-    for backend, n_slots in (
-        ("plain", args.ckks_slots),
-        ("paillier", args.paillier_slots),
-        ("ckks", args.ckks_slots),
+    for backend, n_slots, workers in (
+        ("plain", args.ckks_slots, 1),
+        ("naive phe", args.naive_slots, 1),
+        ("paillier", args.paillier_slots, args.workers),
+        ("paillier_djn", args.paillier_slots, args.workers),
+        ("ckks", args.ckks_slots, args.workers),
     ):
         slots = synthetic_slots(1, args.users, n_slots)
-        result = measure(backend, slots, supplier, args.workers)
+        result = measure(backend, slots, supplier, workers)
         if backend == "plain":  # microseconds per slot: best of 5 against timer noise
             result = min((measure("plain", slots, supplier, 1) for _ in range(5)),
                          key=lambda r: r["settle_s"])  # fmt: skip
@@ -133,31 +144,42 @@ def main(argv: list[str] | None = None) -> int:
     if args.week:
         week_supplier = np.random.default_rng(1).integers(0, 3, 47)
         slots = synthetic_slots(2, 47, args.week_slots)
-        result = measure("paillier", slots, week_supplier, max(args.workers, 2))
-        result["backend"] = "paillier (week)"
-        result["max_abs_bill_error"] = max(
-            float(np.max(np.abs(result["bills"][m] - b)))
-            for m, b in measure("plain", slots, week_supplier, 1)["bills"].items()
+        for backend in ("plain", "paillier_djn"):
+            result = measure(backend, slots, week_supplier, args.workers)
+            result["backend"] = f"{backend} (week)"
+            rows.append(result)
+        plain_week = rows[-2]
+        rows[-1]["max_abs_bill_error"] = max(
+            float(np.max(np.abs(rows[-1]["bills"][m] - b))) for m, b in plain_week["bills"].items()
         )
-        rows.append(result)
+        plain_week["max_abs_bill_error"] = 0.0
 
     plain_ms = rows[0]["ms_per_user_slot"]
+    naive_ms = rows[1]["ms_per_user_slot"]
+    for r in rows:
+        r["x_plain"] = r["ms_per_user_slot"] / plain_ms
+        r["naive_over_this"] = naive_ms / r["ms_per_user_slot"]
     print(f"four billing models {MAIN_MODELS}, billing period day, 3 suppliers, synthetic slots")
     header = (
-        f"{'backend':<16}{'users':>6}{'slots':>6}{'keygen s':>10}{'ms/user-slot':>14}"
-        f"{'x plain':>10}{'enc':>7}{'dec':>7}{'hom ops':>9}{'max |err|':>11}"
+        f"{'backend':<20}{'users':>6}{'slots':>6}{'keygen s':>9}{'ms/user-slot':>13}"
+        f"{'x plain':>9}{'naive/this':>11}{'enc':>6}{'dec':>6}{'values':>7}{'hom ops':>8}"
+        f"{'max |err|':>10}"
     )
     print(header)
     print("-" * len(header))
     for r in rows:
         per = r["per_user_slot"]
         print(
-            f"{r['backend']:<16}{r['users']:>6}{r['slots']:>6}{r['keygen_s']:>10.2f}"
-            f"{r['ms_per_user_slot']:>14.3f}{r['ms_per_user_slot'] / plain_ms:>10.0f}"
-            f"{per.get('encryptions', 0):>7.2f}{per.get('decryptions', 0):>7.2f}"
-            f"{per.get('homomorphic_operations', 0):>9.1f}{r['max_abs_bill_error']:>11.1e}"
+            f"{r['backend']:<20}{r['users']:>6}{r['slots']:>6}{r['keygen_s']:>9.2f}"
+            f"{r['ms_per_user_slot']:>13.3f}{r['x_plain']:>9.0f}{r['naive_over_this']:>11.1f}"
+            f"{per.get('encryptions', 0):>6.2f}{per.get('decryptions', 0):>6.2f}"
+            f"{per.get('decrypted_values', per.get('decryptions', 0)):>7.2f}"
+            f"{per.get('homomorphic_operations', 0):>8.1f}{r['max_abs_bill_error']:>10.1e}"
         )
-    print("enc/dec/hom ops: per user-slot, all actors; Paillier counts values, CKKS vectors")
+    print(
+        "per user-slot, all actors: enc/dec = encryptions/decryption operations, values = values"
+        " decrypted, hom ops = ciphertext operations; Paillier counts values, CKKS vectors"
+    )
     if args.json:
         for r in rows:
             r.pop("bills")

@@ -535,7 +535,9 @@ def _summary(
             "encryption": sc.settlement.encryption,
             "models": models,
             "period": sc.settlement.period,
-            "key_bits": sc.settlement.key_bits if sc.settlement.encryption == "paillier" else None,
+            "key_bits": sc.settlement.key_bits
+            if sc.settlement.encryption.startswith("paillier")
+            else None,
             "crypto_operations": ledger.crypto_counts(),
             "rejected_payloads": len(ledger.rejected_payloads),
             "privacy": ledger.privacy_summary()

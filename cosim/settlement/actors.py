@@ -2,8 +2,8 @@
 
 Actors and their keys (``docs/privacy.md`` has the full account):
 
-- :class:`Meters` — the users' smart meters (struct of arrays over all users). Each holds an
-  Ed25519 signing key; meters know their own plaintext readings and the public keys.
+- :class:`cosim.settlement.meters.Meters` — the users' smart meters (struct of arrays over all
+  users). Each holds an Ed25519 signing key; meters know their own readings and the public keys.
 - :class:`Supplier` — one per supplier, holds its own secret key (Paillier or CKKS).
 - :class:`GridOperator` — holds the GO secret key; decrypts only market-wide slot sums.
 - :class:`TradingPlatform` — holds public keys and meter verification keys only; computes
@@ -20,9 +20,7 @@ steps between them.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from concurrent.futures import Executor
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -37,11 +35,10 @@ from cosim.settlement.billing import (
     bill_terms,
 )
 from cosim.settlement.crypto import (
-    CKKSPublicKey,
     EncryptedBatch,
-    MeterSigner,
     OpCounts,
     PublicKey,
+    RunningSum,
     SecretKey,
     generate_keypair,
     verify_signature,
@@ -52,12 +49,12 @@ from cosim.settlement.messages import (
     MeterPayload,
     SignedPayload,
 )
-from cosim.settlement.terms import FloatArray, sign_with_tolerance
+from cosim.settlement.meters import GO_KEY_ID
+from cosim.settlement.terms import FloatArray
 
 __all__ = [
     "GO_KEY_ID",
     "GridOperator",
-    "Meters",
     "PrivacyError",
     "Supplier",
     "TradingPlatform",
@@ -65,7 +62,6 @@ __all__ = [
     "supplier_key_id",
 ]
 
-GO_KEY_ID = "grid-operator"
 IntArray = NDArray[np.int64]
 
 
@@ -78,141 +74,6 @@ class PrivacyError(ValueError):
     """An actor refused a decryption that would reveal too small a group."""
 
 
-# --------------------------------------------------------------------------- meters
-
-
-@dataclass(frozen=True, eq=False)
-class _EncryptionTask:
-    users: tuple[int, ...]
-    first_slot: int
-    side: NDArray[np.int8]  # (T, m)
-    accepted: NDArray[np.bool_]
-    deviation_sign: NDArray[np.int8]
-    net_sign: NDArray[np.int8]
-    c: FloatArray
-    d: FloatArray
-    key_of_user: tuple[str, ...]
-    keys: dict[str, PublicKey]
-    signers: tuple[MeterSigner, ...]
-
-
-def _encrypt_task(task: _EncryptionTask) -> tuple[list[SignedPayload], int]:
-    """User-side work of a group of meters: encrypt, encode, sign (runs in worker processes)."""
-    counts = OpCounts()
-    go = task.keys[GO_KEY_ID]
-    out = []
-    for j, user in enumerate(task.users):
-        own = task.keys[task.key_of_user[j]]
-        acc = task.accepted[:, j]
-        blobs = {"S.d": own.encrypt(task.d[:, j], counts)}
-        if np.any(acc):
-            blobs["S.c"] = own.encrypt(task.c[:, j], counts)
-            blobs["GO.c"] = go.encrypt(np.where(acc, task.c[:, j], 0.0), counts)
-            blobs["GO.d"] = go.encrypt(np.where(acc, task.d[:, j], 0.0), counts)
-        payload = MeterPayload(
-            user,
-            task.first_slot,
-            task.side[:, j],
-            acc,
-            task.deviation_sign[:, j],
-            task.net_sign[:, j],
-            blobs,
-        )
-        message = payload.to_bytes()
-        out.append(SignedPayload(message, task.signers[j].sign(message)))
-    return out, counts.encryptions
-
-
-class Meters:
-    """The users' smart meters: plaintext readings, signing keys, user-side encryption.
-
-    Parameters
-    ----------
-    supplier : ndarray of int
-        Supplier of each participant.
-    supplier_keys : sequence of PublicKey
-        Public key of each supplier.
-    go_key : PublicKey
-        Public key of the grid operator.
-    tol_kwh : float
-        ``|x| <= tol_kwh`` [kWh] counts as zero in the signs.
-    """
-
-    def __init__(
-        self,
-        supplier: IntArray,
-        supplier_keys: Sequence[PublicKey],
-        go_key: PublicKey,
-        tol_kwh: float,
-    ) -> None:
-        self.supplier = supplier
-        self.tol_kwh = tol_kwh
-        self._signers = tuple(MeterSigner() for _ in range(supplier.size))
-        self.verify_keys: tuple[bytes, ...] = tuple(s.public_bytes for s in self._signers)
-        keys = [*supplier_keys, go_key]
-        self._keys = {
-            k.key_id: k.without_galois_keys() if isinstance(k, CKKSPublicKey) else k for k in keys
-        }
-        self._key_of_user = tuple(supplier_keys[int(j)].key_id for j in supplier)
-        self.counts = OpCounts()
-        self._rows: list[tuple[NDArray[Any], ...]] = []
-
-    def record(
-        self, side: NDArray[np.int8], accepted: NDArray[np.bool_], c: FloatArray, d: FloatArray
-    ) -> None:
-        """Buffer one slot's readings (side code, accepted flag, c and d [kWh]) of every meter."""
-        s = np.where(side == -1, -1.0, 1.0)
-        net = s * (c + d)
-        self._rows.append((side, accepted, c, d, net))
-
-    def payloads(
-        self, first_slot: int, executor: Executor | None, workers: int
-    ) -> list[SignedPayload]:
-        """Encrypt and sign the buffered batch, one payload per user, in user order.
-
-        Users are split into ``workers`` contiguous groups; results are collected in order, so
-        the output does not depend on the number of workers (except for the ciphertexts'
-        randomness).
-        """
-        side, acc, c, d, net = (np.stack([row[k] for row in self._rows]) for k in range(5))
-        dev_sign = sign_with_tolerance(d, self.tol_kwh).reshape(d.shape)
-        net_sign = sign_with_tolerance(net, self.tol_kwh).reshape(d.shape)
-        n = self.supplier.size
-        groups = [g for g in np.array_split(np.arange(n), max(workers, 1)) if g.size]
-        tasks = [
-            _EncryptionTask(
-                tuple(int(u) for u in g),
-                first_slot,
-                side[:, g].astype(np.int8),
-                acc[:, g].astype(bool),
-                dev_sign[:, g],
-                net_sign[:, g],
-                c[:, g],
-                d[:, g],
-                tuple(self._key_of_user[u] for u in g),
-                {k: self._keys[k] for k in {GO_KEY_ID, *(self._key_of_user[u] for u in g)}},
-                tuple(self._signers[u] for u in g),
-            )
-            for g in groups
-        ]
-        results = executor.map(_encrypt_task, tasks) if executor else map(_encrypt_task, tasks)
-        out: list[SignedPayload] = []
-        for payloads, n_enc in results:
-            out.extend(payloads)
-            self.counts.encryptions += n_enc
-        return out
-
-    def reading_for_supplier(self, supplier_index: int, user: int) -> FloatArray:
-        """Net import [kWh] per slot of the batch, over the supplier's own metering channel."""
-        if int(self.supplier[user]) != supplier_index:
-            raise PermissionError(f"supplier {supplier_index} does not supply user {user}")
-        return np.array([row[4][user] for row in self._rows])
-
-    def clear(self) -> None:
-        """Forget the buffered batch."""
-        self._rows = []
-
-
 # --------------------------------------------------------------------------- key holders
 
 
@@ -223,7 +84,7 @@ class Supplier:
     ----------
     index : int
         Supplier index.
-    scheme : {"paillier", "ckks"}
+    scheme : {"paillier", "paillier_djn", "ckks"}
         Encryption scheme.
     key_bits : int
         Paillier modulus size [bit].
@@ -237,22 +98,12 @@ class Supplier:
         self.counts = OpCounts()
         self._fallback_bills: dict[int, float] = {}
 
-    def _open(self, total: EncryptedSum, secret: SecretKey) -> FloatArray:
-        if total.cipher is None:
-            return np.asarray(total.offset, dtype=np.float64).copy()
-        return secret.decrypt(total.cipher, self.counts) + total.offset
+    def open_many(self, totals: Sequence[EncryptedSum]) -> list[FloatArray]:
+        """Open several sums at once (the backend may pack them into fewer decryptions).
 
-    def open_balance(self, total: EncryptedSum) -> FloatArray:
-        """Per-slot money [currency] or gross energy [kWh] of its customers."""
-        return self._open(total, self._secret)
-
-    def open_abs(self, values: Sequence[EncryptedSum]) -> FloatArray:
-        """Per-slot sum of ``|value|`` over single-customer values whose sign is not public."""
-        out: FloatArray = np.zeros(0)
-        for v in values:
-            x = np.abs(self._open(v, self._secret))
-            out = x if out.size == 0 else out + x
-        return out
+        Each is a per-slot money [currency] or gross energy [kWh] of its customers, or a bill.
+        """
+        return _open_sums(self._secret, totals, self.counts)
 
     def retail_fallback(
         self, user: int, net_kwh: FloatArray, prices: Prices, tol_kwh: float
@@ -270,7 +121,8 @@ class Supplier:
 
     def open_bills(self, bills: Mapping[int, EncryptedSum]) -> dict[int, float]:
         """Open the period bills [currency] of its customers (> 0: the customer pays)."""
-        return {u: float(self._open(b, self._secret)[0]) for u, b in bills.items()}
+        opened = self.open_many(list(bills.values()))
+        return {u: float(v[0]) for u, v in zip(bills, opened, strict=True)}
 
     def take_fallback_bills(self) -> dict[int, float]:
         """Retail fallback amounts of the period per customer [currency]; resets them."""
@@ -283,7 +135,7 @@ class GridOperator:
 
     Parameters
     ----------
-    scheme : {"paillier", "ckks"}
+    scheme : {"paillier", "paillier_djn", "ckks"}
         Encryption scheme.
     key_bits : int
         Paillier modulus size [bit].
@@ -306,25 +158,34 @@ class GridOperator:
         follows from the plaintext flags and signs). Values are clipped at 0 (each aggregate is
         a sum of positive values; CKKS noise may push an almost empty one below 0).
         """
-        out = {}
-        for name, total in sums.items():
+        for name in sums:
             count = members[name]
             if np.any((count > 0) & (count < self.min_members)):
                 raise PrivacyError(
                     f"aggregate {name} has a group of fewer than {self.min_members} members"
                 )
             self.single_member_sums += int(np.count_nonzero(count == 1))
-            value = self._secret.decrypt(total.cipher, self.counts) if total.cipher else 0.0
-            out[name] = np.maximum(value + total.offset, 0.0)
-        return out
+        values = _open_sums(self._secret, list(sums.values()), self.counts)
+        return {name: np.maximum(v, 0.0) for name, v in zip(sums, values, strict=True)}
 
-    def open_pot(self, total: EncryptedSum) -> FloatArray:
-        """Open the per-slot sum of all P2P money [currency] (the money-conservation check)."""
-        if 0 < total.members < self.min_members:
+    def open_pots(self, totals: Sequence[EncryptedSum]) -> list[FloatArray]:
+        """Open per-slot sums of all P2P money [currency] (the money-conservation check)."""
+        if any(0 < t.members < self.min_members for t in totals):
             raise PrivacyError(f"pot over fewer than {self.min_members} participants")
-        if total.cipher is None:
-            return np.asarray(total.offset, dtype=np.float64).copy()
-        return self._secret.decrypt(total.cipher, self.counts) + total.offset
+        return _open_sums(self._secret, totals, self.counts)
+
+
+def _open_sums(
+    secret: SecretKey, totals: Sequence[EncryptedSum], counts: OpCounts
+) -> list[FloatArray]:
+    """``decrypt(cipher) + offset`` of each sum, all ciphertexts in one ``decrypt_many``."""
+    opened = iter(secret.decrypt_many([t.cipher for t in totals if t.cipher is not None], counts))
+    return [
+        np.asarray(t.offset, dtype=np.float64).copy()
+        if t.cipher is None
+        else next(opened) + t.offset
+        for t in totals
+    ]
 
 
 # --------------------------------------------------------------------------- platform
@@ -419,7 +280,8 @@ class TradingPlatform:
         self.counts = OpCounts()
         self.refused_slots = 0
         n = supplier.size
-        self._bills = {m: [EncryptedSum(None, np.zeros(1))] * n for m in self.models}
+        self._bills: dict[str, dict[int, RunningSum]] = {m: {} for m in self.models}
+        self._bill_offsets = {m: np.zeros(n) for m in self.models}
         self._market: list[tuple[NDArray[np.int8], NDArray[np.bool_], FloatArray, float]] = []
         self._cts: list[dict[str, EncryptedBatch]] = []
         self._infos: list[SlotInfo] = []
@@ -539,24 +401,28 @@ class TradingPlatform:
                 sums[name] = total
         return sums, members
 
+    def _terms(
+        self, i: int, key: str, coef_c: FloatArray | None, coef_d: FloatArray
+    ) -> list[tuple[EncryptedBatch, FloatArray]]:
+        """User ``i``'s non-zero terms ``(E(c), coef_c[:, i])``, ``(E(d), coef_d[:, i])``."""
+        cts = self._cts[i]
+        out = []
+        for name, coef in ((f"{key}.c", coef_c), (f"{key}.d", coef_d)):
+            if coef is not None and name in cts and np.any(coef[:, i]):
+                out.append((cts[name], coef[:, i]))
+        return out
+
     def _weighted_sum(
         self, users: Sequence[int] | range, key: str, coef_c: FloatArray | None, coef_d: FloatArray
     ) -> EncryptedSum:
         """``sum_i c_i * coef_c[:, i] + d_i * coef_d[:, i]`` per slot, under copy ``key``."""
-        acc: EncryptedBatch | None = None
+        terms: list[tuple[EncryptedBatch, FloatArray]] = []
         members = 0
         for i in users:
-            cts = self._cts[i]
-            term = None
-            for name, coef in ((f"{key}.c", coef_c), (f"{key}.d", coef_d)):
-                if coef is None or not np.any(coef[:, i]) or name not in cts:
-                    continue
-                part = cts[name].scaled(coef[:, i])
-                if part is not None:
-                    term = part if term is None else term.add(part)
-            if term is not None:
-                acc = term if acc is None else acc.add(term)
-                members += 1
+            mine = self._terms(i, key, coef_c, coef_d)
+            terms.extend(mine)
+            members += bool(mine)
+        acc = type(terms[0][0]).combine(terms) if terms else None
         return EncryptedSum(acc, np.zeros(coef_d.shape[0]), members)
 
     def settle_batch(self, aggregates: Mapping[str, FloatArray]) -> BatchResult:
@@ -592,14 +458,13 @@ class TradingPlatform:
             p2p = _Stacked.of([tm.p2p for tm in terms], accepted)
             loaded = [i for i in range(self.supplier.size) if self._cts[i]]
             for i in loaded:
-                bill = self._weighted_sum([i], "S", amount.c, amount.d)
-                cipher = bill.cipher.total() if bill.cipher is not None else None
-                prev = self._bills[model][i]
-                if prev.cipher is not None and cipher is not None:
-                    cipher = prev.cipher.add(cipher)
-                elif cipher is None:
-                    cipher = prev.cipher
-                self._bills[model][i] = EncryptedSum(cipher, prev.offset + amount.k[:, i].sum())
+                bill_terms_i = self._terms(i, "S", amount.c, amount.d)
+                if bill_terms_i:
+                    running = self._bills[model].get(i)
+                    if running is None:
+                        running = self._bills[model][i] = bill_terms_i[0][0].running_sum()
+                    running.add(bill_terms_i)
+                self._bill_offsets[model][i] += amount.k[:, i].sum()
             for j, users in enumerate(customers):
                 mine = [int(i) for i in users if self._cts[i]]
                 m_sum = self._weighted_sum(mine, "S", money.c, money.d)
@@ -629,9 +494,17 @@ class TradingPlatform:
         out: dict[str, list[dict[int, EncryptedSum]]] = {}
         n_sup = len(self.supplier_keys)
         for model in self.models:
+            running, offsets = self._bills[model], self._bill_offsets[model]
+            sums = {
+                i: EncryptedSum(
+                    running[i].result() if i in running else None, np.array([offsets[i]])
+                )
+                for i in range(self.supplier.size)
+            }
             out[model] = [
-                {int(i): self._bills[model][i] for i in np.flatnonzero(self.supplier == j)}
+                {int(i): sums[int(i)] for i in np.flatnonzero(self.supplier == j)}
                 for j in range(n_sup)
             ]
-            self._bills[model] = [EncryptedSum(None, np.zeros(1))] * self.supplier.size
+            self._bills[model] = {}
+            self._bill_offsets[model] = np.zeros(self.supplier.size)
         return out

@@ -1,32 +1,28 @@
 """Encryption backends and meter signatures of the encrypted settlement.
 
-Two additively homomorphic schemes from existing libraries, behind one small interface:
+Additively homomorphic schemes from existing libraries, behind one small interface:
 
-- ``paillier`` (:mod:`phe`): one ciphertext per value. Every number that enters Paillier is an
-  integer with ONE fixed-point scale, :data:`FIXED_POINT_SCALE` ``= 16**10 = 2**40``: a secret
-  value ``x`` [kWh] is encrypted as ``round(x * 2**40)`` with phe exponent ``-10``; a plaintext
-  coefficient ``k`` is encoded the same way, so a product carries ``2**80`` (exponent ``-20``).
-  phe's own float encoding is not used for secret values: its exponent would travel in clear
-  and reveal the magnitude of the value.
+- ``paillier`` and ``paillier_djn`` (:mod:`cosim.settlement.paillier`): one ciphertext per
+  value at one fixed-point scale of ``2**40``; keys and decryption by :mod:`phe`, encryption by
+  phe (textbook) or by pypaillier (Damgard-Jurik-Nielsen short exponent).
 - ``ckks`` (:mod:`tenseal`): one ciphertext per vector of up to :data:`CKKS.slots` values (the
   slots of a billing period), parameters in :data:`CKKS` (128-bit security).
 
 :class:`PublicKey` encrypts a batch of values to bytes (what a meter sends) and loads such bytes
 as an :class:`EncryptedBatch`; the batch supports ``+``, multiplication by a plaintext vector
-(:meth:`EncryptedBatch.scaled`) and summing its slots. Only a
-:class:`SecretKey` decrypts. Every operation is counted in the :class:`OpCounts` of the actor
-that performs it. Meter payloads are signed with Ed25519 (:class:`MeterSigner`).
+(:meth:`EncryptedBatch.scaled`), weighted sums (:meth:`EncryptedBatch.combine`) and summing its
+slots. Only a :class:`SecretKey` decrypts. Every operation is counted in the :class:`OpCounts`
+of the actor that performs it. Meter payloads are signed with Ed25519 (:class:`MeterSigner`).
 """
 
 from __future__ import annotations
 
-import math
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import phe
 import tenseal as ts
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -35,8 +31,6 @@ from numpy.typing import ArrayLike, NDArray
 
 __all__ = [
     "CKKS",
-    "FIXED_POINT_EXPONENT",
-    "FIXED_POINT_SCALE",
     "PAILLIER_MIN_KEY_BITS",
     "PAILLIER_TEST_MIN_KEY_BITS",
     "SCHEMES",
@@ -47,14 +41,13 @@ __all__ = [
     "OpCounts",
     "PublicKey",
     "SecretKey",
-    "fixed_point",
     "generate_keypair",
     "verify_signature",
 ]
 
 FloatArray = NDArray[np.float64]
 
-SCHEMES: tuple[str, ...] = ("paillier", "ckks")
+SCHEMES: tuple[str, ...] = ("paillier", "paillier_djn", "ckks")
 """Homomorphic schemes (values of ``settlement.encryption`` other than ``plain``)."""
 
 PAILLIER_MIN_KEY_BITS: int = 2048
@@ -63,12 +56,6 @@ security, NIST SP 800-57)."""
 
 PAILLIER_TEST_MIN_KEY_BITS: int = 1024
 """Smallest modulus [bit] even with ``insecure_test_keys``: the fixed-point products need room."""
-
-FIXED_POINT_EXPONENT: int = -10
-"""phe exponent (base 16) of every encrypted value: resolution ``16**-10 = 2**-40``."""
-
-FIXED_POINT_SCALE: int = 16**-FIXED_POINT_EXPONENT
-"""The one fixed-point scale of the Paillier backend, ``2**40``."""
 
 
 @dataclass(frozen=True)
@@ -127,7 +114,9 @@ class OpCounts:
     encryptions : int
         Ciphertexts created (one per value for Paillier, one per vector for CKKS).
     decryptions : int
-        Ciphertexts decrypted (same unit).
+        Decryption operations (same unit; a packed Paillier decryption counts once).
+    decrypted_values : int
+        Values learned from decryptions (what the key holder sees, one per slot value).
     homomorphic_operations : int
         Library-level operations on ciphertexts: ciphertext + ciphertext, ciphertext +
         plaintext, ciphertext * plaintext, and (CKKS) the sum of a vector's slots.
@@ -135,6 +124,7 @@ class OpCounts:
 
     encryptions: int = 0
     decryptions: int = 0
+    decrypted_values: int = 0
     homomorphic_operations: int = 0
 
     def as_dict(self) -> dict[str, int]:
@@ -142,33 +132,9 @@ class OpCounts:
         return {
             "encryptions": self.encryptions,
             "decryptions": self.decryptions,
+            "decrypted_values": self.decrypted_values,
             "homomorphic_operations": self.homomorphic_operations,
         }
-
-
-def fixed_point(value: float, exponent: int = FIXED_POINT_EXPONENT) -> int:
-    """Integer representation of ``value`` at the fixed-point scale ``16**-exponent``.
-
-    Parameters
-    ----------
-    value : float
-        Number to encode [any unit].
-    exponent : int, default :data:`FIXED_POINT_EXPONENT`
-        Base-16 exponent of the encoding.
-
-    Returns
-    -------
-    int
-        ``round(value * 16**-exponent)``.
-
-    Examples
-    --------
-    >>> fixed_point(1.5) == 3 * 2**39
-    True
-    """
-    if not math.isfinite(value):
-        raise ValueError(f"cannot encode {value!r}")
-    return round(float(value) * 16.0**-exponent)
 
 
 # --------------------------------------------------------------------------- batches
@@ -197,11 +163,54 @@ class EncryptedBatch(ABC):
     def total(self) -> EncryptedBatch:
         """Sum of the slots, as a batch of one slot."""
 
+    @classmethod
+    def combine(cls, terms: Sequence[tuple[EncryptedBatch, ArrayLike]]) -> EncryptedBatch | None:
+        """Slot-wise ``sum_i batch_i * coef_i`` of batches under one key; None if all 0.
+
+        The default folds :meth:`scaled` and :meth:`add`; a backend may do it with fewer
+        operations, with the same result.
+        """
+        acc: EncryptedBatch | None = None
+        for batch, coef in terms:
+            part = batch.scaled(coef)
+            if part is not None:
+                acc = part if acc is None else acc.add(part)
+        return acc
+
+    def running_sum(self) -> RunningSum:
+        """An empty :class:`RunningSum` for batches like this one."""
+        return RunningSum()
+
     def _check(self, other: EncryptedBatch) -> None:
         if other.key_id != self.key_id or other.n_slots != self.n_slots:
             raise KeyMismatchError(
                 f"cannot combine ciphertexts under {self.key_id!r} and {other.key_id!r}"
             )
+
+
+class RunningSum:
+    """``sum`` over slots and calls of weighted batches, e.g. a bill over a billing period.
+
+    The default adds each call's :meth:`EncryptedBatch.combine` total at once; a backend may
+    defer the work (:class:`cosim.settlement.paillier.PaillierRunningSum`).
+    """
+
+    def __init__(self) -> None:
+        self._value: EncryptedBatch | None = None
+
+    def add(self, terms: Sequence[tuple[EncryptedBatch, ArrayLike]]) -> None:
+        """Add ``sum_t sum_i batch_i[t] * coef_i[t]``."""
+        if not terms:
+            return
+        part = type(terms[0][0]).combine(terms)
+        if part is None:
+            return
+        part = part.total()
+        self._value = part if self._value is None else self._value.add(part)
+
+    def result(self) -> EncryptedBatch | None:
+        """The sum as a one-slot batch; None when every term was 0."""
+        return self._value
 
 
 def _as_vector(values: ArrayLike, n: int, name: str) -> FloatArray:
@@ -211,47 +220,6 @@ def _as_vector(values: ArrayLike, n: int, name: str) -> FloatArray:
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} must be finite")
     return arr
-
-
-class PaillierBatch(EncryptedBatch):
-    """Paillier ciphertexts, one per slot, at the fixed-point scale."""
-
-    def __init__(self, key_id: str, numbers: list[phe.EncryptedNumber], counts: OpCounts) -> None:
-        self.key_id = key_id
-        self.n_slots = len(numbers)
-        self.numbers = numbers
-        self.counts = counts
-
-    def scaled(self, coef: ArrayLike) -> PaillierBatch | None:
-        k = _as_vector(coef, self.n_slots, "coef")
-        if not np.any(k):
-            return None
-        out = []
-        for ct, kt in zip(self.numbers, k.tolist(), strict=True):
-            pk = ct.public_key
-            if kt == 0.0:  # trivial encryption of 0 at the product exponent
-                out.append(phe.EncryptedNumber(pk, 1, ct.exponent + FIXED_POINT_EXPONENT))
-                continue
-            out.append(ct * phe.EncodedNumber(pk, fixed_point(kt) % pk.n, FIXED_POINT_EXPONENT))
-            self.counts.homomorphic_operations += 1
-        return PaillierBatch(self.key_id, out, self.counts)
-
-    def add(self, other: EncryptedBatch) -> PaillierBatch:
-        self._check(other)
-        assert isinstance(other, PaillierBatch)
-        self.counts.homomorphic_operations += self.n_slots
-        return PaillierBatch(
-            self.key_id,
-            [a + b for a, b in zip(self.numbers, other.numbers, strict=True)],
-            self.counts,
-        )
-
-    def total(self) -> PaillierBatch:
-        acc = self.numbers[0]
-        for ct in self.numbers[1:]:
-            acc = acc + ct
-        self.counts.homomorphic_operations += self.n_slots - 1
-        return PaillierBatch(self.key_id, [acc], self.counts)
 
 
 class CKKSBatch(EncryptedBatch):
@@ -298,6 +266,10 @@ class PublicKey(ABC):
     def load(self, blob: bytes, n_slots: int, counts: OpCounts) -> EncryptedBatch:
         """Deserialize ciphertext(s) made by :meth:`encrypt`; raise ValueError if malformed."""
 
+    def encrypt_many(self, batches: Sequence[ArrayLike], counts: OpCounts) -> list[bytes]:
+        """Encrypt several batches (one :meth:`encrypt` each; a backend may do it at once)."""
+        return [self.encrypt(values, counts) for values in batches]
+
 
 class SecretKey(ABC):
     """Secret key of one actor (a supplier or the grid operator)."""
@@ -308,60 +280,15 @@ class SecretKey(ABC):
     def decrypt(self, batch: EncryptedBatch, counts: OpCounts) -> FloatArray:
         """Decrypt a batch to one float per slot [unit of the encrypted values]."""
 
+    def decrypt_many(self, batches: Sequence[EncryptedBatch], counts: OpCounts) -> list[FloatArray]:
+        """Decrypt several batches (one :meth:`decrypt` each; a backend may pack them)."""
+        return [self.decrypt(batch, counts) for batch in batches]
+
     def _check(self, batch: EncryptedBatch) -> None:
         if batch.key_id != self.key_id:
             raise KeyMismatchError(
                 f"key {self.key_id!r} cannot decrypt a ciphertext under {batch.key_id!r}"
             )
-
-
-class PaillierPublicKey(PublicKey):
-    """phe public key with the fixed-point encoding of this module."""
-
-    scheme = "paillier"
-
-    def __init__(self, key_id: str, key: phe.PaillierPublicKey) -> None:
-        self.key_id = key_id
-        self.key = key
-        self._ct_bytes = (key.nsquare.bit_length() + 7) // 8
-
-    def encrypt(self, values: ArrayLike, counts: OpCounts) -> bytes:
-        x = np.asarray(values, dtype=np.float64).reshape(-1)
-        parts = []
-        for value in x.tolist():
-            encoded = phe.EncodedNumber(
-                self.key, fixed_point(value) % self.key.n, FIXED_POINT_EXPONENT
-            )
-            ct = self.key.encrypt(encoded)  # random r from the OS (phe uses SystemRandom)
-            parts.append(ct.ciphertext(be_secure=True).to_bytes(self._ct_bytes, "big"))
-        counts.encryptions += x.size
-        return b"".join(parts)
-
-    def load(self, blob: bytes, n_slots: int, counts: OpCounts) -> PaillierBatch:
-        size = self._ct_bytes
-        if len(blob) != n_slots * size:
-            raise ValueError(f"expected {n_slots} Paillier ciphertexts of {size} bytes")
-        numbers = []
-        for k in range(n_slots):
-            value = int.from_bytes(blob[k * size : (k + 1) * size], "big")
-            if not 0 < value < self.key.nsquare:
-                raise ValueError("Paillier ciphertext out of range")
-            numbers.append(phe.EncryptedNumber(self.key, value, FIXED_POINT_EXPONENT))
-        return PaillierBatch(self.key_id, numbers, counts)
-
-
-class PaillierSecretKey(SecretKey):
-    """phe private key."""
-
-    def __init__(self, key_id: str, key: phe.PaillierPrivateKey) -> None:
-        self.key_id = key_id
-        self._key = key
-
-    def decrypt(self, batch: EncryptedBatch, counts: OpCounts) -> FloatArray:
-        self._check(batch)
-        assert isinstance(batch, PaillierBatch)
-        counts.decryptions += batch.n_slots
-        return np.array([float(self._key.decrypt(ct)) for ct in batch.numbers])
 
 
 class CKKSPublicKey(PublicKey):
@@ -421,6 +348,7 @@ class CKKSSecretKey(SecretKey):
         self._check(batch)
         assert isinstance(batch, CKKSBatch)
         counts.decryptions += 1
+        counts.decrypted_values += batch.n_slots
         return np.asarray(batch.vector.decrypt(self._secret), dtype=np.float64)[: batch.n_slots]
 
 
@@ -435,7 +363,7 @@ def generate_keypair(
 
     Parameters
     ----------
-    scheme : {"paillier", "ckks"}
+    scheme : {"paillier", "paillier_djn", "ckks"}
         Homomorphic scheme.
     key_id : str
         Name of the owner's key (e.g. ``"supplier-0"``, ``"grid-operator"``).
@@ -449,9 +377,10 @@ def generate_keypair(
     -------
     (PublicKey, SecretKey)
     """
-    if scheme == "paillier":
-        pub, sec = phe.generate_paillier_keypair(n_length=key_bits)
-        return PaillierPublicKey(key_id, pub), PaillierSecretKey(key_id, sec)
+    if scheme in ("paillier", "paillier_djn"):
+        from cosim.settlement.paillier import generate_paillier_keypair
+
+        return generate_paillier_keypair(scheme, key_id, key_bits)
     if scheme == "ckks":
         context = ts.context(
             ts.SCHEME_TYPE.CKKS,

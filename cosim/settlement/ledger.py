@@ -111,7 +111,7 @@ class Ledger:
     def crypto_counts(self) -> dict[str, dict[str, int]]:
         """Cryptographic operations per actor: all zero in plaintext."""
         actors = ("users", "suppliers", "grid_operator", "trading_platform", "total")
-        ops = ("encryptions", "decryptions", "homomorphic_operations")
+        ops = ("encryptions", "decryptions", "decrypted_values", "homomorphic_operations")
         return {actor: dict.fromkeys(ops, 0) for actor in actors}
 
     def bills_frame(self) -> pd.DataFrame:

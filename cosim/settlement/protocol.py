@@ -26,10 +26,8 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from cosim.settlement.actors import (
-    GO_KEY_ID,
     GridOperator,
     IntArray,
-    Meters,
     PrivacyError,
     Supplier,
     TradingPlatform,
@@ -56,6 +54,7 @@ from cosim.settlement.messages import (
     MeterPayload,
     SignedPayload,
 )
+from cosim.settlement.meters import GO_KEY_ID, Meters
 from cosim.settlement.terms import FloatArray
 
 __all__ = [
@@ -128,7 +127,7 @@ class EncryptedSettlement:
         Number of suppliers.
     prices : Prices
         Retail price and feed-in tariff [currency/kWh].
-    backend : {"paillier", "ckks"}
+    backend : {"paillier", "paillier_djn", "ckks"}
         Encryption scheme.
     key_bits : int, default 2048
         Paillier modulus size [bit]; below 2048 only with ``insecure_test_keys``.
@@ -182,13 +181,19 @@ class EncryptedSettlement:
             raise ValueError(f"unknown billing models {sorted(unknown)}; expected {MODELS}")
         if backend not in SCHEMES:
             raise ValueError(f"settlement.encryption must be one of {SCHEMES}, got {backend!r}")
-        if backend == "paillier" and key_bits < PAILLIER_MIN_KEY_BITS and not insecure_test_keys:
+        paillier = backend.startswith("paillier")
+        if paillier and key_bits < PAILLIER_MIN_KEY_BITS and not insecure_test_keys:
             raise ValueError(
                 f"settlement.key_bits must be >= {PAILLIER_MIN_KEY_BITS} for Paillier, got "
                 f"{key_bits}; smaller keys are insecure (tests only: insecure_test_keys=True)"
             )
-        if backend == "paillier" and key_bits < PAILLIER_TEST_MIN_KEY_BITS:
+        if paillier and key_bits < PAILLIER_TEST_MIN_KEY_BITS:
             raise ValueError(f"key_bits must be >= {PAILLIER_TEST_MIN_KEY_BITS}, got {key_bits}")
+        if backend == "paillier_djn" and key_bits < PAILLIER_MIN_KEY_BITS:
+            raise ValueError(
+                f"settlement.key_bits must be >= {PAILLIER_MIN_KEY_BITS} for paillier_djn "
+                f"(pypaillier refuses shorter moduli), got {key_bits}"
+            )
         if workers < 1 or min_aggregate_members < 1:
             raise ValueError("workers and min_aggregate_members must be >= 1")
         sup = np.asarray(supplier, dtype=np.int64)
@@ -205,7 +210,7 @@ class EncryptedSettlement:
         self._tamper = tamper
         self._period = period_ids(slot_times, period)
         n_slots, n = len(slot_times), sup.size
-        self._capacity = 1 if backend == "paillier" else CKKS.slots
+        self._capacity = 1 if paillier else CKKS.slots
 
         self.grid_operator = GridOperator(backend, key_bits, min_aggregate_members)
         self.suppliers = [Supplier(j, backend, key_bits) for j in range(n_suppliers)]
@@ -387,11 +392,18 @@ class EncryptedSettlement:
         money = np.zeros((len(self.models), n_slots, self.n_suppliers))
         energy = np.zeros_like(money)
         for j, sup in enumerate(self.suppliers):
-            for mi, model in enumerate(self.models):
-                money[mi, :, j] = sup.open_balance(result.money[j][model])
-                energy[mi, :, j] = sup.open_balance(result.energy[j][model])
-                if result.energy_unknown[j][model]:
-                    energy[mi, :, j] += sup.open_abs(result.energy_unknown[j][model])
+            unknown = [result.energy_unknown[j][m] for m in self.models]
+            opened = iter(
+                sup.open_many(
+                    [s for m, u in zip(self.models, unknown, strict=True)
+                     for s in (result.money[j][m], result.energy[j][m], *u)]
+                )
+            )  # fmt: skip
+            for mi, extra in enumerate(unknown):
+                money[mi, :, j] = next(opened)
+                energy[mi, :, j] = next(opened)
+                for _ in extra:
+                    energy[mi, :, j] += np.abs(next(opened))
         for user, reason in sorted(rejected.items()):
             j = int(self.supplier[user])
             net = self.meters.reading_for_supplier(j, user)
@@ -403,16 +415,17 @@ class EncryptedSettlement:
             self.rejected_payloads.extend(
                 {"participant": user, "slot": first + t, "reason": reason} for t in range(n_slots)
             )
+        audited = [
+            m for m in self.models if not 0 < result.pot[m].members < self.grid_operator.min_members
+        ]
+        self._unaudited_pots += len(self.models) - len(audited)  # too few to hide among
+        pots = self.grid_operator.open_pots([result.pot[m] for m in audited])
+        for model, pot in zip(audited, pots, strict=True):
+            self.pot[model] += float(pot.sum())
+            self.max_abs_slot_pot[model] = max(
+                self.max_abs_slot_pot[model], float(np.max(np.abs(pot)))
+            )
         for mi, model in enumerate(self.models):
-            total = result.pot[model]
-            if 0 < total.members < self.grid_operator.min_members:
-                self._unaudited_pots += 1  # the GO would refuse: too few to hide among
-            else:
-                pot = self.grid_operator.open_pot(total)
-                self.pot[model] += float(pot.sum())
-                self.max_abs_slot_pot[model] = max(
-                    self.max_abs_slot_pot[model], float(np.max(np.abs(pot)))
-                )
             self.supplier_profit[model] += money[mi].sum(axis=0)
             self.supplier_energy_kwh[model] += energy[mi].sum(axis=0)
             self.slot_supplier_energy_kwh[model][first : first + n_slots] = energy[mi].sum(axis=1)
@@ -422,8 +435,9 @@ class EncryptedSettlement:
     def _close_period(self) -> None:
         bills = self.platform.period_bills()
         fallback = [s.take_fallback_bills() for s in self.suppliers]
-        for model in self.models:
-            for j, sup in enumerate(self.suppliers):
-                for user, amount in sup.open_bills(bills[model][j]).items():
-                    self.bills[model][user] += amount + fallback[j].get(user, 0.0)
+        for j, sup in enumerate(self.suppliers):
+            mine = [(m, u, b) for m in self.models for u, b in bills[m][j].items()]
+            opened = sup.open_many([b for _, _, b in mine])
+            for (model, user, _), amount in zip(mine, opened, strict=True):
+                self.bills[model][user] += float(amount[0]) + fallback[j].get(user, 0.0)
         self._period_open = False
