@@ -17,6 +17,7 @@ from cosim.market.orders import BUY, SELL
 __all__ = [
     "BatteryFleet",
     "dispatch_self_consumption",
+    "follow_setpoint",
     "forecast",
     "limit_prices",
     "order_sides",
@@ -95,6 +96,36 @@ def dispatch_self_consumption(
     # a battery-less participant keeps soc 0 whatever the bounds say
     soc_after = np.where(fleet.capacity_kwh > 0, soc_after, 0.0)
     return charge_kwh - discharge_kwh, soc_after
+
+
+def follow_setpoint(
+    setpoint_kwh: np.ndarray, soc_kwh: np.ndarray, fleet: BatteryFleet, slot_hours: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Battery following a planned set-point, clipped to its power and state-of-charge limits.
+
+    The same physics as :func:`dispatch_self_consumption`, whose target is the surplus:
+    ``follow_setpoint(x)`` equals ``dispatch_self_consumption(-x)``.
+
+    Parameters
+    ----------
+    setpoint_kwh : ndarray
+        Planned energy into the battery, AC side [kWh] (> 0 charging); NaN counts as 0.
+    soc_kwh : ndarray
+        State of charge at the start of the slot [kWh].
+    fleet : BatteryFleet
+        Battery parameters.
+    slot_hours : float
+        Slot length [h].
+
+    Returns
+    -------
+    battery_kwh : ndarray
+        Energy into the battery [kWh] (> 0 charging).
+    soc_after_kwh : ndarray
+        State of charge at the end of the slot [kWh].
+    """
+    target = np.nan_to_num(np.asarray(setpoint_kwh, dtype=np.float64), nan=0.0)
+    return dispatch_self_consumption(-target, soc_kwh, fleet, slot_hours)
 
 
 def forecast(actual_kwh: np.ndarray, relative_error: float, rng: np.random.Generator) -> np.ndarray:

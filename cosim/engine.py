@@ -37,6 +37,7 @@ import pandas as pd
 import simpy
 
 from cosim import __version__
+from cosim.battery_strategies import setpoint_column
 from cosim.fulfilment import Delivery, Orders, deliver, plan_orders
 from cosim.grid.powerflow import FlowResult
 from cosim.market.auction import ClearingResult, clear
@@ -86,6 +87,8 @@ class _SlotMarket:
     filled_kwh: np.ndarray
     p2p_price: np.ndarray
     check: ExportDecision | None
+    setpoint_kwh: np.ndarray | None = None  # battery plan (None: self-consumption)
+    plan_status: str = "self_consumption"
 
 
 @dataclass
@@ -143,6 +146,7 @@ def run_simulation(
     prices = Prices(retail_price=sc.market.retail_price, feed_in_tariff=sc.market.feed_in_tariff)
     ledger = make_settlement(sc, pop, prices, sim.slot_times)
     ids = np.arange(pop.n)
+    has_battery = pop.battery.capacity_kwh > 0
     margins = check_margins(sc)
     time_strings = [t.isoformat() for t in sim.slot_times]
 
@@ -164,26 +168,34 @@ def run_simulation(
                 soc = yield soc_q.get()  # SoC metered at the end of slot k-1
             with timer.stage("profiles"):
                 load, pv = sim.feed.slot(k, n_slots)
-            with timer.stage("orders"):
-                orders = plan_orders(
-                    load,
-                    pv,
-                    soc,
-                    pop.battery,
-                    slot_h,
-                    sc.fulfilment.forecast_error,
-                    sc.market.min_order_kwh,
-                    sc.market.feed_in_tariff,
-                    sc.market.retail_price,
-                    sc.market.bid_strategy,
-                    sim.streams["forecast"],
-                    sim.streams["prices"],
-                )
-            yield orders_q.put((k, load, pv, soc, orders))
+            plan: tuple[np.ndarray | None, str] = (None, "self_consumption")
+            if sim.planner is None:
+                with timer.stage("orders"):
+                    orders = plan_orders(
+                        load,
+                        pv,
+                        soc,
+                        pop.battery,
+                        slot_h,
+                        sc.fulfilment.forecast_error,
+                        sc.market.min_order_kwh,
+                        sc.market.feed_in_tariff,
+                        sc.market.retail_price,
+                        sc.market.bid_strategy,
+                        sim.streams["forecast"],
+                        sim.streams["prices"],
+                    )
+            else:
+                with timer.stage("battery_plan"):
+                    orders, setpoint, status = sim.planner.plan_orders(
+                        k, load, pv, soc, sim.streams["forecast"], sim.streams["prices"]
+                    )
+                plan = (setpoint, status)
+            yield orders_q.put((k, load, pv, soc, orders, plan))
 
     def market() -> Generator[simpy.Event, Any, None]:
         for _ in range(n_slots):
-            k, load, pv, soc, orders = yield orders_q.get()
+            k, load, pv, soc, orders, plan = yield orders_q.get()
             with timer.stage("clearing"):
                 has = orders.side != 0
                 book = OrderBook(
@@ -205,7 +217,9 @@ def run_simulation(
                 filled[has] = result.filled_kwh
                 p2p_price = np.full(pop.n, np.nan)
                 p2p_price[has] = result.avg_price
-            slot_market = _SlotMarket(k, load, pv, soc, orders, result, filled, p2p_price, check)
+            slot_market = _SlotMarket(
+                k, load, pv, soc, orders, result, filled, p2p_price, check, *plan
+            )
             yield committed_q.put(slot_market)
 
     def meters() -> Generator[simpy.Event, Any, None]:
@@ -221,6 +235,7 @@ def run_simulation(
                     m.orders.side,
                     m.filled_kwh,
                     m.check.export_cap_kwh if m.check is not None else None,
+                    m.setpoint_kwh,
                 )
             yield env.timeout((m.k + 1) * slot_min - env.now)  # delivery lasts the slot
             reading = _SlotReading(m, d)
@@ -347,6 +362,7 @@ def run_simulation(
         }
         for model, e in energy.items():
             slot_row[f"supplier_energy_kwh_{model}"] = e
+        slot_row["battery_plan_status"] = m.plan_status  # written for price and rolling only
         writer.add("slots", {key: np.asarray([v]) for key, v in slot_row.items()})
         writer.add(
             "participants",
@@ -369,6 +385,7 @@ def run_simulation(
                 "pv_curtailed_kwh": d.pv_curtailed_kwh,
                 "limit_price": o.limit_price,
                 "p2p_price": m.p2p_price,
+                "battery_setpoint_kwh": setpoint_column(m.setpoint_kwh, has_battery),
             },
         )
         writer.add(
@@ -530,6 +547,11 @@ def _summary(
             "network_check_failures": totals.failed_checks,
             "line_rating_factor": sc.grid.line_rating_factor,
             "trafo_rating_factor": sc.grid.trafo_rating_factor,
+        },
+        "battery": {
+            "strategy": sc.participants.battery_strategy,
+            "horizon_slots": sc.battery.horizon_slots if sim.planner is not None else None,
+            **(sim.planner.summary() if sim.planner is not None else {}),
         },
         "settlement": {
             "encryption": sc.settlement.encryption,

@@ -1,9 +1,10 @@
 """Forecast, order and delivery of one slot for all participants (pure functions).
 
 Before gate closure each participant forecasts its load and PV (with a relative error),
-simulates its battery's self-consumption dispatch on that forecast and submits one order for
-the forecast net position. During the slot the actual load and PV happen, the battery
-dispatches on the actual residual, and the resulting net import is what the meter reads.
+simulates its battery's self-consumption dispatch on that forecast (or takes its planned
+set-point, :mod:`cosim.battery_strategies`) and submits one order for the forecast net
+position. During the slot the actual load and PV happen, the battery dispatches on the actual
+residual (or follows its set-point), and the resulting net import is what the meter reads.
 ``deviation_kwh = delivered_kwh - committed_kwh`` (DESIGN.md conventions).
 """
 
@@ -16,13 +17,14 @@ import numpy as np
 from cosim.devices import (
     BatteryFleet,
     dispatch_self_consumption,
+    follow_setpoint,
     forecast,
     limit_prices,
     order_sides,
 )
 from cosim.market.orders import SELL
 
-__all__ = ["Delivery", "Orders", "deliver", "plan_orders"]
+__all__ = ["Delivery", "Orders", "deliver", "forecast_slot", "orders_from_forecast", "plan_orders"]
 
 #: Fills below this are treated as not accepted [kWh].
 FILL_TOL_KWH = 1e-12
@@ -87,10 +89,50 @@ def plan_orders(
     forecast_rng, price_rng : numpy.random.Generator
         Streams for forecast errors and limit prices.
     """
-    load_f = forecast(load_kwh, forecast_error, forecast_rng)
-    pv_f = forecast(pv_kwh, forecast_error, forecast_rng)
-    residual_f = load_f - pv_f
-    battery_f, _ = dispatch_self_consumption(residual_f, soc_kwh, fleet, slot_hours)
+    load_f, pv_f = forecast_slot(load_kwh, pv_kwh, forecast_error, forecast_rng)
+    return orders_from_forecast(
+        load_f, pv_f, soc_kwh, fleet, slot_hours, None, min_order_kwh, feed_in_tariff,
+        retail_price, bid_strategy, price_rng,
+    )  # fmt: skip
+
+
+def forecast_slot(
+    load_kwh: np.ndarray, pv_kwh: np.ndarray, forecast_error: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Forecast load and PV of one slot [kWh] (load first, then PV, from ``rng``)."""
+    return forecast(load_kwh, forecast_error, rng), forecast(pv_kwh, forecast_error, rng)
+
+
+def orders_from_forecast(
+    load_f_kwh: np.ndarray,
+    pv_f_kwh: np.ndarray,
+    soc_kwh: np.ndarray,
+    fleet: BatteryFleet,
+    slot_hours: float,
+    setpoint_kwh: np.ndarray | None,
+    min_order_kwh: float,
+    feed_in_tariff: float,
+    retail_price: float,
+    bid_strategy: str,
+    price_rng: np.random.Generator,
+) -> Orders:
+    """Orders for forecast load and PV: the battery's planned energy is part of the position.
+
+    Parameters
+    ----------
+    load_f_kwh, pv_f_kwh : ndarray
+        Forecast load and PV energy of the slot [kWh].
+    setpoint_kwh : ndarray or None
+        Planned energy into each battery [kWh] (:func:`cosim.devices.follow_setpoint`); None:
+        self-consumption dispatch on the forecast.
+
+    Other parameters are those of :func:`plan_orders`.
+    """
+    residual_f = load_f_kwh - pv_f_kwh
+    if setpoint_kwh is None:
+        battery_f, _ = dispatch_self_consumption(residual_f, soc_kwh, fleet, slot_hours)
+    else:
+        battery_f, _ = follow_setpoint(setpoint_kwh, soc_kwh, fleet, slot_hours)
     net_f = residual_f + battery_f
     side = order_sides(net_f, min_order_kwh)
     prices = limit_prices(side.size, feed_in_tariff, retail_price, bid_strategy, price_rng)
@@ -147,8 +189,9 @@ def deliver(
     side: np.ndarray,
     filled_kwh: np.ndarray,
     export_cap_kwh: np.ndarray | None = None,
+    setpoint_kwh: np.ndarray | None = None,
 ) -> Delivery:
-    """Actual delivery: battery self-consumption on the actual residual, then metering.
+    """Actual delivery: the battery (self-consumption or set-point), then metering.
 
     Parameters
     ----------
@@ -167,9 +210,16 @@ def deliver(
     export_cap_kwh : ndarray, optional
         Most each participant may export [kWh] (``inf``: no cap), from the network check; PV
         beyond it is curtailed by the inverter after the battery has charged.
+    setpoint_kwh : ndarray, optional
+        Planned energy into each battery [kWh]: the battery follows it within its limits
+        (forecast errors then show as deviations); default: self-consumption on the actual
+        residual.
     """
     residual = load_kwh - pv_kwh
-    battery, soc_after = dispatch_self_consumption(residual, soc_kwh, fleet, slot_hours)
+    if setpoint_kwh is None:
+        battery, soc_after = dispatch_self_consumption(residual, soc_kwh, fleet, slot_hours)
+    else:
+        battery, soc_after = follow_setpoint(setpoint_kwh, soc_kwh, fleet, slot_hours)
     net = residual + battery
     curtailed = np.zeros_like(net)
     if export_cap_kwh is not None:

@@ -41,9 +41,11 @@ def random_streams(seed: int) -> dict[str, np.random.Generator]:
     """Independent, seeded generators, one per purpose.
 
     Each purpose has its own stream (spawned from one ``SeedSequence``), so adding draws
-    to one purpose never changes another's numbers.
+    to one purpose never changes another's numbers. ``horizon`` holds the look-ahead forecasts
+    of the battery planners (``participants.battery_strategy``: ``price``, ``rolling``).
     """
-    names = ("population", "forecast", "prices", "spare")
+    # appended names get new children; the earlier ones keep their numbers
+    names = ("population", "forecast", "prices", "spare", "horizon")
     children = np.random.SeedSequence(seed).spawn(len(names))
     return {name: np.random.default_rng(child) for name, child in zip(names, children, strict=True)}
 
@@ -250,8 +252,13 @@ class ProfileFeed:
         self._block_index = -1
         self._load = np.empty((0, population.n))
         self._pv = np.empty((0, population.n))
+        self._ahead: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # blocks of window()
 
     def _fill(self, block: int, total_slots: int) -> None:
+        self._load, self._pv = self._compute(block, total_slots)
+        self._block_index = block
+
+    def _compute(self, block: int, total_slots: int) -> tuple[np.ndarray, np.ndarray]:
         pop, prof = self._pop, self._profiles
         k0 = block * self._block
         count = min(self._block, total_slots - k0)
@@ -281,7 +288,7 @@ class ProfileFeed:
                 self._slot_minutes,
             )
             pv[:, has_pv] = e * pop.pv_kwp[has_pv]
-        self._load, self._pv, self._block_index = load, pv, block
+        return load, pv
 
     def slot(self, k: int, total_slots: int) -> tuple[np.ndarray, np.ndarray]:
         """Load and PV energy of slot ``k`` [kWh], one entry per participant."""
@@ -290,3 +297,22 @@ class ProfileFeed:
             self._fill(block, total_slots)
         i = k - block * self._block
         return self._load[i], self._pv[i]
+
+    def window(self, k: int, count: int, total_slots: int) -> tuple[np.ndarray, np.ndarray]:
+        """Load and PV energy of slots ``k .. k + count - 1`` [kWh], shape (count, n).
+
+        The same values as :meth:`slot`, from a cache of its own (blocks before ``k``'s are
+        dropped), so looking ahead does not evict the block :meth:`slot` reads.
+        """
+        if count < 1 or k < 0 or k + count > total_slots:
+            raise ValueError(f"slots {k}..{k + count - 1} outside 0..{total_slots - 1}")
+        first, last = k // self._block, (k + count - 1) // self._block
+        for stale in [b for b in self._ahead if b < first]:
+            del self._ahead[stale]
+        for b in range(first, last + 1):
+            if b not in self._ahead:
+                self._ahead[b] = self._compute(b, total_slots)
+        load = np.concatenate([self._ahead[b][0] for b in range(first, last + 1)])
+        pv = np.concatenate([self._ahead[b][1] for b in range(first, last + 1)])
+        i = k - first * self._block
+        return load[i : i + count], pv[i : i + count]

@@ -136,6 +136,36 @@ class BatteryConfig(_Section):
     soc_initial_fraction: float = Field(
         default=0.5, ge=0, le=1, description="State of charge at the start [fraction of capacity]."
     )
+    horizon_slots: int = Field(
+        default=48,
+        ge=1,
+        le=2000,
+        description="Receding horizon of the `price` and `rolling` strategies [slots]; shorter "
+        "at the end of a run.",
+    )
+    rolling_objective: Literal["cost", "tracking"] = Field(
+        default="cost",
+        description="`rolling`: `cost` (the feeder's bill at retail price and feed-in tariff) or "
+        "`tracking` (|import - target_import_kw|); docs/rolling.md.",
+    )
+    target_import_kw: float = Field(
+        default=0.0,
+        allow_inf_nan=False,
+        description="`rolling` with `tracking`: the feeder's target import [kW].",
+    )
+    trade_penalty_per_kwh: float = Field(
+        default=0.01,
+        ge=0,
+        allow_inf_nan=False,
+        description="`rolling`: weight of the (advisory) traded volume [currency/kWh].",
+    )
+    stored_energy_price_per_kwh: float | None = Field(
+        default=None,
+        ge=0,
+        allow_inf_nan=False,
+        description="Value of energy left in a battery at the horizon end [currency/kWh]; "
+        "default: the mean of feed-in tariff and retail price.",
+    )
 
     @model_validator(mode="after")
     def _bounds(self) -> BatteryConfig:
@@ -204,10 +234,11 @@ class ParticipantsConfig(_Section):
         le=1,
         description="Power factor of the loads (inductive); PV and batteries run at unity.",
     )
-    battery_strategy: Literal["self_consumption"] = Field(
+    battery_strategy: Literal["self_consumption", "price", "rolling"] = Field(
         default="self_consumption",
-        description="Battery dispatch: `self_consumption` charges from surplus and "
-        "discharges into deficit.",
+        description="Battery dispatch: `self_consumption` charges from surplus and discharges "
+        "into deficit; `price` minimises each owner's bill over `battery.horizon_slots`; "
+        "`rolling` plans all batteries in one LinDistFlow LP (docs/rolling.md).",
     )
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cosim.battery_strategies import BatteryPlanner
 from cosim.errors import InputError
 from cosim.grid.lightsim import LightsimFlow
 from cosim.grid.linear import LinearGridModel, derate
@@ -58,6 +59,10 @@ class Simulation:
         Seeded random streams.
     slot_times : pandas.DatetimeIndex
         Start of each slot (tz-aware).
+    build_seconds : float
+        Time to build [s].
+    planner : BatteryPlanner or None
+        Battery set-points of ``price`` and ``rolling`` (None: self-consumption).
     """
 
     scenario: Scenario
@@ -70,6 +75,7 @@ class Simulation:
     streams: dict[str, np.random.Generator]
     slot_times: pd.DatetimeIndex
     build_seconds: float
+    planner: BatteryPlanner | None = None
 
 
 def build_simulation(scenario: Scenario) -> Simulation:
@@ -101,6 +107,12 @@ def build_simulation(scenario: Scenario) -> Simulation:
     times = pd.date_range(
         start, periods=scenario.time.slots, freq=pd.Timedelta(minutes=scenario.time.slot_minutes)
     )
+    planner = None
+    if scenario.participants.battery_strategy != "self_consumption":
+        model = linear if linear is not None and linear.kind == "lindistflow" else None
+        if scenario.participants.battery_strategy == "rolling" and model is None:
+            model = _rolling_model(scenario, net)
+        planner = BatteryPlanner(scenario, population, feed, streams["horizon"], model)
     return Simulation(
         scenario,
         attachment,
@@ -112,7 +124,20 @@ def build_simulation(scenario: Scenario) -> Simulation:
         streams,
         times,
         time.perf_counter() - t0,
+        planner,
     )
+
+
+def _rolling_model(scenario: Scenario, net: Any) -> LinearGridModel:
+    """The LinDistFlow model of the ``rolling`` battery strategy."""
+    try:
+        return LinearGridModel.from_pandapower(net, "lindistflow")
+    except ValueError as exc:
+        raise InputError(
+            scenario.source_file,
+            "participants.battery_strategy",
+            f"rolling needs a radial network for its LinDistFlow model ({exc})",
+        ) from None
 
 
 def _linear_model(scenario: Scenario, net: Any) -> LinearGridModel | None:
@@ -182,6 +207,9 @@ def open_writer(scenario: Scenario, out_dir: Path) -> ResultWriter:
     if scenario.output.lines:
         tables.append("lines")
     extra = {"slots": [f"supplier_energy_kwh_{m}" for m in scenario.settlement.models]}
+    if scenario.participants.battery_strategy != "self_consumption":
+        extra["slots"].append("battery_plan_status")
+        extra["participants"] = ["battery_setpoint_kwh"]
     out = scenario.output
     # a second process formats the CSVs while the run goes on, if there is more than one chunk
     background = out.background_writes and scenario.time.slots > out.chunk_slots

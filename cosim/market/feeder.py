@@ -16,7 +16,7 @@ import numpy as np
 
 from cosim.grid.linear import LinearGridModel
 
-__all__ = ["FeederModel", "frozen_checked"]
+__all__ = ["FeederModel", "frozen_checked", "reactive_terms"]
 
 
 def frozen_checked(values: object, shape: tuple[int, ...], name: str) -> np.ndarray:
@@ -265,3 +265,48 @@ class FeederModel:
             flow_max_kw=f_max,
             p_max_kw=np.broadcast_to(np.asarray(p_max_kw, dtype=np.float64), (m + 1,)),
         )
+
+
+def reactive_terms(
+    model: LinearGridModel, participant_bus: np.ndarray, q_kvar: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-step ``v_sq_base`` and ``flow_max_kw`` of :meth:`FeederModel.from_linear_model`.
+
+    Row ``t`` equals the attributes of ``FeederModel.from_linear_model(model,
+    participant_bus, q_kvar=q_kvar[t])``, computed for all steps at once (the reactive
+    injections of loads change from step to step; the sensitivities do not).
+
+    Parameters
+    ----------
+    model : LinearGridModel
+        ``"lindistflow"`` model.
+    participant_bus : numpy.ndarray of int, shape (m,)
+        pandapower bus index of each participant.
+    q_kvar : numpy.ndarray, shape (T, m)
+        Reactive injection of each participant per step [kvar] (> 0 generation).
+
+    Returns
+    -------
+    v_sq_base : numpy.ndarray, shape (T, n_v)
+        Squared voltages with zero active injection [pu^2].
+    flow_max_kw : numpy.ndarray, shape (T, n_line)
+        Active-power limit of each branch given its reactive flow [kW].
+    """
+    if model.kind != "lindistflow":
+        raise ValueError(f"need the 'lindistflow' model, got {model.kind!r}")
+    assert model.voltage_sensitivity_q is not None  # for mypy
+    assert model.v_noload_pu is not None
+    pos = model.bus_positions(np.asarray(participant_bus))
+    q = np.asarray(q_kvar, dtype=np.float64)
+    if q.ndim != 2 or q.shape[1] != pos.size:
+        raise ValueError(f"q_kvar must have shape (T, {pos.size}), got {q.shape}")
+    incidence = np.zeros((pos.size, model.n_bus))
+    incidence[np.arange(pos.size), pos] = 1.0
+    q_bus = -q @ incidence  # load convention, (T, n_bus)
+    rows = np.flatnonzero(model.supplied)
+    v0 = model.v_noload_pu[rows]
+    dv = q_bus @ model.voltage_sensitivity_q[rows].T
+    act = np.flatnonzero(model.branch_active)
+    q_flow = q_bus @ model.flow_sensitivity[act].T
+    rating = model.branch_rating_kva[act]
+    return v0**2 + 2.0 * v0 * dv, np.sqrt(np.maximum(rating**2 - q_flow**2, 0.0))

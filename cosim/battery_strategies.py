@@ -1,0 +1,255 @@
+"""Battery set-points of the ``price`` and ``rolling`` strategies, slot by slot.
+
+:class:`BatteryPlanner` is the thin object the engine's participants process calls at each
+gate closure (``participants.battery_strategy`` other than ``self_consumption``). It forecasts
+load and PV over ``battery.horizon_slots`` (the slot itself from the forecast the orders use,
+the slots after it from the ``horizon`` random stream with the same relative error), solves
+the horizon with :func:`cosim.storage.plan_price` or :func:`cosim.storage.plan_feeder`
+starting from the metered state of charge, and returns the first slot's set-points. A horizon
+that does not solve gives ``None``: that slot falls back to self-consumption, and the planner
+counts it by status. docs/rolling.md ("Battery strategies in runs") has the design.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from typing import Any
+
+import numpy as np
+
+from cosim.devices import BatteryFleet
+from cosim.fulfilment import Orders, forecast_slot, orders_from_forecast
+from cosim.grid.linear import LinearGridModel
+from cosim.market.feeder import FeederModel, reactive_terms
+from cosim.participants import Population, ProfileFeed
+from cosim.scenario import Scenario
+from cosim.storage import BatteryPlan, plan_feeder, plan_price
+
+__all__ = ["BatteryPlanner", "setpoint_column", "stored_energy_price"]
+
+
+def stored_energy_price(scenario: Scenario) -> float:
+    """Value of energy left in a battery at the horizon end [currency/kWh].
+
+    ``battery.stored_energy_price_per_kwh``, by default the mean of the feed-in tariff and the
+    retail price: more than exported surplus earns, less than the import it will replace.
+    """
+    value = scenario.battery.stored_energy_price_per_kwh
+    if value is not None:
+        return float(value)
+    return 0.5 * (scenario.market.feed_in_tariff + scenario.market.retail_price)
+
+
+class BatteryPlanner:
+    """Receding-horizon set-points for every battery of a run.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        ``participants.battery_strategy`` is ``price`` or ``rolling``.
+    population : Population
+        The participants (batteries, buses, reactive-load ratio).
+    feed : ProfileFeed
+        Actual load and PV, around which the look-ahead forecasts are drawn.
+    rng : numpy.random.Generator
+        The ``horizon`` stream (:func:`cosim.participants.random_streams`).
+    linear : LinearGridModel, optional
+        ``"lindistflow"`` model of the (derated) network; required for ``rolling``, whose
+        limits are ``grid.v_min_pu``/``grid.v_max_pu`` and the branch ratings, tightened by
+        the margins of the ``lindistflow`` network check (``market.network_margin``, default
+        0.04; ``market.network_voltage_margin_pu``).
+
+    Attributes
+    ----------
+    status_counts : collections.Counter
+        Horizons solved per status (``optimal``, ``infeasible``, ``solver_failed`` ...).
+    solve_seconds : float
+        Wall-clock time spent building and solving the LPs [s].
+    """
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        population: Population,
+        feed: ProfileFeed,
+        rng: np.random.Generator,
+        linear: LinearGridModel | None = None,
+    ) -> None:
+        self.strategy = scenario.participants.battery_strategy
+        if self.strategy not in ("price", "rolling"):
+            raise ValueError(f"no planner for battery_strategy {self.strategy!r}")
+        self._sc = scenario
+        self._pop = population
+        self._feed = feed
+        self._rng = rng
+        fleet = population.battery
+        self.owner = np.flatnonzero(fleet.capacity_kwh > 0)
+        self._fleet = BatteryFleet(*(getattr(fleet, f)[self.owner] for f in _FLEET_FIELDS))
+        self._linear = linear
+        self._feeder: FeederModel | None = None
+        self._thermal_margin = 0.0
+        if self.strategy == "rolling":
+            if linear is None or linear.kind != "lindistflow":
+                raise ValueError("the rolling strategy needs a 'lindistflow' LinearGridModel")
+            g, mk = scenario.grid, scenario.market
+            # the safety margins of the lindistflow network check (docs/network_check.md)
+            self._thermal_margin = 0.04 if mk.network_margin is None else mk.network_margin
+            v_margin = mk.network_voltage_margin_pu
+            self._feeder = FeederModel.from_linear_model(
+                linear,
+                population.bus,
+                v_min_pu=g.v_min_pu + v_margin,
+                v_max_pu=g.v_max_pu - v_margin,
+            )
+        self._stored_price = stored_energy_price(scenario)
+        self.status_counts: Counter[str] = Counter()
+        self.solve_seconds = 0.0
+        self.rows_kept = 0
+        self.last: BatteryPlan | None = None
+
+    def plan_orders(
+        self,
+        k: int,
+        load_kwh: np.ndarray,
+        pv_kwh: np.ndarray,
+        soc_kwh: np.ndarray,
+        forecast_rng: np.random.Generator,
+        price_rng: np.random.Generator,
+    ) -> tuple[Orders, np.ndarray | None, str]:
+        """Forecast slot ``k``, plan the batteries and form the orders (the engine's call).
+
+        The same draws from ``forecast_rng`` and ``price_rng`` as
+        :func:`cosim.fulfilment.plan_orders`, so the orders' forecasts and limit prices do not
+        depend on the strategy.
+
+        Returns
+        -------
+        orders : Orders
+        setpoint_kwh : numpy.ndarray or None
+            From :meth:`setpoints` (None: this slot falls back to self-consumption).
+        status : str
+            Status of the horizon's LP (``optimal`` if there was no battery to plan).
+        """
+        sc = self._sc
+        load_f, pv_f = forecast_slot(load_kwh, pv_kwh, sc.fulfilment.forecast_error, forecast_rng)
+        setpoint = self.setpoints(k, load_f, pv_f, soc_kwh)
+        status = "optimal" if self.owner.size == 0 or self.last is None else self.last.status
+        orders = orders_from_forecast(
+            load_f, pv_f, soc_kwh, self._pop.battery, sc.time.slot_hours, setpoint,
+            sc.market.min_order_kwh, sc.market.feed_in_tariff, sc.market.retail_price,
+            sc.market.bid_strategy, price_rng,
+        )  # fmt: skip
+        return orders, setpoint, status
+
+    def setpoints(
+        self, k: int, load_f_kwh: np.ndarray, pv_f_kwh: np.ndarray, soc_kwh: np.ndarray
+    ) -> np.ndarray | None:
+        """Set-points of slot ``k``: energy into each battery [kWh], 0 without a battery.
+
+        Parameters
+        ----------
+        k : int
+            Slot index.
+        load_f_kwh, pv_f_kwh : numpy.ndarray, shape (n,)
+            Forecast load and PV of slot ``k`` (the ones the orders are built from) [kWh].
+        soc_kwh : numpy.ndarray, shape (n,)
+            Metered state of charge at the start of slot ``k`` [kWh].
+
+        Returns
+        -------
+        numpy.ndarray or None
+            None when the horizon did not solve (the slot falls back to self-consumption).
+        """
+        sc = self._sc
+        n_slots, n = sc.time.slots, self._pop.n
+        dt = sc.time.slot_hours
+        h = sc.battery.horizon_slots
+        err = sc.fulfilment.forecast_error
+        # the same number of draws every slot, whatever the horizon left in the run
+        z_load = self._rng.standard_normal((h - 1, n))
+        z_pv = self._rng.standard_normal((h - 1, n))
+        t_len = min(h, n_slots - k)
+        load_f = np.empty((t_len, n))
+        pv_f = np.empty((t_len, n))
+        load_f[0], pv_f[0] = load_f_kwh, pv_f_kwh
+        if t_len > 1:
+            load, pv = self._feed.window(k + 1, t_len - 1, n_slots)
+            load_f[1:] = np.maximum(load * (1.0 + err * z_load[: t_len - 1]), 0.0)
+            pv_f[1:] = np.maximum(pv * (1.0 + err * z_pv[: t_len - 1]), 0.0)
+        out = np.zeros(n)
+        if self.owner.size == 0:
+            return out
+        t0 = time.perf_counter()
+        plan = self._solve(load_f - pv_f, load_f, np.asarray(soc_kwh)[self.owner], dt)
+        self.solve_seconds += time.perf_counter() - t0
+        self.status_counts[plan.status] += 1
+        self.rows_kept += plan.rows
+        self.last = plan
+        if plan.status != "optimal":
+            return None
+        out[self.owner] = plan.battery_kwh[0]
+        return out
+
+    def _solve(
+        self, residual: np.ndarray, load_f: np.ndarray, soc: np.ndarray, dt: float
+    ) -> BatteryPlan:
+        sc = self._sc
+        t_len = residual.shape[0]
+        buy = np.full(t_len, sc.market.retail_price)
+        sell = np.full(t_len, sc.market.feed_in_tariff)
+        if self._feeder is None:
+            return plan_price(
+                residual[:, self.owner], soc, self._fleet, dt, buy, sell, self._stored_price
+            )
+        assert self._linear is not None  # for mypy: set with the feeder
+        q_kvar = -load_f / dt * self._pop.tan_phi  # loads draw reactive power
+        v_base, f_max = reactive_terms(self._linear, self._pop.bus, q_kvar)
+        b = sc.battery
+        return plan_feeder(
+            self._feeder,
+            residual,
+            self.owner,
+            soc,
+            self._fleet,
+            dt,
+            objective=b.rolling_objective,
+            buy_price=buy,
+            sell_price=sell,
+            stored_energy_price=self._stored_price,
+            trade_penalty_per_kwh=b.trade_penalty_per_kwh,
+            target_import_kw=np.full(t_len, b.target_import_kw),
+            v_sq_base_pu2=v_base,
+            flow_max_kw=f_max * (1.0 - self._thermal_margin),
+        )
+
+    def summary(self) -> dict[str, Any]:
+        """The planner's part of ``summary.json`` (``battery``)."""
+        solved = sum(self.status_counts.values())
+        fallbacks = solved - self.status_counts.get("optimal", 0)
+        return {
+            "horizons_solved": solved,
+            "fallback_slots": fallbacks,
+            "fallbacks_by_status": {
+                s: c for s, c in sorted(self.status_counts.items()) if s != "optimal"
+            },
+            "solve_seconds": self.solve_seconds,
+            "network_rows_per_horizon": self.rows_kept / solved if solved else None,
+        }
+
+
+def setpoint_column(setpoint: np.ndarray | None, has_battery: np.ndarray) -> np.ndarray:
+    """``battery_setpoint_kwh`` of participants.csv: empty without a battery or on a fallback."""
+    if setpoint is None:
+        return np.full(has_battery.shape, np.nan)
+    return np.where(has_battery, setpoint, np.nan)
+
+
+_FLEET_FIELDS = (
+    "capacity_kwh",
+    "power_kw",
+    "eta_charge",
+    "eta_discharge",
+    "soc_min_kwh",
+    "soc_max_kwh",
+)
