@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import pickle
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -181,3 +182,34 @@ def test_cli_refuses_short_djn_keys(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "settlement.key_bits" in err[0] and "paillier_djn" in err[0]
+
+
+def test_randomizer_pool_uses_each_randomizer_once(
+    djn_keys: tuple[DJNPublicKey, PaillierSecretKey],
+) -> None:
+    pub, sec = djn_keys
+    counts = OpCounts()
+    with ThreadPoolExecutor(1) as executor:
+        pub.use_pool(executor)
+        try:
+            n = 300  # more than one chunk of 256
+            batch = pub.load(pub.encrypt(np.full(n, 1.25), counts), n, counts)
+        finally:
+            pub.use_pool(None)
+    assert len(set(batch.values)) == n  # fresh randomness for every ciphertext
+    np.testing.assert_array_equal(sec.decrypt(batch, counts), np.full(n, 1.25))
+
+
+def test_djn_with_background_randomizers_equals_plain() -> None:
+    ledger, _ = plain(SLOTS)
+    es = EncryptedSettlement(
+        MODELS, SUPPLIER, 2, PRICES, backend="paillier_djn", slot_times=TIMES, workers=2
+    )
+    try:
+        for s in SLOTS:
+            es.settle(*s)
+        es.finish()
+    finally:
+        es.close()
+    for m in MODELS:
+        np.testing.assert_allclose(es.bills[m], ledger.bills[m], rtol=0, atol=1e-9)

@@ -359,8 +359,8 @@ class TradingPlatform:
         if np.any(p.side != side) or np.any(p.accepted != accepted):
             return "flags disagree with the market result", None, {}
         if not (
-            np.all(np.isin(p.deviation_sign, (-1, 0, 1)))
-            and np.all(np.isin(p.net_sign, (-1, 0, 1)))
+            np.all(np.abs(p.deviation_sign.astype(np.int64)) <= 1)
+            and np.all(np.abs(p.net_sign.astype(np.int64)) <= 1)
         ):
             return "signs must be -1, 0 or +1", None, {}
         expected = {"S.d"} | ({"S.c", "GO.c", "GO.d"} if np.any(accepted) else set())
@@ -408,8 +408,10 @@ class TradingPlatform:
         cts = self._cts[i]
         out = []
         for name, coef in ((f"{key}.c", coef_c), (f"{key}.d", coef_d)):
-            if coef is not None and name in cts and np.any(coef[:, i]):
-                out.append((cts[name], coef[:, i]))
+            if coef is not None and name in cts:
+                column = coef[:, i]
+                if column.any():
+                    out.append((cts[name], column))
         return out
 
     def _weighted_sum(

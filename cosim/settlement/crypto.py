@@ -17,6 +17,8 @@ of the actor that performs it. Meter payloads are signed with Ed25519 (:class:`M
 
 from __future__ import annotations
 
+import functools
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -214,6 +216,11 @@ class RunningSum:
 
 
 def _as_vector(values: ArrayLike, n: int, name: str) -> FloatArray:
+    if isinstance(values, np.ndarray) and values.shape == (n,) and values.dtype == np.float64:
+        if n == 1:  # the hot path of one-slot batches
+            if not math.isfinite(values[0]):
+                raise ValueError(f"{name} must be finite")
+            return values
     arr = np.asarray(values, dtype=np.float64).reshape(-1)
     if arr.shape != (n,):
         raise ValueError(f"{name} must have {n} entries, got {arr.shape[0]}")
@@ -409,17 +416,29 @@ class MeterSigner:
             else Ed25519PrivateKey.from_private_bytes(raw)
         )
         self._raw = key.private_bytes_raw()
+        self._key: Ed25519PrivateKey | None = key
         self.public_bytes = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle the raw bytes only (key objects of ``cryptography`` do not pickle)."""
+        return {**self.__dict__, "_key": None}
 
     def sign(self, message: bytes) -> bytes:
         """Ed25519 signature (64 bytes) of ``message``."""
-        return Ed25519PrivateKey.from_private_bytes(self._raw).sign(message)
+        if self._key is None:
+            self._key = Ed25519PrivateKey.from_private_bytes(self._raw)
+        return self._key.sign(message)
+
+
+@functools.lru_cache(maxsize=65_536)
+def _verifier(public_bytes: bytes) -> Ed25519PublicKey:
+    return Ed25519PublicKey.from_public_bytes(public_bytes)
 
 
 def verify_signature(public_bytes: bytes, message: bytes, signature: bytes) -> bool:
     """True when ``signature`` is a valid Ed25519 signature of ``message`` by ``public_bytes``."""
     try:
-        Ed25519PublicKey.from_public_bytes(public_bytes).verify(signature, message)
+        _verifier(public_bytes).verify(signature, message)
     except (InvalidSignature, ValueError):
         return False
     return True

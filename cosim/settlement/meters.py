@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 
 from cosim.settlement.crypto import CKKSPublicKey, MeterSigner, OpCounts, PublicKey
 from cosim.settlement.messages import MeterPayload, SignedPayload
+from cosim.settlement.paillier import DJNPublicKey
 from cosim.settlement.terms import FloatArray, sign_with_tolerance
 
 __all__ = ["GO_KEY_ID", "Meters"]
@@ -162,6 +163,16 @@ class Meters:
             out.extend(payloads)
             self.counts.encryptions += n_enc
         return out
+
+    def use_randomizer_pools(self, executor: Executor | None) -> None:
+        """DJN keys: precompute encryptions of 0 on ``executor`` (None: stop doing so).
+
+        Each meter still encrypts its own values; only the value-independent part of the DJN
+        encryption is made ahead (see :class:`cosim.settlement.paillier.RandomizerPool`).
+        """
+        for key in self._keys.values():
+            if isinstance(key, DJNPublicKey):
+                key.use_pool(executor)
 
     def reading_for_supplier(self, supplier_index: int, user: int) -> FloatArray:
         """Net import [kWh] per slot of the batch, over the supplier's own metering channel."""

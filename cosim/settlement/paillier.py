@@ -38,8 +38,11 @@ optimisations that do not change what anyone learns:
 
 from __future__ import annotations
 
+import math
 import os
+from collections import deque
 from collections.abc import Sequence
+from concurrent.futures import Executor, Future
 from typing import Any
 
 import gmpy2
@@ -69,6 +72,8 @@ __all__ = [
     "PaillierRunningSum",
     "PaillierSecretKey",
     "PowerCache",
+    "RandomizerPool",
+    "djn_encrypt",
     "fixed_point",
 ]
 
@@ -117,7 +122,7 @@ def fixed_point(value: float, bits: int = FIXED_POINT_BITS) -> int:
     >>> fixed_point(1.5) == 3 * 2**39
     True
     """
-    if not np.isfinite(value):
+    if not math.isfinite(value):
         raise ValueError(f"cannot encode {value!r}")
     return round(float(value) * 2.0**bits)
 
@@ -353,6 +358,80 @@ _DJN_KEYS: dict[tuple[int, int], Any] = {}
 few ms), never pickled."""
 
 
+def _djn_key(n: int, n_bytes: int) -> Any:
+    """pypaillier's public key for ``n`` (it derives ``hs``), once per process."""
+    cache_key = (os.getpid(), n)
+    key = _DJN_KEYS.get(cache_key)
+    if key is None:
+        key = pypaillier.PublicKey.from_n(n.to_bytes(n_bytes, "big"))
+        _DJN_KEYS[cache_key] = key
+    return key
+
+
+def djn_encrypt(n: int, n_bytes: int, plaintexts: list[int]) -> list[int]:
+    """pypaillier's DJN encryptions of integers under modulus ``n``, as ciphertext integers.
+
+    Module-level so that worker processes can run it (the :class:`RandomizerPool`).
+    """
+    blobs = pypaillier.encrypt_integers(_djn_key(n, n_bytes), plaintexts)
+    # each blob: one header byte (the recorded power-of-ten scale, 0 here), then the
+    # ciphertext, most significant byte first
+    return [int.from_bytes(bytes(b)[1:], "big") for b in blobs]
+
+
+class RandomizerPool:
+    """Encryptions of zero under one DJN key, made ahead of use by a background process.
+
+    A DJN ciphertext is ``(1 + m n) hs^a mod n^2``; its costly part ``hs^a`` (an encryption
+    of 0 by pypaillier) does not depend on ``m``. The pool keeps ``ahead`` chunks of such
+    randomizers in flight on ``executor``; :meth:`take` hands each out exactly once. This is
+    the offline/online split of Paillier encryption (a meter would precompute while idle).
+    Randomizers never leave the meters' side and are never reused.
+
+    Parameters
+    ----------
+    key : DJNPublicKey
+        The key.
+    executor : concurrent.futures.Executor
+        Where the randomizers are computed (a process pool).
+    chunk : int, default 256
+        Randomizers per background task.
+    ahead : int, default 2
+        Tasks kept in flight.
+    """
+
+    def __init__(self, key: DJNPublicKey, executor: Executor, chunk: int = 256, ahead: int = 2):
+        self._args = (int(key.n), key.n_bytes)
+        self._executor = executor
+        self._chunk = chunk
+        self._ahead = ahead
+        self._ready: deque[int] = deque()
+        self._pending: deque[Future[list[int]]] = deque()
+        self._fill()
+
+    def _fill(self) -> None:
+        stock = len(self._ready) + self._chunk * len(self._pending)
+        while len(self._pending) < self._ahead and stock < self._chunk * self._ahead:
+            zeros = [0] * self._chunk
+            self._pending.append(self._executor.submit(djn_encrypt, *self._args, zeros))
+            stock += self._chunk
+
+    def take(self, count: int) -> list[int]:
+        """``count`` fresh randomizers.
+
+        Finished background chunks are used first; when they do not suffice, the shortfall
+        is computed here rather than waited for, so both processes work on encryption.
+        """
+        while self._pending and self._pending[0].done():
+            self._ready.extend(self._pending.popleft().result())
+        short = count - len(self._ready)
+        if short > 0:
+            self._ready.extend(djn_encrypt(*self._args, [0] * short))
+        out = [self._ready.popleft() for _ in range(count)]
+        self._fill()
+        return out
+
+
 class DJNPublicKey(PaillierPublicKey):
     """phe public key whose encryptions use pypaillier's short-exponent (DJN) randomness."""
 
@@ -360,22 +439,23 @@ class DJNPublicKey(PaillierPublicKey):
 
     def __init__(self, key_id: str, key: phe.PaillierPublicKey) -> None:
         super().__init__(key_id, key)
-        self._djn_key()  # derive hs now: key setup, not the first encryption, pays for it
+        self.n_bytes = self._ct_bytes // 2
+        self._pool: RandomizerPool | None = None
+        _djn_key(int(self.n), self.n_bytes)  # derive hs now: key setup pays for it
 
-    def _djn_key(self) -> Any:
-        """pypaillier's public key for ``n`` (it derives ``hs``), once per process."""
-        cache_key = (os.getpid(), int(self.n))
-        key = _DJN_KEYS.get(cache_key)
-        if key is None:
-            key = pypaillier.PublicKey.from_n(int(self.n).to_bytes(self._ct_bytes // 2, "big"))
-            _DJN_KEYS[cache_key] = key
-        return key
+    def __getstate__(self) -> dict[str, Any]:
+        return {**super().__getstate__(), "_pool": None}
+
+    def use_pool(self, executor: Executor | None) -> None:
+        """Take randomizers from a :class:`RandomizerPool` on ``executor`` (None: stop)."""
+        self._pool = None if executor is None else RandomizerPool(self, executor)
 
     def _encrypt_ints(self, plaintexts: list[int]) -> list[int]:
-        blobs = pypaillier.encrypt_integers(self._djn_key(), plaintexts)
-        # each blob: one header byte (the recorded power-of-ten scale, 0 here), then the
-        # ciphertext, most significant byte first
-        return [int.from_bytes(bytes(b)[1:], "big") for b in blobs]
+        if self._pool is None:
+            return djn_encrypt(int(self.n), self.n_bytes, plaintexts)
+        n, nsq = self.n, self.nsquare
+        zeros = self._pool.take(len(plaintexts))
+        return [int((1 + (m % n) * n) * r % nsq) for m, r in zip(plaintexts, zeros, strict=True)]
 
 
 class PaillierSecretKey(SecretKey):

@@ -136,7 +136,9 @@ class EncryptedSettlement:
     slot_times : pandas.DatetimeIndex
         Start of every slot of the horizon (the engine calls :meth:`settle` once per slot).
     workers : int, default 1
-        Processes for the user-side encryption (1: in this process).
+        Processes for the user-side encryption (1: in this process). With ``paillier_djn``,
+        ``workers - 1`` background processes precompute the meters' randomizers (encryptions
+        of 0) and the meters combine them with their readings in this process.
     insecure_test_keys : bool, default False
         Allow Paillier keys below 2048 bits (tests only).
     tamper : set of (user, slot) or callable, optional
@@ -292,7 +294,8 @@ class EncryptedSettlement:
     def close(self) -> None:
         """Shut down the worker processes, if any."""
         if self._executor is not None:
-            self._executor.shutdown()
+            self.meters.use_randomizer_pools(None)
+            self._executor.shutdown(cancel_futures=True)
             self._executor = None
 
     def bills_frame(self) -> pd.DataFrame:
@@ -378,10 +381,16 @@ class EncryptedSettlement:
     def _close_batch(self) -> None:
         first, n_slots = self._batch_start, self._next_slot - self._batch_start
         if self.workers > 1 and self._executor is None:
+            pooled = self.backend == "paillier_djn"
             self._executor = ProcessPoolExecutor(
-                self.workers, mp_context=multiprocessing.get_context("spawn")
+                self.workers - pooled, mp_context=multiprocessing.get_context("spawn")
             )
-        payloads = self.meters.payloads(first, self._executor, self.workers)
+            if pooled:  # DJN randomizers made ahead on the workers; the meters only combine
+                self.meters.use_randomizer_pools(self._executor)
+        if self.backend == "paillier_djn":
+            payloads = self.meters.payloads(first, None, 1)
+        else:
+            payloads = self.meters.payloads(first, self._executor, self.workers)
         rejected = self.platform.receive(self._deliver(payloads, first, n_slots), first)
         aggregates: dict[str, FloatArray] = {}
         if any(m in AGGREGATE_MODELS for m in self.models):
