@@ -14,6 +14,7 @@ grouping, no parallelism. The billing coefficients come from the same plaintext 
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
@@ -76,6 +77,8 @@ class NaivePPBSP:
         self.pot = dict.fromkeys(models, 0.0)
         self._open: dict[str, list[Any]] = {m: [0.0] * n for m in models}
         self.counts = {"encryptions": 0, "decryptions": 0, "homomorphic_operations": 0}
+        self.close_s = 0.0  # time spent opening the day's bills [s]
+        self.close_decryptions = 0
 
     def _enc(self, pub: phe.PaillierPublicKey, x: float) -> phe.EncryptedNumber:
         self.counts["encryptions"] += 1
@@ -154,6 +157,13 @@ class NaivePPBSP:
             self._close_day()
 
     def _close_day(self) -> None:
+        t0 = time.perf_counter()
+        before = self.counts["decryptions"]
+        self._close_bills()
+        self.close_s += time.perf_counter() - t0
+        self.close_decryptions += self.counts["decryptions"] - before
+
+    def _close_bills(self) -> None:
         for model in self.models:
             for i, bill in enumerate(self._open[model]):
                 sec = self.sup_keys[int(self.supplier[i])][1]

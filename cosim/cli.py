@@ -127,6 +127,9 @@ def _run(args: argparse.Namespace) -> int:
     from cosim.scenario import load_scenario
 
     scenario = load_scenario(args.scenario, args.overrides)
+    if scenario.settlement.encryption == "paillier_djn" and scenario.settlement.workers > 1:
+        # the background processes take the other cores: pypaillier runs one thread here
+        os.environ.setdefault("RAYON_NUM_THREADS", "1")
     out = args.out if args.out is not None else Path("results") / scenario.name
     sim = build_simulation(scenario)
     writer = open_writer(scenario, out)

@@ -338,7 +338,9 @@ class SettlementConfig(_Section):
         default=1,
         ge=1,
         le=256,
-        description="Processes encrypting the meters' payloads in parallel.",
+        description="Processes for the meters' encryption: `paillier` and `ckks` split the "
+        "meters over them; `paillier_djn` keeps `workers - 1` background processes making "
+        "the meters' randomizers ahead of use (2 on a 2-core machine: about 1.5x faster).",
     )
     min_aggregate_members: int = Field(
         default=1,

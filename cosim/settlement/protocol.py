@@ -55,6 +55,7 @@ from cosim.settlement.messages import (
     SignedPayload,
 )
 from cosim.settlement.meters import GO_KEY_ID, Meters
+from cosim.settlement.paillier import randomizer_worker_init
 from cosim.settlement.terms import FloatArray
 
 __all__ = [
@@ -383,7 +384,9 @@ class EncryptedSettlement:
         if self.workers > 1 and self._executor is None:
             pooled = self.backend == "paillier_djn"
             self._executor = ProcessPoolExecutor(
-                self.workers - pooled, mp_context=multiprocessing.get_context("spawn")
+                self.workers - pooled,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=randomizer_worker_init if pooled else None,
             )
             if pooled:  # DJN randomizers made ahead on the workers; the meters only combine
                 self.meters.use_randomizer_pools(self._executor)
