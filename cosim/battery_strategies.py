@@ -104,6 +104,7 @@ class BatteryPlanner:
             )
         self._stored_price = stored_energy_price(scenario)
         self.status_counts: Counter[str] = Counter()
+        self.violation_slots = 0
         self.solve_seconds = 0.0
         self.rows_kept = 0
         self.last: BatteryPlan | None = None
@@ -185,6 +186,7 @@ class BatteryPlanner:
         self.solve_seconds += time.perf_counter() - t0
         self.status_counts[plan.status] += 1
         self.rows_kept += plan.rows
+        self.violation_slots += plan.first_slot_violated
         self.last = plan
         if plan.status != "optimal":
             return None
@@ -235,6 +237,9 @@ class BatteryPlanner:
             },
             "solve_seconds": self.solve_seconds,
             "network_rows_per_horizon": self.rows_kept / solved if solved else None,
+            # committed slots whose forecast still exceeds a (margined) network limit after
+            # the batteries did what they could (rolling; limits are elastic, not a fallback)
+            "network_violation_slots": self.violation_slots,
         }
 
 

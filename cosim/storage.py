@@ -34,7 +34,7 @@ from scipy.optimize import linprog
 from cosim.devices import BatteryFleet
 from cosim.market.feeder import FeederModel
 
-__all__ = ["TIE_BREAK_PER_KWH", "BatteryPlan", "plan_feeder", "plan_price"]
+__all__ = ["TIE_BREAK_PER_KWH", "VIOLATION_PENALTY", "BatteryPlan", "plan_feeder", "plan_price"]
 
 #: Weight of battery throughput in the objective [currency/kWh], times ``1 + t / T``.
 TIE_BREAK_PER_KWH: Final[float] = 1e-4
@@ -42,6 +42,10 @@ TIE_BREAK_PER_KWH: Final[float] = 1e-4
 _VOLT_SCALE: Final[float] = 1000.0
 #: Rows whose worst case over the battery power box stays this far inside a limit are dropped.
 _ROW_SLACK: Final[float] = 1e-9
+#: Cost of exceeding a network limit in plan_feeder [currency per kW, or per 1e-3 pu^2, per h].
+VIOLATION_PENALTY: Final[float] = 1000.0
+#: A slack above this counts as a violation [kW or 1e-3 pu^2].
+_VIOLATION_TOL: Final[float] = 1e-6
 
 
 @dataclass(frozen=True, eq=False)
@@ -68,6 +72,11 @@ class BatteryPlan:
         :func:`plan_feeder` only: branch flows of the LP [kW].
     rows : int
         Network rows kept after dropping those that cannot bind.
+    violated_slots : int
+        :func:`plan_feeder` with elastic limits: slots of the horizon in which the schedule
+        still exceeds a network limit (the batteries cannot do more) [-].
+    first_slot_violated : bool
+        Whether the first (committed) slot is one of them.
     """
 
     status: str
@@ -79,6 +88,8 @@ class BatteryPlan:
     v_sq_pu2: np.ndarray
     flow_kw: np.ndarray
     rows: int = 0
+    violated_slots: int = 0
+    first_slot_violated: bool = False
 
 
 def _failed(status: str, message: str, t: int, m: int, shapes: tuple[int, int, int]) -> BatteryPlan:
@@ -305,6 +316,7 @@ def plan_feeder(
     v_sq_base_pu2: np.ndarray | None = None,
     flow_max_kw: np.ndarray | None = None,
     tie_break_per_kwh: float = TIE_BREAK_PER_KWH,
+    violation_penalty: float | None = VIOLATION_PENALTY,
 ) -> BatteryPlan:
     """Feeder-wide battery schedule under LinDistFlow voltage and branch limits (one LP).
 
@@ -350,12 +362,18 @@ def plan_feeder(
         Per-slot ``feeder.flow_max_kw``.
     tie_break_per_kwh : float, default TIE_BREAK_PER_KWH
         As for :func:`plan_price` [objective unit per kWh].
+    violation_penalty : float or None, default VIOLATION_PENALTY
+        Elastic limits: each network row gets a slack variable costing this much per kW (branch
+        rows) or per 1e-3 pu^2 (voltage rows) and slot hour, far above any energy price, so
+        the batteries do all they can against a violation they cannot remove and the horizon
+        still solves (``violated_slots`` says where). None: hard limits; a horizon with an
+        unreachable limit is then ``"infeasible"``.
 
     Returns
     -------
     BatteryPlan
         With ``injection_kw``, ``v_sq_pu2`` and ``flow_kw`` of the LP; ``status !=
-        "optimal"`` when no schedule meets the limits (never raises for that).
+        "optimal"`` when the LP does not solve (never raises for that).
     """
     res = _check(residual_kwh, soc_kwh, fleet)
     t_len, n_part = res.shape
@@ -390,6 +408,7 @@ def plan_feeder(
     pen = trade_penalty_per_kwh * dt
     # network rows: value = base + S p_fixed + S_own (d - c) within [lo, hi]
     kept = 0
+    slacks: list[tuple[np.ndarray, np.ndarray]] = []  # (slot of each row, its slack variable)
     for sens, base, lo, hi, scale in (
         (feeder.v_sq_sensitivity, v_base, feeder.v_sq_min, feeder.v_sq_max, _VOLT_SCALE),
         (feeder.flow_sensitivity, np.zeros((t_len, n_line)), -f_max, f_max, 1.0),
@@ -399,7 +418,7 @@ def plan_feeder(
         reach = np.abs(s_own) @ fleet.power_kw  # most the batteries can move a row
         for sign, limit in ((1.0, hi), (-1.0, lo)):
             rhs = sign * (np.broadcast_to(limit, fixed.shape) * scale - fixed)  # (T, rows)
-            if np.any(rhs < -reach - _ROW_SLACK):
+            if violation_penalty is None and np.any(rhs < -reach - _ROW_SLACK):
                 t_bad, r_bad = np.argwhere(rhs < -reach - _ROW_SLACK)[0]
                 what = "voltage" if scale != 1.0 else "branch"
                 why = f"slot {t_bad}: {what} row {r_bad} is violated whatever the batteries do"
@@ -409,7 +428,12 @@ def plan_feeder(
                 continue
             kept += t_idx.size
             coef = sign * s_own[r_idx]  # (k, m): coefficient of d; -coef of c
-            lp.add("ub", [(d[t_idx], coef), (c[t_idx], -coef)], rhs[t_idx, r_idx])
+            terms: list[tuple[np.ndarray, object]] = [(d[t_idx], coef), (c[t_idx], -coef)]
+            if violation_penalty is not None:
+                slack = lp.block((t_idx.size,), 0.0, np.inf, violation_penalty * dt)
+                terms.append((slack, -1.0))
+                slacks.append((t_idx, slack))
+            lp.add("ub", terms, rhs[t_idx, r_idx])
     if objective == "cost":
         if buy_price is None or sell_price is None:
             raise ValueError("objective 'cost' needs buy_price and sell_price")
@@ -439,6 +463,9 @@ def plan_feeder(
     if status != "optimal":
         return _failed(status, message, t_len, m, shapes)
     battery, soc_out, b_kw = _result(x, c, d, e, soc, dt)
+    over = np.zeros(t_len, dtype=bool)
+    for t_idx, slack in slacks:
+        over[t_idx[x[slack] > _VIOLATION_TOL]] = True
     p = p_fixed.copy()
     p[:, own + 1] -= b_kw
     p[:, 0] = -p[:, 1:].sum(axis=1)
@@ -452,4 +479,6 @@ def plan_feeder(
         v_base + p @ feeder.v_sq_sensitivity.T,
         p @ feeder.flow_sensitivity.T,
         kept,
+        int(over.sum()),
+        bool(over[0]),
     )

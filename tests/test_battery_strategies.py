@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -191,18 +192,37 @@ def test_feeder_plan_reports_infeasible_windows() -> None:
     step_h = 1.0
     residual = np.array([[-6.0, 0.0, 0.0], [-6.0, 0.0, 0.0]])  # node 1 exports 6 kW
     fleet = fleet_of([10.0], 5.0)
-    # a full battery cannot take the 1 kW the 5 kW line limit leaves over: HiGHS says so
+    prices = {"buy_price": np.full(2, 0.3), "sell_price": np.zeros(2)}
+    # hard limits: a full battery cannot take the 1 kW the 5 kW line limit leaves over
     full = plan_feeder(
         weak_feeder(2.0, flow_max=5.0), residual, np.array([0]), np.array([10.0]), fleet,
-        step_h, buy_price=np.full(2, 0.3), sell_price=np.zeros(2),
+        step_h, violation_penalty=None, **prices,
     )  # fmt: skip
     assert full.status == "infeasible" and np.isnan(full.battery_kwh).all()
-    # a limit no battery can reach is caught before solving, with the slot named
+    # hard limits: a limit no battery can reach is caught before solving, with the slot named
     hopeless = plan_feeder(
         weak_feeder(2.0, flow_max=0.5), residual, np.array([0]), np.array([0.0]), fleet,
-        step_h, buy_price=np.full(2, 0.3), sell_price=np.zeros(2),
+        step_h, violation_penalty=None, **prices,
     )  # fmt: skip
     assert hopeless.status == "infeasible" and "slot 0" in hopeless.message
+    # elastic limits (the default): both solve, say where a limit is still exceeded, and an
+    # empty battery absorbs all it can (its 5 kW) against the unreachable limit
+    full = plan_feeder(
+        weak_feeder(2.0, flow_max=5.0), residual, np.array([0]), np.array([10.0]), fleet,
+        step_h, **prices,
+    )  # fmt: skip
+    assert full.status == "optimal" and full.violated_slots == 2 and full.first_slot_violated
+    hopeless = plan_feeder(
+        weak_feeder(2.0, flow_max=0.5), residual, np.array([0]), np.array([0.0]), fleet,
+        step_h, **prices,
+    )  # fmt: skip
+    assert hopeless.status == "optimal" and hopeless.violated_slots == 2
+    np.testing.assert_allclose(hopeless.battery_kwh[:, 0], 5.0 * step_h, atol=1e-6)
+    relaxed = plan_feeder(
+        weak_feeder(2.0, flow_max=50.0), residual, np.array([0]), np.array([0.0]), fleet,
+        step_h, **prices,
+    )  # fmt: skip
+    assert relaxed.violated_slots == 0 and not relaxed.first_slot_violated
 
 
 def test_reactive_terms_equal_feeder_model_rows() -> None:
@@ -307,18 +327,35 @@ def test_same_seed_same_bytes(runs: dict[str, Path], tmp_path: Path) -> None:
         assert (tmp_path / name).read_bytes() == (runs["rolling"] / name).read_bytes(), name
 
 
-def test_infeasible_horizons_fall_back_to_self_consumption(
-    runs: dict[str, Path], tmp_path: Path
-) -> None:
-    """A voltage band below the no-load voltage: every horizon is infeasible and counted."""
+def test_unreachable_limits_are_elastic_and_counted(tmp_path: Path) -> None:
+    """A voltage band below the no-load voltage: every horizon solves, every slot is counted."""
     summary = run(scenario("rolling", grid={"v_min_pu": 0.5, "v_max_pu": 0.9}), tmp_path)
     assert summary["status"] == "completed"
+    assert summary["battery"]["fallback_slots"] == 0
+    assert summary["battery"]["network_violation_slots"] == 6
+    parts = pd.read_csv(tmp_path / "participants.csv")
+    assert parts["battery_setpoint_kwh"].notna().any()
+
+
+def test_failed_horizons_fall_back_to_self_consumption(
+    runs: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A horizon whose LP does not solve: that slot runs self-consumption, counted by status."""
+    import cosim.battery_strategies as strategies
+
+    def failing(*args: Any, **kwargs: Any) -> Any:
+        plan = plan_feeder(*args, **kwargs)
+        return dataclasses.replace(plan, status="solver_failed", message="forced by the test")
+
+    monkeypatch.setattr(strategies, "plan_feeder", failing)
+    summary = run(scenario("rolling"), tmp_path)
+    assert summary["status"] == "completed"
     assert summary["battery"]["fallback_slots"] == 6
-    assert summary["battery"]["fallbacks_by_status"] == {"infeasible": 6}
+    assert summary["battery"]["fallbacks_by_status"] == {"solver_failed": 6}
     parts = pd.read_csv(tmp_path / "participants.csv")
     assert parts["battery_setpoint_kwh"].isna().all()
     slots = pd.read_csv(tmp_path / "slots.csv")
-    assert (slots["battery_plan_status"] == "infeasible").all()
+    assert (slots["battery_plan_status"] == "solver_failed").all()
     # falling back means exactly the self-consumption run (the horizon stream is separate)
     base = pd.read_csv(runs["self_consumption"] / "participants.csv")
     pd.testing.assert_frame_equal(parts[base.columns], base)
