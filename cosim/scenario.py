@@ -33,6 +33,7 @@ from pydantic import (
 )
 
 from cosim.errors import InputError
+from cosim.overrides import apply_overrides, parse_override, set_path
 
 __all__ = [
     "BatteryConfig",
@@ -572,61 +573,6 @@ def load_scenario(path: str | Path, overrides: Sequence[str] = ()) -> Scenario:
         )
     data = apply_overrides(data, overrides, file=p)
     return scenario_from_mapping(data, file=p)
-
-
-def parse_override(item: str, file: str | Path | None = None) -> tuple[list[str], Any]:
-    """Split ``a.b.c=value`` into a key path and a YAML-parsed value."""
-    key, sep, raw = item.partition("=")
-    parts = key.strip().split(".")
-    if not sep or not key.strip() or any(not part for part in parts):
-        raise InputError(file, f"--set {item}", "expected KEY.PATH=VALUE, e.g. time.slots=48")
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError:
-        raise InputError(
-            file, key, f"--set value {raw!r} is not a valid YAML scalar or list"
-        ) from None
-    return parts, value
-
-
-def apply_overrides(
-    data: Mapping[str, Any], overrides: Sequence[str], file: str | Path | None = None
-) -> dict[str, Any]:
-    """Return a copy of ``data`` with ``--set`` overrides applied (validation happens later)."""
-    out: dict[str, Any] = _deep_copy(data)
-    for item in overrides:
-        parts, value = parse_override(item, file)
-        set_path(out, parts, value, file)
-    return out
-
-
-def set_path(
-    data: dict[str, Any], parts: Sequence[str], value: Any, file: str | Path | None = None
-) -> None:
-    """Set ``data[parts[0]][parts[1]]... = value`` in place, creating missing sections.
-
-    Raises
-    ------
-    InputError
-        When a key on the way is a value rather than a section.
-    """
-    node = data
-    for i, part in enumerate(parts[:-1]):
-        child = node.get(part)
-        if child is None:
-            child = node[part] = {}
-        if not isinstance(child, dict):
-            raise InputError(
-                file,
-                ".".join(parts[: i + 1]),
-                "is a value, not a section; cannot set a key inside it",
-            )
-        node = child
-    node[parts[-1]] = value
-
-
-def _deep_copy(data: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: _deep_copy(v) if isinstance(v, Mapping) else v for k, v in data.items()}
 
 
 def scenario_to_yaml(scenario: Scenario) -> str:
