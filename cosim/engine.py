@@ -236,6 +236,7 @@ def run_simulation(
                     m.filled_kwh,
                     m.check.export_cap_kwh if m.check is not None else None,
                     m.setpoint_kwh,
+                    m.orders.forecast_net_kwh if m.setpoint_kwh is not None else None,
                 )
             yield env.timeout((m.k + 1) * slot_min - env.now)  # delivery lasts the slot
             reading = _SlotReading(m, d)

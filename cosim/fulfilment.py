@@ -4,7 +4,8 @@ Before gate closure each participant forecasts its load and PV (with a relative 
 simulates its battery's self-consumption dispatch on that forecast (or takes its planned
 set-point, :mod:`cosim.battery_strategies`) and submits one order for the forecast net
 position. During the slot the actual load and PV happen, the battery dispatches on the actual
-residual (or follows its set-point), and the resulting net import is what the meter reads.
+residual (or holds the net import its set-point planned), and the resulting net import is
+what the meter reads.
 ``deviation_kwh = delivered_kwh - committed_kwh`` (DESIGN.md conventions).
 """
 
@@ -190,6 +191,7 @@ def deliver(
     filled_kwh: np.ndarray,
     export_cap_kwh: np.ndarray | None = None,
     setpoint_kwh: np.ndarray | None = None,
+    planned_net_kwh: np.ndarray | None = None,
 ) -> Delivery:
     """Actual delivery: the battery (self-consumption or set-point), then metering.
 
@@ -211,15 +213,21 @@ def deliver(
         Most each participant may export [kWh] (``inf``: no cap), from the network check; PV
         beyond it is curtailed by the inverter after the battery has charged.
     setpoint_kwh : ndarray, optional
-        Planned energy into each battery [kWh]: the battery follows it within its limits
-        (forecast errors then show as deviations); default: self-consumption on the actual
+        Planned energy into each battery [kWh]; default: self-consumption on the actual
         residual.
+    planned_net_kwh : ndarray, optional
+        With ``setpoint_kwh``: the net import the plan expects (forecast residual plus the
+        set-point, :attr:`Orders.forecast_net_kwh`) [kWh]. The battery then holds that net
+        position: it runs ``setpoint + forecast residual - actual residual``, so it absorbs the
+        forecast error within its limits, as self-consumption would. Without it the battery
+        follows the set-point and the whole forecast error shows as a deviation.
     """
     residual = load_kwh - pv_kwh
     if setpoint_kwh is None:
         battery, soc_after = dispatch_self_consumption(residual, soc_kwh, fleet, slot_hours)
     else:
-        battery, soc_after = follow_setpoint(setpoint_kwh, soc_kwh, fleet, slot_hours)
+        target = setpoint_kwh if planned_net_kwh is None else planned_net_kwh - residual
+        battery, soc_after = follow_setpoint(target, soc_kwh, fleet, slot_hours)
     net = residual + battery
     curtailed = np.zeros_like(net)
     if export_cap_kwh is not None:
