@@ -213,3 +213,18 @@ def test_djn_with_background_randomizers_equals_plain() -> None:
         es.close()
     for m in MODELS:
         np.testing.assert_allclose(es.bills[m], ledger.bills[m], rtol=0, atol=1e-9)
+
+
+def test_sums_refuse_mixed_scales(keys_1024: tuple[PaillierPublicKey, PaillierSecretKey]) -> None:
+    pub, _ = keys_1024
+    counts = OpCounts()
+    value = _batch(pub, [1.0], counts)
+    product = value.scaled([0.5])
+    assert product is not None and product.scale_bits == 80
+    with pytest.raises(ValueError, match="scales"):
+        value.add(product)
+    with pytest.raises(ValueError, match="scales"):
+        PaillierBatch.combine([(value, [1.0]), (product, [1.0])])
+    running = value.running_sum()
+    with pytest.raises(ValueError, match="scales"):
+        running.add([(product, [1.0])])

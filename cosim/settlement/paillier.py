@@ -192,8 +192,7 @@ class PaillierBatch(EncryptedBatch):
     def add(self, other: EncryptedBatch) -> PaillierBatch:
         self._check(other)
         assert isinstance(other, PaillierBatch)
-        if other.scale_bits != self.scale_bits:
-            raise ValueError("cannot add Paillier batches of different fixed-point scales")
+        _same_scale(self, other)
         self.counts.homomorphic_operations += self.n_slots
         nsq = self.nsquare
         return self._like(
@@ -227,12 +226,18 @@ class PaillierBatch(EncryptedBatch):
             for batch, k in live:
                 first._check(batch)
                 assert isinstance(batch, PaillierBatch)
+                _same_scale(first, batch)
                 acc.add_value(batch.values[t], float(k[t]))
             slots.append(acc.value())
         return first._like(slots, first.scale_bits + FIXED_POINT_BITS)
 
     def running_sum(self) -> PaillierRunningSum:
         return PaillierRunningSum(self)
+
+
+def _same_scale(a: PaillierBatch, b: PaillierBatch) -> None:
+    if a.scale_bits != b.scale_bits:
+        raise ValueError("cannot add Paillier batches of different fixed-point scales")
 
 
 class PaillierRunningSum(RunningSum):
@@ -247,7 +252,8 @@ class PaillierRunningSum(RunningSum):
     def add(self, terms: Sequence[tuple[EncryptedBatch, ArrayLike]]) -> None:
         for batch, coef in terms:
             self._like._check(batch)
-            assert isinstance(batch, PaillierBatch) and batch.scale_bits == self._like.scale_bits
+            assert isinstance(batch, PaillierBatch)
+            _same_scale(self._like, batch)
             k = _as_vector(coef, batch.n_slots, "coef")
             for ct, kt in zip(batch.values, k.tolist(), strict=True):
                 if kt != 0.0:
