@@ -44,7 +44,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from cosim.engine import build_simulation  # noqa: E402
-from cosim.fulfilment import plan_orders  # noqa: E402
 from cosim.grid.linear import LinearGridModel, derate  # noqa: E402
 from cosim.grid.networks import load_network, prepare_for_participants  # noqa: E402
 from cosim.grid.powerflow import RUNPP_OPTIONS, PandapowerFlow  # noqa: E402
@@ -198,20 +197,7 @@ def slot_case(sim: Any, k: int, slots: int) -> dict[str, np.ndarray]:
     sc, pop = sim.scenario, sim.population
     slot_h = sc.time.slot_hours
     load, pv = sim.feed.slot(k, slots)
-    orders = plan_orders(
-        load,
-        pv,
-        pop.soc_initial_kwh,
-        pop.battery,
-        slot_h,
-        sc.fulfilment.forecast_error,
-        sc.market.min_order_kwh,
-        sc.market.feed_in_tariff,
-        sc.market.retail_price,
-        sc.market.bid_strategy,
-        sim.streams["forecast"],
-        sim.streams["prices"],
-    )
+    orders = sim.self_consumption_orders(load, pv, pop.soc_initial_kwh)
     ids = np.arange(pop.n)
     has = orders.side != 0
     book = OrderBook(

@@ -38,7 +38,7 @@ import simpy
 
 from cosim import __version__
 from cosim.battery_strategies import setpoint_column
-from cosim.fulfilment import Delivery, Orders, deliver, plan_orders
+from cosim.fulfilment import Delivery, Orders, deliver
 from cosim.grid.powerflow import FlowResult
 from cosim.market.auction import ClearingResult, clear
 from cosim.market.export_limits import ExportDecision, apply_fractions, limit_exports
@@ -171,20 +171,7 @@ def run_simulation(
             plan: tuple[np.ndarray | None, str] = (None, "self_consumption")
             if sim.planner is None:
                 with timer.stage("orders"):
-                    orders = plan_orders(
-                        load,
-                        pv,
-                        soc,
-                        pop.battery,
-                        slot_h,
-                        sc.fulfilment.forecast_error,
-                        sc.market.min_order_kwh,
-                        sc.market.feed_in_tariff,
-                        sc.market.retail_price,
-                        sc.market.bid_strategy,
-                        sim.streams["forecast"],
-                        sim.streams["prices"],
-                    )
+                    orders = sim.self_consumption_orders(load, pv, soc)
             else:
                 with timer.stage("battery_plan"):
                     orders, setpoint, status = sim.planner.plan_orders(

@@ -17,6 +17,7 @@ import pandas as pd
 
 from cosim.battery_strategies import BatteryPlanner
 from cosim.errors import InputError
+from cosim.fulfilment import Orders, plan_orders
 from cosim.grid.lightsim import LightsimFlow
 from cosim.grid.linear import LinearGridModel, derate
 from cosim.grid.networks import Attachment, attach_participants, load_network
@@ -76,6 +77,30 @@ class Simulation:
     slot_times: pd.DatetimeIndex
     build_seconds: float
     planner: BatteryPlanner | None = None
+
+    def self_consumption_orders(
+        self, load_kwh: np.ndarray, pv_kwh: np.ndarray, soc_kwh: np.ndarray
+    ) -> Orders:
+        """Orders of one slot with self-consumption batteries, from the scenario's settings.
+
+        :func:`cosim.fulfilment.plan_orders` with the run's forecast error, order threshold,
+        prices, bid strategy and random streams (it draws from ``forecast`` and ``prices``).
+        """
+        sc = self.scenario
+        return plan_orders(
+            load_kwh,
+            pv_kwh,
+            soc_kwh,
+            self.population.battery,
+            sc.time.slot_hours,
+            sc.fulfilment.forecast_error,
+            sc.market.min_order_kwh,
+            sc.market.feed_in_tariff,
+            sc.market.retail_price,
+            sc.market.bid_strategy,
+            self.streams["forecast"],
+            self.streams["prices"],
+        )
 
 
 def build_simulation(scenario: Scenario) -> Simulation:
