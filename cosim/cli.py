@@ -351,9 +351,26 @@ def _duration(seconds: float) -> str:
 
 
 def _plot(args: argparse.Namespace) -> int:
-    from cosim.plots import plot_dir
+    import pandas as pd
 
-    written = plot_dir(args.dir)
+    from cosim.plots import plot_dir
+    from cosim.results import run_status
+
+    d = Path(args.dir)
+    if not (d / "sweep.csv").is_file():
+        status = run_status(d)["status"]
+        if status not in ("completed", "interrupted"):
+            raise InputError(
+                d / "summary.json",
+                "status",
+                f"the run is {status}: plot a completed or interrupted run "
+                f"(continue it with: cosim run --resume {d})",
+            )
+    try:
+        written = plot_dir(d)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, KeyError) as exc:
+        what = f"missing column {exc}" if isinstance(exc, KeyError) else type(exc).__name__
+        raise InputError(d, "(files)", f"a result file is damaged ({what})") from None
     print(f"{len(written)} figures -> {Path(args.dir) / 'plots'}")
     return EXIT_OK
 
