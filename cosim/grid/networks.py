@@ -41,6 +41,7 @@ __all__ = [
     "KINDS",
     "Attachment",
     "attach_participants",
+    "check_participant_buses",
     "load_network",
     "prepare_for_participants",
 ]
@@ -335,3 +336,65 @@ def prepare_for_participants(net: pandapowerNet) -> pandapowerNet:
         if table in prepared and len(prepared[table]) > 0:
             prepared[table]["in_service"] = False
     return prepared
+
+
+def check_participant_buses(
+    net: pandapowerNet,
+    attachment: Attachment,
+    scenario_file: str | Path | None,
+    max_kv: float | None,
+) -> None:
+    """Refuse participants the power flow cannot supply, or on buses that are not LV.
+
+    Parameters
+    ----------
+    net : pandapowerNet
+        The network as loaded.
+    attachment : Attachment
+        The participants (from :func:`attach_participants`).
+    scenario_file : str or Path or None
+        Names the file in errors (key ``network.name``).
+    max_kv : float or None
+        Largest nominal voltage of a participant's bus [kV]; None: not checked
+        (``checks.plausibility: false``).
+
+    Raises
+    ------
+    InputError
+        A participant's bus is out of service or not connected to an in-service external grid
+        (an isolated bus, or one behind an open switch or an out-of-service line or
+        transformer): its voltages would be empty and its flows meaningless. Or its nominal
+        voltage is above ``max_kv`` (key ``checks.max_participant_bus_kv``).
+    """
+    from pandapower.topology import unsupplied_buses
+
+    buses = np.unique(attachment.bus)
+    in_service = net.bus["in_service"].astype(bool)
+    off = [int(b) for b in buses if not bool(in_service.get(b, False))]
+    unsupplied = set(int(b) for b in unsupplied_buses(net)) | set(off)
+    bad = [int(b) for b in buses if int(b) in unsupplied]
+    if bad:
+        pairs = zip(attachment.source_load, attachment.bus, strict=True)
+        loads = sorted({int(i) for i, b in pairs if b in bad})
+        what = "out of service" if bad[0] in off else "not connected to an in-service ext_grid"
+        raise InputError(
+            scenario_file,
+            _KEY,
+            f"every load with participants on a supplied bus; bus {bad[0]} (load "
+            f"{loads[0]}) is {what}"
+            + (f", and {len(bad) - 1} more bus(es)" if len(bad) > 1 else "")
+            + " (isolated, or behind an open switch or an out-of-service line)",
+        )
+    if max_kv is None:
+        return
+    vn_kv = net.bus.loc[buses, "vn_kv"].to_numpy(dtype=np.float64)
+    high = np.flatnonzero(~(vn_kv <= max_kv))
+    if high.size:
+        b = int(buses[high[0]])
+        raise InputError(
+            scenario_file,
+            "checks.max_participant_bus_kv",
+            f"participants on low-voltage buses (<= {max_kv:g} kV); bus {b} has a nominal "
+            f"voltage of {vn_kv[high[0]]:g} kV: is this a medium-voltage network whose loads "
+            "are substations, not households? Raise checks.max_participant_bus_kv if you mean it",
+        )
