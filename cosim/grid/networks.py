@@ -133,8 +133,103 @@ def _resolve_path(name: str, scenario_file: str | Path | None) -> Path:
     )
 
 
+#: Columns a simulation reads from each pandapower table (when the table has rows).
+_REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "bus": ("vn_kv", "in_service"),
+    "load": ("bus", "p_mw", "q_mvar", "in_service"),
+    "ext_grid": ("bus", "vm_pu", "va_degree", "in_service"),
+    "line": (
+        "from_bus",
+        "to_bus",
+        "length_km",
+        "r_ohm_per_km",
+        "x_ohm_per_km",
+        "c_nf_per_km",
+        "max_i_ka",
+        "parallel",
+        "df",
+        "in_service",
+    ),
+    "trafo": (
+        "hv_bus",
+        "lv_bus",
+        "sn_mva",
+        "vn_hv_kv",
+        "vn_lv_kv",
+        "vk_percent",
+        "vkr_percent",
+        "in_service",
+    ),
+    "switch": ("bus", "element", "et", "closed"),
+    "sgen": ("bus", "p_mw", "in_service"),
+}
+#: Columns holding bus indices.
+_BUS_COLUMNS = ("bus", "from_bus", "to_bus", "hv_bus", "lv_bus")
+#: Element kinds of a switch (``et``): bus, line, transformer, 3-winding transformer.
+_SWITCH_KINDS = ("b", "l", "t", "t3")
+
+
+def _check_tables(net: pandapowerNet, path: Path, scenario_file: str | Path | None) -> None:
+    """Refuse tables a simulation cannot read: wrong type, missing or non-numeric columns.
+
+    Checks what cosim and the power flow read (``_REQUIRED_COLUMNS``): a table is a data
+    frame with integer row labels; required columns exist; numbers are finite; buses named
+    by elements exist.
+    """
+
+    def fail(what: str) -> InputError:
+        return InputError(scenario_file, _KEY, f"a usable pandapower network at {path}; {what}")
+
+    for table, columns in _REQUIRED_COLUMNS.items():
+        frame = net[table] if table in net else None
+        if frame is None:
+            if table in ("bus", "load", "ext_grid"):
+                raise fail(f"it has no {table} table")
+            continue
+        if not isinstance(frame, pd.DataFrame):
+            raise fail(f"its {table} is a {type(frame).__name__}, not a table")
+        if len(frame) == 0:
+            continue
+        if not pd.api.types.is_integer_dtype(frame.index) or not frame.index.is_unique:
+            raise fail(f"the rows of {table} must have unique integer indices")
+        for column in columns:
+            if column not in frame.columns:
+                raise fail(f"{table} has no column {column!r}")
+            values = frame[column]
+            if column == "et":
+                bad = ~values.isin(_SWITCH_KINDS)
+            elif column in ("in_service", "closed"):
+                bad = ~values.map(lambda v: isinstance(v, (bool, np.bool_)) or v in (0, 1))
+            else:
+                numeric = pd.to_numeric(values, errors="coerce")
+                ok = numeric.notna() & np.isfinite(numeric.astype("float64"))
+                if column in ("bus", "element", *_BUS_COLUMNS):
+                    ok &= numeric.astype("float64") % 1 == 0
+                bad = ~ok
+            if bad.any():
+                row = frame.index[np.flatnonzero(bad.to_numpy())[0]]
+                raise fail(f"{table}.{column} has {values.loc[row]!r} at row {row}")
+    buses = net.bus.index
+    if not (pd.to_numeric(net.bus["vn_kv"]) > 0).all():
+        raise fail("every bus needs a nominal voltage vn_kv > 0")
+    for table in _REQUIRED_COLUMNS:
+        frame = net[table] if table in net else None
+        if frame is None or len(frame) == 0:
+            continue
+        for column in _BUS_COLUMNS:
+            if column in frame.columns and column in _REQUIRED_COLUMNS[table]:
+                missing = ~frame[column].astype("int64").isin(buses)
+                if missing.any():
+                    row = frame.index[np.flatnonzero(missing.to_numpy())[0]]
+                    raise fail(
+                        f"{table}.{column} at row {row} names bus {frame[column].loc[row]}, "
+                        "which does not exist"
+                    )
+
+
 def _check_network(net: pandapowerNet, path: Path, scenario_file: str | Path | None) -> None:
     """Raise :class:`InputError` when ``net`` lacks what a simulation needs."""
+    _check_tables(net, path, scenario_file)
     problems = []
     if len(net.bus) == 0:
         problems.append("no buses")
