@@ -28,7 +28,7 @@ network: {name: cigre_lv}
 
 
 def _times(days: float, start: str = "2024-01-01", step: str = "15min") -> pd.DatetimeIndex:
-    periods = int(round(days * 24 * 60 / pd.Timedelta(step).total_seconds() * 60))
+    periods = round(days * 24 * 60 * 60 / pd.Timedelta(step).total_seconds())
     return pd.date_range(start, periods=periods, freq=step, tz="UTC")
 
 
