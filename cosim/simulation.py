@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from cosim.battery_strategies import BatteryPlanner
+from cosim.checks import check_inputs
 from cosim.errors import InputError
 from cosim.fulfilment import Orders, plan_orders
 from cosim.grid.lightsim import LightsimFlow
@@ -110,7 +111,9 @@ def build_simulation(scenario: Scenario) -> Simulation:
     Raises
     ------
     InputError
-        For a network or profile file that cannot be used.
+        For a network or profile file that cannot be used, or inputs a run would fail on or
+        that are implausible (:func:`cosim.checks.check_inputs`): every check of the inputs
+        happens here, before any slot runs.
     """
     t0 = time.perf_counter()
     net = load_network(scenario.network.name, scenario.source_file)
@@ -120,6 +123,7 @@ def build_simulation(scenario: Scenario) -> Simulation:
     streams = random_streams(scenario.seed)
     profiles = load_profile_set(scenario)
     population = build_population(scenario, attachment, profiles, streams["population"])
+    check_inputs(scenario, net, attachment, population, profiles)
     start = pd.Timestamp(scenario.time.start)
     feed = ProfileFeed(
         population, profiles, start, scenario.time.slot_minutes, scenario.output.chunk_slots
