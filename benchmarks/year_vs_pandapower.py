@@ -88,7 +88,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         sim = build_simulation(scenario)
-        summary = run_simulation(sim, open_writer(scenario, Path(tmp)))
+        summary = run_simulation(sim, open_writer(sim, Path(tmp)))
         cosim_s = time.perf_counter() - t0
         written_mb = sum(p.stat().st_size for p in Path(tmp).iterdir()) / 1e6
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

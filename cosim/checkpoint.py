@@ -61,7 +61,9 @@ class Checkpoint:
     parts : dict
         State per engine process (:data:`PARTS`).
     table_bytes : dict of str to int
-        Length of each result table file once the slots ``< slot`` were written [byte].
+        Where each result table ends once the slots ``< slot`` were written: its length [byte]
+        for CSV, its number of part files for Parquet (:meth:`TableFormat.mark
+        <cosim.tableformats.TableFormat.mark>`).
     source_file : str or None
         The scenario file the run was started from (relative data paths resolve against it).
     version : str

@@ -182,9 +182,9 @@ def _run(args: argparse.Namespace) -> int:
     sim = build_simulation(scenario)  # every input check before the folder is touched
     if checkpoint is None:
         prepare_run_dir(out, args.force)
-        writer = open_writer(scenario, out)
+        writer = open_writer(sim, out)
     else:
-        writer = open_writer(scenario, out, resume_bytes=checkpoint.table_bytes)
+        writer = open_writer(sim, out, resume_marks=checkpoint.table_bytes)
     first = checkpoint.slot if checkpoint is not None else 0
     stop = _StopOnSignal()
     t0 = time.perf_counter()

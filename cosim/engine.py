@@ -52,7 +52,7 @@ from cosim.grid.powerflow import FlowResult
 from cosim.market.auction import ClearingResult, clear
 from cosim.market.export_limits import ExportDecision, apply_fractions, limit_exports
 from cosim.market.orders import OrderBook
-from cosim.results import ResultWriter, output_errors, write_json, write_table
+from cosim.results import ResultWriter, output_errors, write_json
 from cosim.scenario import Scenario, scenario_to_yaml
 from cosim.settlement.billing import Prices
 from cosim.settlement.ledger import Ledger
@@ -176,7 +176,7 @@ def run_simulation(
     n_slots = sc.time.slots
     slot_min = sc.time.slot_minutes
     slot_h = sc.time.slot_hours
-    chunk = sc.output.chunk_slots
+    chunk = sim.chunk_slots
     timer = _Timer()
     digest = scenario_digest(scenario_to_yaml(sc))
     assembler = CheckpointAssembler(digest, writer.checkpoint, sc.source_file)
@@ -315,7 +315,7 @@ def run_simulation(
         # Nothing in a slot reads the flow's result, so a backend that can solve a batch gets
         # a chunk of slots at once (lightsim2grid: bit-identical to solving slot by slot).
         batch = getattr(sim.flow, "solve_batch", None)
-        size = sc.output.chunk_slots if batch is not None else 1
+        size = chunk if batch is not None else 1
         pending: list[_SlotReading] = []
         for k in range(k0, n_slots):
             r: _SlotReading | _Stop = yield to_grid_q.get()
@@ -380,6 +380,7 @@ def run_simulation(
                 writer.end_slot()  # flushes after each chunk
             if boundary(k + 1):
                 with timer.stage("checkpoint"):
+                    writer.flush()  # the checkpoint follows the rows of every slot before it
                     assembler.contribute(k + 1, "recorder", totals)
             if progress is not None:
                 progress(k + 1)
@@ -509,8 +510,7 @@ def run_simulation(
     out = writer.out_dir
     with output_errors(out):
         (out / "scenario.yaml").write_text(scenario_to_yaml(sc), encoding="utf-8")
-        for name in SETTLEMENT_FILES:  # from an earlier, interrupted part of this run
-            (out / name).unlink(missing_ok=True)
+        _remove_settlement_files(writer)  # from an earlier, interrupted part of this run
         write_json(out / "summary.json", _running_summary(sim, k0, resume is not None))
     if resume is None:  # a run killed before its first chunk resumes from its start
         assembler.contribute(0, "participants", participants_state(soc0))
@@ -528,23 +528,20 @@ def run_simulation(
         with timer.stage("writing"):
             writer.flush()
             writer.close()  # waits for the background CSV writer
-            with output_errors(out):
-                write_table(out / "bills.csv", ledger.bills_frame())
-                write_table(out / "suppliers.csv", ledger.suppliers_frame())
-                write_table(out / "participants_info.csv", pop.info_frame())
-                write_table(
-                    out / "settlement_slots.csv", _settlement_slots(ledger, totals.slots_done)
+            writer.write_frame("bills", ledger.bills_frame())
+            writer.write_frame("suppliers", ledger.suppliers_frame())
+            writer.write_frame("participants_info", pop.info_frame())
+            writer.write_frame("settlement_slots", _settlement_slots(ledger, totals.slots_done))
+            if sc.settlement.encryption != "plain":
+                rejected = pd.DataFrame(
+                    ledger.rejected_payloads, columns=["participant", "slot", "reason"]
                 )
-                if sc.settlement.encryption != "plain":
-                    rejected = pd.DataFrame(
-                        ledger.rejected_payloads, columns=["participant", "slot", "reason"]
-                    )
-                    write_table(out / "rejected_payloads.csv", rejected)
+                writer.write_frame("rejected_payloads", rejected)
     except BaseException as exc:
         writer.abort()
         if isinstance(ledger, EncryptedSettlement):
             ledger.close()
-        _leave_consistent(sim, out, exc, timer, time.perf_counter() - wall0)
+        _leave_consistent(sim, writer, exc, timer, time.perf_counter() - wall0)
         raise
     status = "interrupted" if stopped else "completed"
     summary = _summary(sim, totals, ledger, timer, time.perf_counter() - wall0, status, None)
@@ -556,8 +553,14 @@ def run_simulation(
     return summary
 
 
-#: Files written once at the end of a run from the settlement backend.
-SETTLEMENT_FILES = ("bills.csv", "suppliers.csv", "settlement_slots.csv", "rejected_payloads.csv")
+#: Tables written once at the end of a run from the settlement backend.
+SETTLEMENT_TABLES = ("bills", "suppliers", "settlement_slots", "rejected_payloads")
+
+
+def _remove_settlement_files(writer: ResultWriter) -> None:
+    for table in SETTLEMENT_TABLES:
+        writer.path(table).unlink(missing_ok=True)
+
 
 #: Share of slots with a failed power flow above which a run warns (stderr and summary.json).
 FAILED_FLOW_WARN_SHARE = 0.01
@@ -579,7 +582,7 @@ def _running_summary(sim: Simulation, k0: int, resumed: bool) -> dict[str, Any]:
 
 
 def _leave_consistent(
-    sim: Simulation, out: Path, exc: BaseException, timer: _Timer, wall_s: float
+    sim: Simulation, writer: ResultWriter, exc: BaseException, timer: _Timer, wall_s: float
 ) -> None:
     """After a failure: cut the tables back to the last checkpoint and say so in summary.json.
 
@@ -587,13 +590,11 @@ def _leave_consistent(
     resume handles the same way.
     """
     interrupted = isinstance(exc, KeyboardInterrupt)
+    out = writer.out_dir
     try:
         checkpoint = read_checkpoint(out / CHECKPOINT_FILE)
-        for table, size in checkpoint.table_bytes.items():
-            with open(out / f"{table}.csv", "r+b") as f:
-                f.truncate(size)
-        for name in SETTLEMENT_FILES:
-            (out / name).unlink(missing_ok=True)
+        writer.cut_back(checkpoint.table_bytes)
+        _remove_settlement_files(writer)
         totals = restore_parts(checkpoint)["recorder"]
         summary = _summary(
             sim,
@@ -636,7 +637,7 @@ def run_scenario(
     process pools and Dask workers can call it).
     """
     sim = build_simulation(scenario)
-    return run_simulation(sim, open_writer(scenario, Path(out_dir)), progress=progress)
+    return run_simulation(sim, open_writer(sim, Path(out_dir)), progress=progress)
 
 
 _SIDE_NAMES = np.array(["sell", "none", "buy"])

@@ -24,6 +24,7 @@ import pandas as pd
 from cosim.checkpoint import CHECKPOINT_FILE, Checkpoint, write_checkpoint
 from cosim.errors import InputError
 from cosim.subprocesses import init_child
+from cosim.tableformats import FORMATS
 
 __all__ = [
     "TABLE_COLUMNS",
@@ -61,21 +62,27 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
 
 
 #: Files and folders cosim writes into a run directory (``--force`` removes only these).
+#: Tables of a run besides the per-slot ones (written once, at the end).
+FINAL_TABLES: tuple[str, ...] = (
+    "bills",
+    "suppliers",
+    "participants_info",
+    "settlement_slots",
+    "rejected_payloads",
+)
 RUN_FILES: tuple[str, ...] = (
-    *(f"{t}.csv" for t in TABLE_COLUMNS),
-    "bills.csv",
-    "suppliers.csv",
-    "participants_info.csv",
-    "settlement_slots.csv",
-    "rejected_payloads.csv",
-    "faults.csv",
-    "dispatch.csv",
+    *(f"{t}.csv" for t in (*TABLE_COLUMNS, *FINAL_TABLES, "faults", "dispatch")),
+    *(f"{t}.parquet" for t in (*TABLE_COLUMNS, *FINAL_TABLES, "faults", "dispatch")),
     "summary.json",
     "scenario.yaml",
     CHECKPOINT_FILE,
     CHECKPOINT_FILE + ".tmp",
 )
-RUN_FOLDERS: tuple[str, ...] = ("plots", "views")
+RUN_FOLDERS: tuple[str, ...] = (
+    "plots",
+    "views",
+    *(f"{t}.parquet" for t in TABLE_COLUMNS),  # Parquet tables written in chunks
+)
 
 
 def prepare_run_dir(out_dir: Path, force: bool) -> None:
@@ -102,11 +109,11 @@ def prepare_run_dir(out_dir: Path, force: bool) -> None:
                     "is not empty; add --force to replace cosim's files in it, or continue an "
                     "interrupted run with: cosim run --resume DIR",
                 )
-            for name in RUN_FILES:
-                (out / name).unlink(missing_ok=True)
             for name in RUN_FOLDERS:
                 if (out / name).is_dir():
                     shutil.rmtree(out / name)
+            for name in RUN_FILES:
+                (out / name).unlink(missing_ok=True)
         out.mkdir(parents=True, exist_ok=True)
         probe = out / ".cosim-write-test"
         probe.write_bytes(b"")
@@ -170,15 +177,9 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def write_table(path: Path, frame: pd.DataFrame, append: bool = False) -> None:
-    """Write (or append) a table as CSV at full float precision; booleans as true/false."""
-    out = frame.copy()
-    for col in out.columns:
-        if out[col].dtype == bool:
-            out[col] = np.where(out[col].to_numpy(), "true", "false")
-    out.to_csv(
-        path, mode="a" if append else "w", header=not append, index=False, lineterminator="\n"
-    )
+def write_table(path: Path, frame: pd.DataFrame) -> None:
+    """Write a table as CSV (:class:`cosim.tableformats.CsvFormat`: exact floats, true/false)."""
+    FORMATS["csv"].write(Path(path), frame)
 
 
 def write_json(path: Path, data: Mapping[str, Any]) -> None:
@@ -217,6 +218,11 @@ class ResultWriter:
     background : bool, default False
         Format and append chunks in a separate process (same bytes; call :meth:`close` at the
         end). Ignored where this process may not have children.
+    resume_marks : mapping of str to int, optional
+        A checkpoint's :attr:`~cosim.checkpoint.Checkpoint.table_bytes`: reopen the tables of
+        an interrupted run cut back to it, instead of starting them afresh.
+    table_format : str, default "csv"
+        A key of :data:`cosim.tableformats.FORMATS` (``output.format``).
     """
 
     def __init__(
@@ -226,9 +232,12 @@ class ResultWriter:
         chunk_slots: int,
         extra_columns: Mapping[str, Sequence[str]] | None = None,
         background: bool = False,
-        resume_bytes: Mapping[str, int] | None = None,
+        resume_marks: Mapping[str, int] | None = None,
+        table_format: str = "csv",
     ) -> None:
         self.out_dir = Path(out_dir)
+        self.table_format = table_format
+        self._format = FORMATS[table_format]
         self.columns = {
             t: TABLE_COLUMNS[t] + tuple((extra_columns or {}).get(t, ())) for t in tables
         }
@@ -240,19 +249,24 @@ class ResultWriter:
         self.rows_written: dict[str, int] = {t: 0 for t in tables}
         with output_errors(self.out_dir):
             self.out_dir.mkdir(parents=True, exist_ok=True)
-            if resume_bytes is None:  # every table fresh, with a header even if it stays empty
+            if resume_marks is None:  # every table fresh, with a header even if it stays empty
                 for t in tables:
-                    write_table(self.path(t), pd.DataFrame(columns=list(self.columns[t])))
+                    self._format.start(self.path(t), list(self.columns[t]))
             else:  # drop whatever was written after the checkpoint
                 for t in tables:
-                    _truncate(self.path(t), resume_bytes[t])
+                    self._format.cut(self.path(t), resume_marks[t])
         self._background = (
             _BackgroundWriter() if background and background_writes_possible() else None
         )
 
     def path(self, table: str) -> Path:
         """File of a table."""
-        return self.out_dir / f"{table}.csv"
+        return self._format.path(self.out_dir, table)
+
+    def write_frame(self, table: str, frame: pd.DataFrame) -> None:
+        """Write a table that is complete at once (bills, suppliers ...) in the run's format."""
+        with output_errors(self.out_dir):
+            self._format.write(self.path(table), frame)
 
     def add(self, table: str, columns: Mapping[str, Any]) -> None:
         """Buffer one block of rows; scalar values broadcast to the block's length.
@@ -278,14 +292,14 @@ class ResultWriter:
 
     def flush(self) -> None:
         """Append everything buffered to the CSV files (through the background writer if any)."""
-        blocks: list[tuple[str, dict[str, np.ndarray]]] = []
+        blocks: list[Block] = []
         for table, buffer in self._buffers.items():
             first = next(iter(buffer.values()))
             if first:
                 columns = {c: np.concatenate(parts) for c, parts in buffer.items()}
                 rows = len(next(iter(columns.values())))
                 if rows:
-                    blocks.append((str(self.path(table)), columns))
+                    blocks.append((self.table_format, str(self.path(table)), columns))
                     self.rows_written[table] += rows
             for parts in buffer.values():
                 parts.clear()
@@ -304,7 +318,8 @@ class ResultWriter:
         Its ``table_bytes`` are measured at that moment, so they mark the end of the slots
         before ``checkpoint.slot`` (rows buffered but not flushed belong to later slots).
         """
-        task = ("checkpoint", str(self.out_dir), list(self._buffers), checkpoint)
+        paths = {t: (self.table_format, str(self.path(t))) for t in self._buffers}
+        task = ("checkpoint", str(self.out_dir), paths, checkpoint)
         if self._background is not None:
             self._background.submit(task)
         else:
@@ -320,6 +335,12 @@ class ResultWriter:
             background, self._background = self._background, None
             background.close()
 
+    def cut_back(self, marks: Mapping[str, int]) -> None:
+        """Cut each table back to where a checkpoint says it ended (after :meth:`abort`)."""
+        with output_errors(self.out_dir):
+            for table in self._buffers:
+                self._format.cut(self.path(table), marks[table])
+
     def abort(self, timeout_s: float = 30.0) -> None:
         """Stop after a failure: let the background writer finish what it was given (the
         last checkpoint among it) for up to ``timeout_s`` seconds, then stop it; drop the
@@ -331,36 +352,25 @@ class ResultWriter:
             background, self._background = self._background, None
             background.finish_or_kill(timeout_s)
 
-    def truncate_to(self, table_bytes: Mapping[str, int]) -> None:
-        """Cut each table back to the length recorded in a checkpoint [byte]."""
-        with output_errors(self.out_dir):
-            for table in self._buffers:
-                _truncate(self.path(table), table_bytes[table])
+
+Block = tuple[str, str, dict[str, np.ndarray]]  # format, path, columns
 
 
-def _append_blocks(blocks: list[tuple[str, dict[str, np.ndarray]]]) -> None:
-    for path, columns in blocks:
-        write_table(Path(path), pd.DataFrame(columns), append=True)
-
-
-def _truncate(path: Path, size: int) -> None:
-    """Cut ``path`` to ``size`` bytes (it must be at least that long)."""
-    with open(path, "r+b") as f:
-        f.seek(0, os.SEEK_END)
-        if f.tell() < size:
-            raise ValueError(f"{path} is shorter ({f.tell()} bytes) than its checkpoint ({size})")
-        f.truncate(size)
+def _append_blocks(blocks: list[Block]) -> None:
+    for table_format, path, columns in blocks:
+        FORMATS[table_format].append(Path(path), columns)
 
 
 def _run_task(task: tuple[Any, ...]) -> None:
-    """One task of the writer: append blocks, or write a checkpoint with the tables' lengths."""
+    """One task of the writer: append blocks, or write a checkpoint with the tables' ends."""
     if task[0] == "blocks":
         _append_blocks(task[1])
         return
-    _, out_dir, tables, checkpoint = task
-    out = Path(out_dir)
-    checkpoint.table_bytes = {t: (out / f"{t}.csv").stat().st_size for t in tables}
-    write_checkpoint(out / CHECKPOINT_FILE, checkpoint)
+    _, out_dir, paths, checkpoint = task
+    checkpoint.table_bytes = {
+        t: FORMATS[table_format].mark(Path(path)) for t, (table_format, path) in paths.items()
+    }
+    write_checkpoint(Path(out_dir) / CHECKPOINT_FILE, checkpoint)
 
 
 def _writer_loop(tasks: Any, errors: Any, parent_pid: int) -> None:
@@ -373,7 +383,8 @@ def _writer_loop(tasks: Any, errors: Any, parent_pid: int) -> None:
         try:
             _run_task(task)
         except Exception as exc:  # reported to the simulation at close()
-            errors.put((type(exc).__name__, str(exc), getattr(exc, "filename", None)))
+            reason = getattr(exc, "strerror", None) or str(exc)
+            errors.put((type(exc).__name__, reason, getattr(exc, "filename", None)))
             return
 
 
@@ -420,7 +431,7 @@ class _BackgroundWriter:
         )
         self._process.start()
 
-    def submit(self, task: tuple[Any, ...]) -> None:
+    def submit(self, task: tuple[Any, ...]) -> None:  # ("blocks", [Block]) or a checkpoint
         while True:
             if not self._process.is_alive():
                 self._raise_error("the background CSV writer stopped")

@@ -500,10 +500,29 @@ class ChecksConfig(_Section):
 class OutputConfig(_Section):
     """What is written and how."""
 
+    format: Literal["csv", "parquet"] = Field(
+        default="csv",
+        description="Result tables as CSV files, or as Parquet (a per-slot table is then a "
+        "folder of part files, one per chunk; `docs/runs.md`).",
+    )
+    participants: bool = Field(
+        default=True,
+        description="Write participants.csv (slot x participant; the largest table). Off, the "
+        "run's totals, bills and all other tables are unchanged.",
+    )
     buses: bool = Field(default=True, description="Write buses.csv (slot x bus).")
     lines: bool = Field(default=True, description="Write lines.csv (slot x line).")
     chunk_slots: int = Field(
-        default=1000, ge=1, description="Results are appended to the CSVs every this many slots."
+        default=1000,
+        ge=1,
+        description="Results are appended to the tables (and a checkpoint written) at most "
+        "every this many slots.",
+    )
+    chunk_rows: int = Field(
+        default=500_000,
+        ge=1,
+        description="Bound on the rows buffered per chunk over all tables: large networks get "
+        "chunks of fewer slots, so memory does not grow with participants x chunk_slots.",
     )
     background_writes: bool = Field(
         default=True,

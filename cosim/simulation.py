@@ -66,6 +66,9 @@ class Simulation:
         Time to build [s].
     planner : BatteryPlanner or None
         Battery set-points of ``price`` and ``rolling`` (None: self-consumption).
+    chunk_slots : int
+        Slots per chunk of results (and between checkpoints): ``output.chunk_slots``, fewer
+        where a chunk would buffer more than ``output.chunk_rows`` rows.
     """
 
     scenario: Scenario
@@ -79,6 +82,7 @@ class Simulation:
     slot_times: pd.DatetimeIndex
     build_seconds: float
     planner: BatteryPlanner | None = None
+    chunk_slots: int = 1
 
     def self_consumption_orders(
         self, load_kwh: np.ndarray, pv_kwh: np.ndarray, soc_kwh: np.ndarray
@@ -155,7 +159,24 @@ def build_simulation(scenario: Scenario) -> Simulation:
         times,
         time.perf_counter() - t0,
         planner,
-    )
+        chunk_slots(scenario, population.n, flow.bus_ids.size, flow.line_ids.size,
+                    flow.trafo_ids.size),
+    )  # fmt: skip
+
+
+def chunk_slots(scenario: Scenario, participants: int, buses: int, lines: int, trafos: int) -> int:
+    """Slots per chunk: ``output.chunk_slots``, or fewer so a chunk buffers at most
+    ``output.chunk_rows`` rows (trades counted at their bound, one per participant).
+
+    >>> from cosim.scenario import scenario_from_mapping
+    >>> sc = scenario_from_mapping({"name": "x", "output": {"chunk_rows": 100_000}})
+    >>> chunk_slots(sc, participants=5000, buses=8000, lines=8000, trafos=100)
+    3
+    """
+    out = scenario.output
+    rows = 1 + participants + out.participants * participants + trafos
+    rows += out.buses * buses + out.lines * lines
+    return max(1, min(out.chunk_slots, out.chunk_rows // rows))
 
 
 def _rolling_model(scenario: Scenario, net: Any) -> LinearGridModel:
@@ -230,14 +251,17 @@ def _grid_adapter(scenario: Scenario, net: Any, bus: np.ndarray) -> PandapowerFl
 
 
 def open_writer(
-    scenario: Scenario, out_dir: Path, resume_bytes: Mapping[str, int] | None = None
+    sim: Simulation, out_dir: Path, resume_marks: Mapping[str, int] | None = None
 ) -> ResultWriter:
-    """A :class:`ResultWriter` for the tables this scenario writes, into ``out_dir``.
+    """A :class:`ResultWriter` for the tables this simulation writes, into ``out_dir``.
 
-    ``resume_bytes`` (a checkpoint's table lengths [byte]) reopens the tables of an
-    interrupted run, cut back to the checkpoint, instead of starting them afresh.
+    ``resume_marks`` (a checkpoint's ``table_bytes``) reopens the tables of an interrupted
+    run, cut back to the checkpoint, instead of starting them afresh.
     """
-    tables = ["slots", "participants", "trades", "trafos"]
+    scenario = sim.scenario
+    tables = ["slots", "trades", "trafos"]
+    if scenario.output.participants:
+        tables.append("participants")
     if scenario.output.buses:
         tables.append("buses")
     if scenario.output.lines:
@@ -248,7 +272,13 @@ def open_writer(
         extra["participants"] = ["battery_setpoint_kwh"]
     out = scenario.output
     # a second process formats the CSVs while the run goes on, if there is more than one chunk
-    background = out.background_writes and scenario.time.slots > out.chunk_slots
+    background = out.background_writes and scenario.time.slots > sim.chunk_slots
     return ResultWriter(
-        out_dir, tables, out.chunk_slots, extra, background=background, resume_bytes=resume_bytes
+        out_dir,
+        tables,
+        sim.chunk_slots,
+        extra,
+        background=background,
+        resume_marks=resume_marks,
+        table_format=out.format,
     )

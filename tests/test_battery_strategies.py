@@ -261,7 +261,7 @@ def scenario(strategy: str, **sections: Any) -> Scenario:
 
 def run(sc: Scenario, out: Path) -> dict[str, Any]:
     sim = build_simulation(sc)
-    return run_simulation(sim, open_writer(sc, out))
+    return run_simulation(sim, open_writer(sim, out))
 
 
 @pytest.fixture(scope="module")

@@ -174,7 +174,8 @@ def test_an_abrupt_stop_cuts_back_to_the_last_checkpoint(
             raise error("stop here")
 
     with pytest.raises(error):
-        run_simulation(build_simulation(sc), open_writer(sc, out), progress)
+        sim = build_simulation(sc)
+        run_simulation(sim, open_writer(sim, out), progress)
     summary = json.loads((out / "summary.json").read_text())
     expected = "interrupted" if error is KeyboardInterrupt else "failed"
     assert summary["status"] == expected
