@@ -135,14 +135,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _validate(args: argparse.Namespace) -> int:
     from cosim.engine import build_simulation
+    from cosim.participants import describe_profile_use, load_profile_set
     from cosim.scenario import load_scenario
 
     scenario = load_scenario(args.scenario, args.overrides)
-    sim = build_simulation(scenario)  # checks network and profile files too
+    sim = build_simulation(scenario)  # every check a run makes before its first slot
     print(
         f"{args.scenario}: valid ({scenario.time.slots} slots of {scenario.time.slot_minutes} min, "
         f"{sim.population.n} participants on {scenario.network.name})"
     )
+    print(f"profiles: {describe_profile_use(scenario, load_profile_set(scenario))}")
     return EXIT_OK
 
 

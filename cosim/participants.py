@@ -31,6 +31,7 @@ __all__ = [
     "ProfileFeed",
     "ProfileSet",
     "build_population",
+    "describe_profile_use",
     "load_profile_set",
     "load_scaling",
     "random_streams",
@@ -109,6 +110,26 @@ def shift_minutes(scenario: Scenario, table: ProfileTable, pv: bool) -> int:
     if p.profile_shift_minutes is not None:
         return p.profile_shift_minutes
     return DEFAULT_LOAD_SHIFT_MINUTES if load_scaling(scenario, table) == "annual_energy" else 0
+
+
+def describe_profile_use(scenario: Scenario, profiles: ProfileSet) -> str:
+    """One line saying how each table becomes participants' load and PV (``cosim validate``).
+
+    >>> from cosim.scenario import scenario_from_mapping
+    >>> sc = scenario_from_mapping({"name": "x"})
+    >>> describe_profile_use(sc, load_profile_set(sc)).split("; ")[0]
+    'households: builtin:household scaled to annual_energy, shifts +-60 min'
+    """
+    parts = []
+    for label, table in (("households", profiles.household), ("businesses", profiles.commercial)):
+        mode = load_scaling(scenario, table)
+        how = "used as given [kW]" if mode == "as_given" else "scaled to annual_energy"
+        parts.append(
+            f"{label}: {table.source} {how}, shifts +-{shift_minutes(scenario, table, False)} min"
+        )
+    pv = shift_minutes(scenario, profiles.pv, True)
+    parts.append(f"PV: {profiles.pv.source} x pv_kwp, shifts +-{pv} min")
+    return "; ".join(parts)
 
 
 @dataclass(frozen=True)

@@ -65,6 +65,8 @@ PROFILE_DIR = Path(__file__).resolve().parent / "data" / "profiles"
 #: Annual energy of every column of the built-in load tables [kWh/a] (their normalisation).
 BUILTIN_ANNUAL_KWH = 1000.0
 _HOURS_PER_YEAR = 8760.0
+#: Largest value a profile table may hold [kW] or [kW/kWp]: beyond it sums lose all precision.
+MAX_PROFILE_VALUE = 1e6
 _NS_PER_MINUTE = 60_000_000_000
 _TYPICAL_YEAR_MINUTES = 365 * 24 * 60
 # Upper bound on the number of (sub-interval x column) cells evaluated at once in slot_energy.
@@ -260,6 +262,15 @@ def _column_values(path: Path, column: str, raw: pd.Series, times: pd.DatetimeIn
             path,
             column,
             f"negative value {values[i]:g} at {times[i].isoformat()}; expected >= 0",
+        )
+    huge = values > MAX_PROFILE_VALUE
+    if huge.any():
+        i = int(np.argmax(huge))
+        raise InputError(
+            path,
+            column,
+            f"value {values[i]:g} at {times[i].isoformat()}; expected at most "
+            f"{MAX_PROFILE_VALUE:g} (1 GW per profile)",
         )
     return values
 

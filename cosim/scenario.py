@@ -120,7 +120,7 @@ class NetworkConfig(_Section):
     )
     household_rating_kw: float = Field(
         default=4.0,
-        gt=0,
+        ge=0.1,
         description="Rating of one household [kW]; aggregate residential loads are split into "
         "round(P / rating) households (docs/networks.md).",
     )

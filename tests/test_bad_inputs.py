@@ -72,6 +72,8 @@ def _net_json(kind: str) -> str:
         net.load.drop(net.load.index, inplace=True)
     elif kind == "bad_kind":
         net.load["cosim_kind"] = "villa"
+    elif kind == "loads_in_kw":
+        net.load.loc[:, "p_mw"] = 5000.0
     elif kind == "negative_load":
         net.load.loc[:, "p_mw"] = -0.01
     return pp.to_json(net)
@@ -293,7 +295,24 @@ CASES = [
         sets=("network.name=net.json",),
         files={"net.json": _net_json("negative_load")},
     ),
+    Case(
+        "network loads in kW as MW",
+        ("net.json", "network.household_rating_kw", "are the loads' p_mw in kW?"),
+        sets=("network.name=net.json",),
+        files={"net.json": _net_json("loads_in_kw")},
+    ),
+    Case(
+        "tiny household rating",
+        ("bad.yaml", "network.household_rating_kw", "greater than or equal to 0.1"),
+        sets=("network.household_rating_kw=0.001",),
+    ),
     # ---- profile files
+    Case(
+        "profile value above 1 GW",
+        ("p.csv", "home_p_kw", "expected at most 1e+06"),
+        sets=("participants.load_profiles=p.csv",),
+        files={"p.csv": _csv({"home_p_kw": 1e300})},
+    ),
     Case(
         "profile file missing",
         ("nope.csv", "file", "profile file not found"),

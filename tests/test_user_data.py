@@ -198,3 +198,15 @@ def test_input_error_during_a_run_is_exit_2(
     err = capsys.readouterr().err
     assert code == 2, err
     assert err.strip() == "cosim: late.csv: time.start: data ran out"
+
+
+def test_validate_says_how_tables_are_used(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    year = tmp_path / "year.csv"
+    _write_profile(year, "h_p_kw", np.full(366 * 96, 0.4))
+    assert main(["validate", str(QUICKSTART), "--set", f"participants.load_profiles={year}"]) == 0
+    out = capsys.readouterr().out
+    assert f"households: {year} used as given [kW], shifts +-0 min" in out
+    assert "businesses: builtin:commercial scaled to annual_energy, shifts +-60 min" in out
+    assert "PV: builtin:pv x pv_kwp, shifts +-15 min" in out

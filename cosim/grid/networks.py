@@ -56,6 +56,8 @@ KINDS: tuple[str, ...] = ("household", "commercial")
 _COSIM_KIND_VALUES: tuple[str, ...] = ("household", "split", "commercial")
 
 _KEY = "network.name"
+#: Most participants one network may give (a safeguard against loads in the wrong unit).
+MAX_PARTICIPANTS = 1_000_000
 
 
 def load_network(name: str, scenario_file: str | Path | None = None) -> pandapowerNet:
@@ -350,6 +352,17 @@ def attach_participants(
             f"a finite, non-negative load rating; found {p_kw[bad][0]!r} kW at load {first}",
         )
     rules = _load_rules(loads, network_name, file_for_errors)
+    split = np.array([rule == "split" for rule in rules], dtype=bool)
+    count = int(np.floor(p_kw[split] / household_rating_kw + 0.5).clip(min=1).sum())
+    count += int((~split).sum())
+    if count > MAX_PARTICIPANTS:
+        raise InputError(
+            file_for_errors,
+            "network.household_rating_kw",
+            f"at most {MAX_PARTICIPANTS:,} participants; the network's loads "
+            f"({p_kw.sum():.4g} kW) split into {count:,} households of "
+            f"{household_rating_kw:g} kW: are the loads' p_mw in kW?",
+        )
 
     bus: list[int] = []
     kind: list[str] = []
