@@ -74,6 +74,7 @@ RUN_FILES: tuple[str, ...] = (
     *(f"{t}.csv" for t in (*TABLE_COLUMNS, *FINAL_TABLES, "faults", "dispatch")),
     *(f"{t}.parquet" for t in (*TABLE_COLUMNS, *FINAL_TABLES, "faults", "dispatch")),
     "summary.json",
+    "summary.json.tmp",
     "scenario.yaml",
     CHECKPOINT_FILE,
     CHECKPOINT_FILE + ".tmp",
@@ -371,6 +372,21 @@ def _run_task(task: tuple[Any, ...]) -> None:
         t: FORMATS[table_format].mark(Path(path)) for t, (table_format, path) in paths.items()
     }
     write_checkpoint(Path(out_dir) / CHECKPOINT_FILE, checkpoint)
+    _note_progress(Path(out_dir) / "summary.json", checkpoint.slot)
+
+
+def _note_progress(path: Path, slots_done: int) -> None:
+    """Keep the ``running`` summary's ``slots_completed`` at the last checkpoint."""
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    if summary.get("status") != "running":
+        return
+    summary["slots_completed"] = slots_done
+    tmp = path.with_name(path.name + ".tmp")
+    write_json(tmp, summary)
+    os.replace(tmp, path)
 
 
 def _writer_loop(tasks: Any, errors: Any, parent_pid: int) -> None:
