@@ -1,5 +1,6 @@
-"""Tests of cosim.settlement.billing against the published formulas (docs/billing.md: Hutu & Mustafa 2023;
-Madhusudan, Zobiri & Mustafa 2022).
+"""Tests of cosim.settlement.billing against the published formulas.
+
+docs/billing.md: Hutu & Mustafa 2023; Madhusudan, Zobiri & Mustafa 2022.
 
 The reference implementation below is written independently of the module: one plain
 per-participant if/else per model, read straight from the formulas.

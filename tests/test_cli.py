@@ -117,7 +117,8 @@ def test_participant_conventions(tiny_run: Path) -> None:
 def test_bills_against_formulas_from_csv(tiny_run: Path) -> None:
     """Retail and individual bills recomputed from participants.csv and slots.csv.
 
-    Formulas: docs/billing.md (models 1 and 2, after Madhusudan, Zobiri & Mustafa 2022), written out independently here.
+    Formulas: docs/billing.md (models 1 and 2, after Madhusudan, Zobiri & Mustafa 2022),
+    written out independently here.
     """
     p = read(tiny_run, "participants.csv").merge(
         read(tiny_run, "slots.csv")[["slot", "clearing_price"]], on="slot"
@@ -228,7 +229,7 @@ def test_console_script_exit_codes(tiny_scenario: Path, tmp_path: Path) -> None:
 
 
 def _proportional_bills_from_csv(run: Path) -> dict[str, pd.Series]:
-    """Social and universal bills from the CSVs, straight from docs/billing.md (Hutu & Mustafa 2023)."""
+    """Social and universal bills from the CSVs, straight from docs/billing.md (Hutu & Mustafa)."""
     p = read(run, "participants.csv").merge(
         read(run, "slots.csv")[["slot", "clearing_price"]], on="slot"
     )
@@ -293,7 +294,10 @@ def test_social_and_universal_bills_against_formulas_from_csv(tiny_run: Path) ->
 
 
 def test_p2p_benefit_against_the_retailer(tiny_run: Path) -> None:
-    """Buyers gain RP - price and sellers price - FiT on every traded kWh (Fernandes, Christin & Kar, SmartGridComm 2024)."""
+    """Buyers gain RP - price and sellers price - FiT on every traded kWh.
+
+    As in Fernandes, Christin & Kar, SmartGridComm 2024.
+    """
     slots = read(tiny_run, "slots.csv")
     trades = read(tiny_run, "trades.csv")
     buyer = (trades["energy_kwh"] * (RP - trades["price"])).groupby(trades["slot"]).sum()
