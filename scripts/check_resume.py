@@ -76,7 +76,12 @@ def main() -> int:
             if first
             else _cosim("run", "--resume", str(run), "--quiet")
         )
-        delay = float(rng.uniform(0.15, 0.9)) * full_s
+        done = 0
+        if not first:
+            done = json.loads((run / "summary.json").read_text())["slots_completed"]
+        total = json.loads((ref / "summary.json").read_text())["slots"]
+        # a random point of what is left of the run (start-up included)
+        delay = float(rng.uniform(0.1, 0.8)) * full_s * (1.0 - done / total) + 2.0
         proc = subprocess.Popen(cmd)
         try:
             proc.wait(timeout=delay)
