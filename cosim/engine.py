@@ -254,20 +254,36 @@ def run_simulation(
                 yield grid_out_q.put(flow)
 
     def settlement() -> Generator[simpy.Event, Any, None]:
-        for _ in range(n_slots):
-            r: _SlotReading = yield to_settle_q.get()
+        # Nothing in a slot reads its bills either: the plaintext ledger bills a chunk of
+        # slots with array operations (bit-identical to slot by slot), at most about
+        # _SETTLE_CHUNK_VALUES participant-slots at a time to bound its memory.
+        size = 1
+        if isinstance(ledger, Ledger):
+            size = min(sc.output.chunk_slots, max(1, _SETTLE_CHUNK_VALUES // pop.n))
+        pending: list[_SlotReading] = []
+        for k in range(n_slots):
+            pending.append((yield to_settle_q.get()))
+            if len(pending) < size and k < n_slots - 1:
+                continue
             with timer.stage("settlement"):
-                d, m = r.delivery, r.market
-                energy = ledger.settle(
-                    m.orders.side,
-                    d.accepted,
-                    d.committed_kwh,
-                    d.deviation_kwh,
-                    d.net_kwh,
-                    m.p2p_price,
-                    m.clearing.clearing_price,
+                side = np.stack([x.market.orders.side for x in pending])
+                acc, c, dev, net = (
+                    np.stack([getattr(x.delivery, name) for x in pending])
+                    for name in ("accepted", "committed_kwh", "deviation_kwh", "net_kwh")
                 )
-            yield settle_out_q.put((r, energy))
+                p2p = np.stack([x.market.p2p_price for x in pending])
+                slot_price = np.array([x.market.clearing.clearing_price for x in pending])
+                if isinstance(ledger, Ledger):
+                    chunk = ledger.settle_chunk(side, acc, c, dev, net, p2p, slot_price)
+                    energies = [
+                        {m: float(e[t]) for m, e in chunk.items()} for t in range(len(pending))
+                    ]
+                else:
+                    price = float(slot_price[0])
+                    energies = [ledger.settle(side[0], acc[0], c[0], dev[0], net[0], p2p[0], price)]
+            for r, energy in zip(pending, energies, strict=True):
+                yield settle_out_q.put((r, energy))
+            pending = []
 
     def recorder() -> Generator[simpy.Event, Any, None]:
         for k in range(n_slots):
@@ -470,6 +486,10 @@ def run_scenario(
 
 
 _SIDE_NAMES = np.array(["sell", "none", "buy"])
+
+#: Participant-slots the plaintext ledger bills at once: arrays of 256 kB stay in the CPU caches
+#: (measured: 2**14 to 2**16 fastest from 47 to 5,000 participants, 2**20 twice as slow).
+_SETTLE_CHUNK_VALUES = 1 << 15
 
 
 def _max_or_nan(values: np.ndarray, converged: bool) -> float:
