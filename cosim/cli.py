@@ -110,10 +110,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from cosim.engine import build_simulation
+    # the scenario first: a typo is reported before the grid libraries are imported
     from cosim.scenario import load_scenario
 
     scenario = load_scenario(args.scenario, args.overrides)
+    from cosim.engine import build_simulation
+
     sim = build_simulation(scenario)  # checks network and profile files too
     print(
         f"{args.scenario}: valid ({scenario.time.slots} slots of {scenario.time.slot_minutes} min, "
@@ -123,10 +125,11 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from cosim.engine import build_simulation, open_writer, run_simulation
     from cosim.scenario import load_scenario
 
     scenario = load_scenario(args.scenario, args.overrides)
+    from cosim.engine import build_simulation, open_writer, run_simulation
+
     if scenario.settlement.encryption == "paillier_djn" and scenario.settlement.workers > 1:
         # the background processes take the other cores: pypaillier runs one thread here
         os.environ.setdefault("RAYON_NUM_THREADS", "1")
