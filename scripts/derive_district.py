@@ -37,7 +37,8 @@ recreates them.
 Usage
 -----
 ``python scripts/derive_district.py [--groups 24] [--out cosim/grid/data/district.json]``.
-The benchmarks call it with other ``--groups`` for their scale curve.
+``benchmarks/scale_curve.py`` calls it with ``--classes village_1 --groups K`` (K copies of the
+village feeder, 47 households each) for its participants-vs-time curve.
 """
 
 from __future__ import annotations
@@ -63,11 +64,11 @@ def feeder(network_class: str) -> pp.pandapowerNet:
         return pn.create_synthetic_voltage_control_lv_network(network_class=network_class)
 
 
-def build_district(groups: int) -> pp.pandapowerNet:
-    """The district: ``groups`` copies of the five classes under one 20 kV bus."""
-    if groups < 1:
-        raise ValueError("groups must be >= 1")
-    net = pp.create_empty_network(name=f"district of {groups * len(CLASSES)} LV networks")
+def build_district(groups: int, classes: tuple[str, ...] = CLASSES) -> pp.pandapowerNet:
+    """The district: ``groups`` copies of ``classes`` (default: all five) under one 20 kV bus."""
+    if groups < 1 or not classes:
+        raise ValueError("groups must be >= 1 and classes not empty")
+    net = pp.create_empty_network(name=f"district of {groups * len(classes)} LV networks")
     mv = pp.create_bus(net, vn_kv=MV_KV, name="MV busbar")
     pp.create_ext_grid(net, mv, vm_pu=1.0, name="primary substation")
     frames: dict[str, list[pd.DataFrame]] = {
@@ -76,7 +77,7 @@ def build_district(groups: int) -> pp.pandapowerNet:
     next_bus = 1
     copy = 0
     for _ in range(groups):
-        for network_class in CLASSES:
+        for network_class in classes:
             lv = feeder(network_class)
             own_mv = int(lv.ext_grid["bus"].iloc[0])
             lv_buses = lv.bus.index[lv.bus.index != own_mv]
@@ -137,8 +138,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--groups", type=int, default=24, help="copies of the five classes")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument(
+        "--classes", nargs="+", choices=CLASSES, default=list(CLASSES), help="LV networks per group"
+    )
     args = parser.parse_args()
-    net = build_district(args.groups)
+    net = build_district(args.groups, tuple(args.classes))
     write(net, args.out)
     size = args.out.stat().st_size / 1e6
     print(
