@@ -8,6 +8,7 @@ of the configured backends (power flow, network check, settlement) live here too
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from cosim.battery_strategies import BatteryPlanner
+from cosim.checks import check_inputs
 from cosim.errors import InputError
 from cosim.fulfilment import Orders, plan_orders
 from cosim.grid.lightsim import LightsimFlow
@@ -109,7 +111,9 @@ def build_simulation(scenario: Scenario) -> Simulation:
     Raises
     ------
     InputError
-        For a network or profile file that cannot be used.
+        For a network or profile file that cannot be used, or inputs a run would fail on or
+        that are implausible (:func:`cosim.checks.check_inputs`): every check of the inputs
+        happens here, before any slot runs.
     """
     t0 = time.perf_counter()
     net = load_network(scenario.network.name, scenario.source_file)
@@ -119,6 +123,7 @@ def build_simulation(scenario: Scenario) -> Simulation:
     streams = random_streams(scenario.seed)
     profiles = load_profile_set(scenario)
     population = build_population(scenario, attachment, profiles, streams["population"])
+    check_inputs(scenario, net, attachment, population, profiles)
     start = pd.Timestamp(scenario.time.start)
     feed = ProfileFeed(
         population, profiles, start, scenario.time.slot_minutes, scenario.output.chunk_slots
@@ -224,8 +229,14 @@ def _grid_adapter(scenario: Scenario, net: Any, bus: np.ndarray) -> PandapowerFl
     return PandapowerFlow(net, bus)
 
 
-def open_writer(scenario: Scenario, out_dir: Path) -> ResultWriter:
-    """A :class:`ResultWriter` for the tables this scenario writes, into ``out_dir``."""
+def open_writer(
+    scenario: Scenario, out_dir: Path, resume_bytes: Mapping[str, int] | None = None
+) -> ResultWriter:
+    """A :class:`ResultWriter` for the tables this scenario writes, into ``out_dir``.
+
+    ``resume_bytes`` (a checkpoint's table lengths [byte]) reopens the tables of an
+    interrupted run, cut back to the checkpoint, instead of starting them afresh.
+    """
     tables = ["slots", "participants", "trades", "trafos"]
     if scenario.output.buses:
         tables.append("buses")
@@ -238,4 +249,6 @@ def open_writer(scenario: Scenario, out_dir: Path) -> ResultWriter:
     out = scenario.output
     # a second process formats the CSVs while the run goes on, if there is more than one chunk
     background = out.background_writes and scenario.time.slots > out.chunk_slots
-    return ResultWriter(out_dir, tables, out.chunk_slots, extra, background=background)
+    return ResultWriter(
+        out_dir, tables, out.chunk_slots, extra, background=background, resume_bytes=resume_bytes
+    )
