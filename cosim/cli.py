@@ -134,11 +134,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from cosim.engine import build_simulation
-    from cosim.participants import describe_profile_use, load_profile_set
+    # the scenario first: a typo is reported before the grid libraries are imported
     from cosim.scenario import load_scenario
 
     scenario = load_scenario(args.scenario, args.overrides)
+    from cosim.engine import build_simulation
+    from cosim.participants import describe_profile_use, load_profile_set
+
     sim = build_simulation(scenario)  # every check a run makes before its first slot
     print(
         f"{args.scenario}: valid ({scenario.time.slots} slots of {scenario.time.slot_minutes} min, "
@@ -150,7 +152,6 @@ def _validate(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from cosim.checkpoint import CHECKPOINT_FILE, read_checkpoint
-    from cosim.engine import build_simulation, open_writer, run_simulation
     from cosim.results import prepare_run_dir, resumable_run
     from cosim.scenario import load_scenario
 
@@ -178,6 +179,9 @@ def _run(args: argparse.Namespace) -> int:
         out = Path(args.out) if args.out is not None else Path("results") / scenario.name
     if args.heartbeat <= 0:
         raise InputError(None, "--heartbeat", f"expected seconds > 0, got {args.heartbeat}")
+    # the engine (pandapower, lightsim2grid, SimPy) only once the scenario is known to be valid
+    from cosim.engine import build_simulation, open_writer, run_simulation
+
     if scenario.settlement.encryption == "paillier_djn" and scenario.settlement.workers > 1:
         # the background processes take the other cores: pypaillier runs one thread here
         os.environ.setdefault("RAYON_NUM_THREADS", "1")

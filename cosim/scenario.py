@@ -116,6 +116,7 @@ class NetworkConfig(_Section):
         default="cigre_lv",
         min_length=1,
         description="`cigre_lv` (CIGRE LV, 44 buses), `village` (synthetic village_1, 80 buses), "
+        "`district` (120 synthetic LV networks under one 20 kV bus, 5,208 households), "
         "or a path to a pandapower JSON file (relative to the scenario file).",
     )
     household_rating_kw: float = Field(

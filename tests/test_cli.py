@@ -196,6 +196,23 @@ def test_bad_input_exit_2_one_line(
         assert "Traceback" not in err
 
 
+def test_scenario_typo_reported_without_importing_the_grid_libraries(
+    tiny_scenario: Path,
+) -> None:
+    """``cosim validate`` and ``cosim run`` read the scenario before importing pandapower."""
+    code = (
+        "import sys; from cosim.cli import main; "
+        f"rc = main(['{{}}', {str(tiny_scenario)!r}, '--set', 'time.slotz=2']); "
+        "print(rc, sorted(m for m in ('pandapower', 'lightsim2grid', 'simpy') if m in sys.modules))"
+    )
+    for command in ("validate", "run"):
+        done = subprocess.run(
+            [sys.executable, "-c", code.format(command)], capture_output=True, text=True, check=True
+        )
+        assert done.stdout.strip() == "2 []", done.stdout
+        assert "time.slotz: unknown key" in done.stderr
+
+
 def test_console_script_exit_codes(tiny_scenario: Path, tmp_path: Path) -> None:
     """The installed entry point, as a user runs it."""
     bad = subprocess.run(

@@ -5,6 +5,9 @@ Three ways to name a network (scenario key ``network.name``):
 * ``"cigre_lv"``: :func:`pandapower.networks.create_cigre_network_lv` (44 buses, 15 loads);
 * ``"village"``: :func:`pandapower.networks.create_synthetic_voltage_control_lv_network`
   with ``network_class="village_1"`` (80 buses, 47 loads, 13 PV sgens);
+* ``"district"``: 120 of pandapower's synthetic LV networks (24 of each of its five classes)
+  under one 20 kV busbar: 9,529 buses, 120 transformers, 5,208 household loads. Shipped as
+  package data (``cosim/grid/data/district.json``, made by ``scripts/derive_district.py``);
 * anything else: the path of a pandapower JSON file (:func:`pandapower.to_json`).
 
 A participant is one customer behind one meter. :func:`attach_participants` derives them from the
@@ -26,6 +29,7 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -47,7 +51,10 @@ __all__ = [
 ]
 
 #: Names accepted by :func:`load_network` besides a file path.
-BUILTIN_NETWORKS: tuple[str, ...] = ("cigre_lv", "village")
+BUILTIN_NETWORKS: tuple[str, ...] = ("cigre_lv", "village", "district")
+
+#: Package data file of each built-in network shipped as JSON.
+_PACKAGED: dict[str, str] = {"district": "district.json"}
 
 #: Participant kinds.
 KINDS: tuple[str, ...] = ("household", "commercial")
@@ -66,8 +73,9 @@ def load_network(name: str, scenario_file: str | Path | None = None) -> pandapow
     Parameters
     ----------
     name : str
-        ``"cigre_lv"``, ``"village"``, or the path of a pandapower JSON file. A relative path is
-        looked up next to ``scenario_file`` first, then in the current working directory.
+        ``"cigre_lv"``, ``"village"``, ``"district"``, or the path of a pandapower JSON file. A
+        relative path is looked up next to ``scenario_file`` first, then in the current working
+        directory.
     scenario_file : str or Path, optional
         The scenario the name came from; anchors relative paths and names the file in errors.
 
@@ -86,6 +94,9 @@ def load_network(name: str, scenario_file: str | Path | None = None) -> pandapow
         return pn.create_cigre_network_lv()
     if name == "village":
         return pn.create_synthetic_voltage_control_lv_network(network_class="village_1")
+    if name in _PACKAGED:
+        with resources.as_file(resources.files("cosim.grid") / "data" / _PACKAGED[name]) as path:
+            return pp.from_json(str(path))
     path = _resolve_path(name, scenario_file)
     try:
         net = pp.from_json(str(path))
