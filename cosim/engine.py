@@ -352,9 +352,7 @@ def run_simulation(
             slot_row[f"supplier_energy_kwh_{model}"] = e
         slot_row["battery_plan_status"] = m.plan_status  # written for price and rolling only
         writer.add("slots", {key: np.asarray([v]) for key, v in slot_row.items()})
-        writer.add(
-            "participants",
-            {
+        rows = {
                 "slot": k,
                 "participant": ids,
                 "bus": pop.bus,
@@ -374,8 +372,10 @@ def run_simulation(
                 "limit_price": o.limit_price,
                 "p2p_price": m.p2p_price,
                 "battery_setpoint_kwh": setpoint_column(m.setpoint_kwh, has_battery),
-            },
-        )
+            }  # fmt: skip
+        writer.add("participants", rows)
+        if sim.privacy is not None:  # the meters' private aggregation and the GO's monitoring
+            sim.privacy.record_slot(k, rows, flow, slot_h)
         writer.add(
             "buses",
             {"slot": k, "bus": sim.flow.bus_ids, "vm_pu": flow.vm_pu, "p_mw": flow.bus_p_mw},
@@ -404,6 +404,7 @@ def run_simulation(
 
     wall0 = time.perf_counter()
     status, error = "completed", None
+    privacy_report: dict[str, Any] | None = None
     write_failure: OSError | None = None
     try:
         env.run()
@@ -411,6 +412,8 @@ def run_simulation(
             raise RuntimeError(f"simulation stopped after {totals.slots_done} of {n_slots} slots")
         with timer.stage("settlement"):
             ledger.finish()  # closes the last billing period (suppliers decrypt the bills)
+        if sim.privacy is not None:  # last batch, privacy.json and the role views
+            privacy_report = sim.privacy.finish(writer.out_dir, ledger)
     except BaseException as exc:
         status, error = "failed", f"{type(exc).__name__}: {exc}"
         if isinstance(ledger, EncryptedSettlement):
@@ -436,6 +439,8 @@ def run_simulation(
             summary = _summary(
                 sim, totals, ledger, timer, time.perf_counter() - wall0, status, error
             )
+            if privacy_report is not None and privacy_report["dp"] is not None:
+                summary["privacy"] = privacy_report  # epsilon, composition, measured error
             write_json(writer.out_dir / "summary.json", summary)
             (writer.out_dir / "scenario.yaml").write_text(scenario_to_yaml(sc), encoding="utf-8")
     if write_failure is not None:
