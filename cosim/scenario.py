@@ -384,6 +384,13 @@ class SettlementConfig(_Section):
         return value
 
 
+ParticipantKind = Literal["household", "commercial"]
+
+
+def _default_clip() -> dict[ParticipantKind, float]:
+    return {"household": 3.0, "commercial": 30.0}
+
+
 class DPConfig(_Section):
     """Differential privacy of the metering aggregates (noise made on the meters)."""
 
@@ -398,8 +405,8 @@ class DPConfig(_Section):
     resolution_kwh: float = Field(
         default=0.001, gt=0, le=1, description="Release grid [kWh]: readings are rounded to it."
     )
-    clip_kwh: dict[Literal["household", "commercial"], float] = Field(
-        default_factory=lambda: {"household": 3.0, "commercial": 30.0},
+    clip_kwh: dict[ParticipantKind, float] = Field(
+        default_factory=_default_clip,
         description="Per participant kind, readings are clipped to [-C, C] [kWh per slot] "
         "before noise; the sensitivity is 2 C / resolution.",
     )
@@ -412,10 +419,10 @@ class DPConfig(_Section):
 
     @field_validator("clip_kwh")
     @classmethod
-    def _positive(cls, value: dict[str, float]) -> dict[str, float]:
+    def _positive(cls, value: dict[ParticipantKind, float]) -> dict[ParticipantKind, float]:
         if any(not v > 0 for v in value.values()):
             raise ValueError("clipping bounds > 0")
-        return {"household": 3.0, "commercial": 30.0} | value
+        return _default_clip() | value
 
 
 class PrivacyConfig(_Section):
