@@ -153,7 +153,10 @@ def main() -> int:
     print(f"key generation (four 2048-bit keys, one dealt 2-of-2): {keygen:.1f} s")
 
     rows: list[dict[str, Any]] = []
-    header = f"{'N':>5} {'scheme':<22} {'T':>4} {'readings/s':>12} {'bytes/meter':>12} exact"
+    header = (
+        f"{'N':>5} {'scheme':<26} {'T':>4} {'readings/s':>12} {'bytes/meter':>12} "
+        f"{'bytes/reading':>13} exact"
+    )
     print(header)
     for n in sizes:
         xp = readings(n, args.paillier_slots, seed=n)
@@ -173,7 +176,10 @@ def main() -> int:
                 {"n": n, "scheme": name, "slots": slots, "seconds": seconds,
                  "readings_per_s": rate, "bytes_per_meter": size, "exact": ok}
             )  # fmt: skip
-            print(f"{n:>5} {name:<22} {slots:>4} {rate:>12.1f} {size:>12.0f} {ok}")
+            print(
+                f"{n:>5} {name:<26} {slots:>4} {rate:>12.1f} {size:>12.0f} "
+                f"{size / slots:>13.1f} {ok}"
+            )
 
     def rate(n: int, scheme: str) -> float:
         return next(r["readings_per_s"] for r in rows if r["n"] == n and r["scheme"] == scheme)
