@@ -1,4 +1,4 @@
-"""Result files: columnar buffers appended to CSV in chunks.
+"""Result files and the run directory: columnar buffers appended to CSV in chunks.
 
 Rows are collected as numpy column blocks (one block per slot and table) and appended to
 the CSV files every ``output.chunk_slots`` slots, so memory stays bounded over a year and a
@@ -10,23 +10,35 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import queue
-from collections.abc import Mapping, Sequence
+import shutil
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from cosim.checkpoint import CHECKPOINT_FILE, Checkpoint, write_checkpoint
+from cosim.errors import InputError
+from cosim.subprocesses import init_child
+
 __all__ = [
     "TABLE_COLUMNS",
+    "OutputError",
     "ResultWriter",
     "background_writes_possible",
+    "output_errors",
+    "prepare_run_dir",
+    "resumable_run",
+    "run_status",
     "write_json",
     "write_table",
 ]
 
-#: Required columns of each per-slot table, in order (DESIGN.md contract), plus our additions.
+#: Required columns of each per-slot table, in order (the result-file contract), plus our additions.
 TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     "slots": tuple(
         "slot time clearing_price traded_kwh import_kwh export_kwh vm_min_pu vm_max_pu "
@@ -46,6 +58,116 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     "trafos": ("slot", "trafo", "loading_percent"),
     "trades": ("slot", "buyer", "seller", "energy_kwh", "price"),
 }
+
+
+#: Files and folders cosim writes into a run directory (``--force`` removes only these).
+RUN_FILES: tuple[str, ...] = (
+    *(f"{t}.csv" for t in TABLE_COLUMNS),
+    "bills.csv",
+    "suppliers.csv",
+    "participants_info.csv",
+    "settlement_slots.csv",
+    "rejected_payloads.csv",
+    "faults.csv",
+    "dispatch.csv",
+    "summary.json",
+    "scenario.yaml",
+    CHECKPOINT_FILE,
+    CHECKPOINT_FILE + ".tmp",
+)
+RUN_FOLDERS: tuple[str, ...] = ("plots", "views")
+
+
+def prepare_run_dir(out_dir: Path, force: bool) -> None:
+    """Make ``out_dir`` ready for a new run, or refuse.
+
+    An empty or missing folder is used as it is (missing parents are created). A non-empty
+    one is refused unless ``force``, which removes cosim's own files and folders
+    (:data:`RUN_FILES`, :data:`RUN_FOLDERS`) and keeps anything else.
+
+    Raises
+    ------
+    OutputError
+        The folder is a file, not empty (without ``force``), or cannot be created or written.
+    """
+    out = Path(out_dir)
+    with output_errors(out):
+        if out.exists() and not out.is_dir():
+            raise OutputError(out, "--out", "is a file; expected a directory")
+        if out.is_dir() and any(out.iterdir()):
+            if not force:
+                raise OutputError(
+                    out,
+                    "--out",
+                    "is not empty; add --force to replace cosim's files in it, or continue an "
+                    "interrupted run with: cosim run --resume DIR",
+                )
+            for name in RUN_FILES:
+                (out / name).unlink(missing_ok=True)
+            for name in RUN_FOLDERS:
+                if (out / name).is_dir():
+                    shutil.rmtree(out / name)
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".cosim-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+
+
+def run_status(run_dir: Path) -> dict[str, Any]:
+    """``summary.json`` of a run directory.
+
+    Raises
+    ------
+    InputError
+        No such folder, no summary, or a summary that is not a cosim run's.
+    """
+    d = Path(run_dir)
+    if not d.is_dir():
+        raise InputError(d, "(folder)", "no such run directory")
+    path = d / "summary.json"
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(path, "(file)", "missing: not a cosim run directory") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(path, "(file)", f"unreadable ({type(exc).__name__})") from None
+    if not isinstance(summary, dict) or "status" not in summary:
+        raise InputError(path, "status", "missing: not a cosim run summary")
+    return summary
+
+
+def resumable_run(run_dir: Path) -> Path:
+    """Check that ``run_dir`` holds a run that ``--resume`` can continue; its scenario file.
+
+    Raises
+    ------
+    InputError
+        Not a run directory, a completed run, a run still going, or no checkpoint.
+    """
+    d = Path(run_dir)
+    summary = run_status(d)
+    status = summary["status"]
+    if status == "completed":
+        raise InputError(d / "summary.json", "status", "the run is already completed")
+    pid = summary.get("pid")
+    if status == "running" and isinstance(pid, int) and pid != os.getpid() and _alive(pid):
+        raise InputError(
+            d / "summary.json", "status", f"the run is still going (process {pid}); stop it first"
+        )
+    for name in ("scenario.yaml", CHECKPOINT_FILE):
+        if not (d / name).is_file():
+            raise InputError(d / name, "(file)", "missing: this run cannot be resumed")
+    return d / "scenario.yaml"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def write_table(path: Path, frame: pd.DataFrame, append: bool = False) -> None:
@@ -104,9 +226,9 @@ class ResultWriter:
         chunk_slots: int,
         extra_columns: Mapping[str, Sequence[str]] | None = None,
         background: bool = False,
+        resume_bytes: Mapping[str, int] | None = None,
     ) -> None:
         self.out_dir = Path(out_dir)
-        self.out_dir.mkdir(parents=True, exist_ok=True)
         self.columns = {
             t: TABLE_COLUMNS[t] + tuple((extra_columns or {}).get(t, ())) for t in tables
         }
@@ -116,8 +238,14 @@ class ResultWriter:
         }
         self._pending_slots = 0
         self.rows_written: dict[str, int] = {t: 0 for t in tables}
-        for t in tables:  # start every table fresh, with a header even if it stays empty
-            write_table(self.path(t), pd.DataFrame(columns=list(self.columns[t])))
+        with output_errors(self.out_dir):
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            if resume_bytes is None:  # every table fresh, with a header even if it stays empty
+                for t in tables:
+                    write_table(self.path(t), pd.DataFrame(columns=list(self.columns[t])))
+            else:  # drop whatever was written after the checkpoint
+                for t in tables:
+                    _truncate(self.path(t), resume_bytes[t])
         self._background = (
             _BackgroundWriter() if background and background_writes_possible() else None
         )
@@ -165,9 +293,23 @@ class ResultWriter:
         if not blocks:
             return
         if self._background is not None:
-            self._background.submit(blocks)
+            self._background.submit(("blocks", blocks))
         else:
-            _append_blocks(blocks)
+            with output_errors(self.out_dir):
+                _append_blocks(blocks)
+
+    def checkpoint(self, checkpoint: Checkpoint) -> None:
+        """Write ``checkpoint`` once everything flushed so far is on disk.
+
+        Its ``table_bytes`` are measured at that moment, so they mark the end of the slots
+        before ``checkpoint.slot`` (rows buffered but not flushed belong to later slots).
+        """
+        task = ("checkpoint", str(self.out_dir), list(self._buffers), checkpoint)
+        if self._background is not None:
+            self._background.submit(task)
+        else:
+            with output_errors(self.out_dir):
+                _run_task(task)
 
     def close(self) -> None:
         """Wait until the background writer has written everything; raise its error if any.
@@ -178,23 +320,82 @@ class ResultWriter:
             background, self._background = self._background, None
             background.close()
 
+    def abort(self, timeout_s: float = 30.0) -> None:
+        """Stop after a failure: let the background writer finish what it was given (the
+        last checkpoint among it) for up to ``timeout_s`` seconds, then stop it; drop the
+        buffers. Errors are not raised (the failure that led here is the one to report)."""
+        for buffer in self._buffers.values():
+            for parts in buffer.values():
+                parts.clear()
+        if self._background is not None:
+            background, self._background = self._background, None
+            background.finish_or_kill(timeout_s)
+
+    def truncate_to(self, table_bytes: Mapping[str, int]) -> None:
+        """Cut each table back to the length recorded in a checkpoint [byte]."""
+        with output_errors(self.out_dir):
+            for table in self._buffers:
+                _truncate(self.path(table), table_bytes[table])
+
 
 def _append_blocks(blocks: list[tuple[str, dict[str, np.ndarray]]]) -> None:
     for path, columns in blocks:
         write_table(Path(path), pd.DataFrame(columns), append=True)
 
 
-def _writer_loop(tasks: Any, errors: Any) -> None:
-    """Body of the background writer process: append blocks in the order they come."""
+def _truncate(path: Path, size: int) -> None:
+    """Cut ``path`` to ``size`` bytes (it must be at least that long)."""
+    with open(path, "r+b") as f:
+        f.seek(0, os.SEEK_END)
+        if f.tell() < size:
+            raise ValueError(f"{path} is shorter ({f.tell()} bytes) than its checkpoint ({size})")
+        f.truncate(size)
+
+
+def _run_task(task: tuple[Any, ...]) -> None:
+    """One task of the writer: append blocks, or write a checkpoint with the tables' lengths."""
+    if task[0] == "blocks":
+        _append_blocks(task[1])
+        return
+    _, out_dir, tables, checkpoint = task
+    out = Path(out_dir)
+    checkpoint.table_bytes = {t: (out / f"{t}.csv").stat().st_size for t in tables}
+    write_checkpoint(out / CHECKPOINT_FILE, checkpoint)
+
+
+def _writer_loop(tasks: Any, errors: Any, parent_pid: int) -> None:
+    """Body of the background writer process: run the tasks in the order they come."""
+    init_child(parent_pid)
     while True:
-        blocks = tasks.get()
-        if blocks is None:
+        task = tasks.get()
+        if task is None:
             return
         try:
-            _append_blocks(blocks)
+            _run_task(task)
         except Exception as exc:  # reported to the simulation at close()
-            errors.put(f"{type(exc).__name__}: {exc}")
+            errors.put((type(exc).__name__, str(exc), getattr(exc, "filename", None)))
             return
+
+
+class OutputError(InputError):
+    """The run directory cannot be written (permissions, disk full, a file in the way).
+
+    A problem the user can fix: the CLI reports it in one line with exit code 2.
+    """
+
+
+@contextmanager
+def output_errors(out_dir: Path) -> Iterator[None]:
+    """Turn an operating-system error while writing results into an :class:`OutputError`."""
+    try:
+        yield
+    except OSError as exc:
+        raise _output_error(out_dir, exc.filename, exc.strerror or str(exc)) from None
+
+
+def _output_error(out_dir: Path, filename: Any, reason: str) -> OutputError:
+    where = str(filename) if filename else str(out_dir)
+    return OutputError(where, "", f"cannot write the results: {reason}")
 
 
 class _BackgroundWriter:
@@ -212,17 +413,22 @@ class _BackgroundWriter:
         # guard its entry point with ``if __name__ == "__main__":`` or set
         # ``output.background_writes: false``
         ctx = multiprocessing.get_context()
-        self._tasks = ctx.Queue(maxsize=2)
+        self._tasks = ctx.Queue(maxsize=3)
         self._errors = ctx.Queue()
         self._process = ctx.Process(
-            target=_writer_loop, args=(self._tasks, self._errors), daemon=True
+            target=_writer_loop, args=(self._tasks, self._errors, os.getpid()), daemon=True
         )
         self._process.start()
 
-    def submit(self, blocks: list[tuple[str, dict[str, np.ndarray]]]) -> None:
-        if not self._process.is_alive():
-            self._raise_error("the background CSV writer stopped")
-        self._tasks.put(blocks)
+    def submit(self, task: tuple[Any, ...]) -> None:
+        while True:
+            if not self._process.is_alive():
+                self._raise_error("the background CSV writer stopped")
+            try:
+                self._tasks.put(task, timeout=1.0)
+                return
+            except queue.Full:  # the writer is busy, or died with an error
+                continue
 
     def close(self) -> None:
         if self._process.is_alive():
@@ -230,13 +436,32 @@ class _BackgroundWriter:
         self._process.join()
         self._raise_error(None)
 
+    def finish_or_kill(self, timeout_s: float) -> None:
+        if self._process.is_alive():
+            try:
+                self._tasks.put(None, timeout=timeout_s)
+            except queue.Full:
+                pass
+            self._process.join(timeout_s)
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join()
+        self._tasks.cancel_join_thread()
+
     def _raise_error(self, default: str | None) -> None:
+        self._process.join()  # its queue is flushed once it has exited
         try:
-            message = self._errors.get_nowait()
+            name, message, filename = self._errors.get_nowait()
         except queue.Empty:
-            message = default
-        if message is not None:
-            raise OSError(f"writing results failed: {message}")
+            if default is None:
+                return
+            raise RuntimeError(default) from None
+        if name in _OS_ERRORS:
+            raise _output_error(Path("."), filename, message)
+        raise RuntimeError(f"the background CSV writer failed: {name}: {message}")
+
+
+_OS_ERRORS: set[str] = {"OSError", *(c.__name__ for c in OSError.__subclasses__())}
 
 
 def background_writes_possible() -> bool:

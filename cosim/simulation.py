@@ -8,6 +8,7 @@ of the configured backends (power flow, network check, settlement) live here too
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -282,8 +283,14 @@ def _grid_adapter(scenario: Scenario, net: Any, bus: np.ndarray) -> PandapowerFl
     return PandapowerFlow(net, bus)
 
 
-def open_writer(scenario: Scenario, out_dir: Path) -> ResultWriter:
-    """A :class:`ResultWriter` for the tables this scenario writes, into ``out_dir``."""
+def open_writer(
+    scenario: Scenario, out_dir: Path, resume_bytes: Mapping[str, int] | None = None
+) -> ResultWriter:
+    """A :class:`ResultWriter` for the tables this scenario writes, into ``out_dir``.
+
+    ``resume_bytes`` (a checkpoint's table lengths [byte]) reopens the tables of an
+    interrupted run, cut back to the checkpoint, instead of starting them afresh.
+    """
     tables = ["slots", "participants", "trades", "trafos"]
     if scenario.output.buses:
         tables.append("buses")
@@ -296,4 +303,6 @@ def open_writer(scenario: Scenario, out_dir: Path) -> ResultWriter:
     out = scenario.output
     # a second process formats the CSVs while the run goes on, if there is more than one chunk
     background = out.background_writes and scenario.time.slots > out.chunk_slots
-    return ResultWriter(out_dir, tables, out.chunk_slots, extra, background=background)
+    return ResultWriter(
+        out_dir, tables, out.chunk_slots, extra, background=background, resume_bytes=resume_bytes
+    )

@@ -211,3 +211,27 @@ def test_a_dropped_meter_leaves_the_others_released(tiny_scenario: Path, tmp_pat
             "net_kwh",
         ]
         assert value == int(encode_kwh(net.to_numpy()).sum()) / 2.0**40
+
+
+def test_an_interrupted_run_resumes_to_the_same_views(tmp_path: Path) -> None:
+    """SIGINT halfway, ``--resume``: privacy.json and every view equal an uninterrupted run's."""
+    import signal
+
+    from test_interruption import SCENARIO, _start, _wait_for_slot
+
+    scenario = tmp_path / "stoppable.yaml"
+    text = SCENARIO + "privacy: {views: all, batch_slots: 6, groups: feeder}\n"
+    scenario.write_text(text, encoding="utf-8")
+    reference = _run(scenario, tmp_path / "reference")
+    out = tmp_path / "run"
+    proc = _start(scenario, out)
+    _wait_for_slot(proc, 15)
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=120)
+    assert not (out / "views").exists()
+    assert main(["run", "--resume", str(out), "--quiet"]) == 0
+    assert (out / "privacy.json").read_bytes() == (reference / "privacy.json").read_bytes()
+    files = sorted(p.relative_to(reference) for p in (reference / "views").rglob("*.*"))
+    assert files == sorted(p.relative_to(out) for p in (out / "views").rglob("*.*"))
+    for name in files:
+        assert (out / name).read_bytes() == (reference / name).read_bytes(), name

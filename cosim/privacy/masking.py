@@ -151,10 +151,29 @@ class MaskingMeter:
         self._mask = X25519PrivateKey.from_private_bytes(entropy(32))
         self.epoch = 0
         self._channel_keys: dict[int, AESGCM] = {}
+        self._channel_raw: dict[int, bytes] = {}
         self._pair_keys: dict[int, bytes] = {}
         self._held: dict[tuple[int, int, int], int] = {}  # (owner, kind, tag) -> share
         self._seed: tuple[int, bytes] | None = None  # (batch, b_u)
         self._answered: dict[tuple[int, int], int] = {}  # (batch, owner) -> kind revealed
+
+    def __getstate__(self) -> dict[str, object]:
+        """Pickle (checkpoints) with the X25519 and AES-GCM keys as their raw bytes."""
+        state = dict(self.__dict__)
+        for name in ("_channel", "_mask"):
+            state[name] = state[name].private_bytes(
+                _RAW, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+            )
+        state["_channel_keys"] = dict(self._channel_raw)
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        for name in ("_channel", "_mask"):
+            raw = state[name]
+            assert isinstance(raw, bytes)
+            setattr(self, name, X25519PrivateKey.from_private_bytes(raw))
+        self._channel_keys = {v: AESGCM(k) for v, k in self._channel_raw.items()}
 
     @property
     def channel_public(self) -> bytes:
@@ -181,7 +200,8 @@ class MaskingMeter:
             if v not in self._channel_keys:
                 shared = self._channel.exchange(X25519PublicKey.from_public_bytes(channel[v]))
                 info = b"cosim/masking/channel|%d|%d" % (lo, hi)
-                self._channel_keys[v] = AESGCM(_kdf(shared, info))
+                self._channel_raw[v] = _kdf(shared, info)
+                self._channel_keys[v] = AESGCM(self._channel_raw[v])
             shared = self._mask.exchange(X25519PublicKey.from_public_bytes(mask[v]))
             e_lo, e_hi = (self.epoch, epochs[v]) if self.index == lo else (epochs[v], self.epoch)
             info = b"cosim/masking/pair|%d|%d|%d|%d" % (lo, hi, e_lo, e_hi)

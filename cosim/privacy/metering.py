@@ -167,6 +167,10 @@ class PrivateMetering:
         self.bytes_per_meter: list[float] = []
         self.exact = True
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle for checkpoints (the test hook ``dropouts`` is not kept)."""
+        return {**self.__dict__, "_dropouts": None}
+
     # ----------------------------------------------------------------- per slot
 
     def record_slot(
