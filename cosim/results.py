@@ -70,6 +70,7 @@ RUN_FILES: tuple[str, ...] = (
     "rejected_payloads.csv",
     "faults.csv",
     "dispatch.csv",
+    "privacy.json",
     "summary.json",
     "scenario.yaml",
     CHECKPOINT_FILE,
