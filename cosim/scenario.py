@@ -451,9 +451,11 @@ class PrivacyConfig(_Section):
         "the larger of this and `settlement.min_aggregate_members` applies.",
     )
     batch_slots: int = Field(
-        default=48,
+        default=336,
         ge=1,
-        description="Slots the meters report at once (one masking round or one Paillier batch).",
+        description="Slots the meters report at once (one masking round or one Paillier batch; "
+        "default a week of half-hour slots: a masking round costs about 0.2 s for 47 meters "
+        "whatever its length).",
     )
     masking_degree: int = Field(
         default=40,

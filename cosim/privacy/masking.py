@@ -234,6 +234,9 @@ class MaskingMeter:
         """Draw the batch's self-mask seed ``b_u``; encrypted shares, one per neighbour."""
         seed = self._entropy(32)
         self._seed = (batch, seed)
+        # earlier batches are closed: their seed shares and answers are no longer needed
+        self._held = {key: v for key, v in self._held.items() if key[1] != _B or key[2] >= batch}
+        self._answered = {key: v for key, v in self._answered.items() if key[0] >= batch}
         return self._share_out(seed, _B, batch)
 
     def receive(self, messages: Sequence[ShareMessage]) -> None:

@@ -39,21 +39,26 @@ CONSUMER_COLUMNS = (
 """What a consumer's own meter and home system know of each slot (its rows of participants.csv)."""
 
 
-@dataclass
 class GridOperatorLog:
     """What the grid operator learned: released group sums and its network monitoring.
 
     Network monitoring stands in for the operator's SCADA: voltages of every bus, active power
     only of buses with no participant or at least k, line and transformer loadings only where
-    they feed no participant or at least k (NaN otherwise).
+    they feed no participant or at least k (NaN otherwise). Per-slot values are kept in
+    preallocated arrays (slot x element), filled as the slots are recorded.
     """
 
-    aggregates: list[tuple[int, str, str, int, float]] = field(default_factory=list)
-    slots: list[dict[str, Any]] = field(default_factory=list)
-    vm_pu: list[NDArray[np.float64]] = field(default_factory=list)
-    bus_p_mw: list[NDArray[np.float64]] = field(default_factory=list)
-    line_loading_percent: list[NDArray[np.float64]] = field(default_factory=list)
-    trafo_loading_percent: list[NDArray[np.float64]] = field(default_factory=list)
+    SLOT_COLUMNS = ("import_kwh", "export_kwh", "losses_kwh", "vm_min_pu", "vm_max_pu")
+
+    def __init__(self, n_slots: int, n_buses: int, n_lines: int, n_trafos: int) -> None:
+        self.aggregates: list[tuple[int, str, str, int, float]] = []
+        self.recorded = 0
+        self.slot_values = {c: np.full(n_slots, np.nan) for c in self.SLOT_COLUMNS}
+        self.pf_converged = np.zeros(n_slots, dtype=bool)
+        self.vm_pu = np.full((n_slots, n_buses), np.nan)
+        self.bus_p_mw = np.full((n_slots, n_buses), np.nan)
+        self.line_loading_percent = np.full((n_slots, n_lines), np.nan)
+        self.trafo_loading_percent = np.full((n_slots, n_trafos), np.nan)
 
 
 @dataclass
@@ -130,7 +135,9 @@ class PrivateMetering:
         self.slot_times = slot_times
         self._times = [t.isoformat() for t in slot_times]
         self._dropouts = dropouts
-        self.grid_operator = GridOperatorLog()
+        self.grid_operator = GridOperatorLog(
+            len(slot_times), bus_ids.size, line_ids.size, trafo_ids.size
+        )
         self.consumers = ConsumerLog() if config.views == "all" else None
         self.group_of = np.zeros(self.n, dtype=np.int64)
         for g, group in enumerate(self.groups):
@@ -193,24 +200,18 @@ class PrivateMetering:
             self.consumers.add(participants, self.n)
         go = self.grid_operator
         imp = flow.grid_import_kw * slot_hours
-        go.slots.append(
-            {
-                "slot": k,
-                "time": self._times[k],
-                "import_kwh": max(imp, 0.0) if np.isfinite(imp) else np.nan,
-                "export_kwh": max(-imp, 0.0) if np.isfinite(imp) else np.nan,
-                "losses_kwh": flow.losses_kw * slot_hours,
-                "vm_min_pu": float(flow.vm_pu.min()) if flow.converged else np.nan,
-                "vm_max_pu": float(flow.vm_pu.max()) if flow.converged else np.nan,
-                "pf_converged": flow.converged,
-            }
-        )
-        go.vm_pu.append(np.asarray(flow.vm_pu, dtype=float))
-        go.bus_p_mw.append(np.where(self._bus_ok, flow.bus_p_mw, np.nan))
-        go.line_loading_percent.append(np.where(self._line_ok, flow.line_loading_percent, np.nan))
-        go.trafo_loading_percent.append(
-            np.where(self._trafo_ok, flow.trafo_loading_percent, np.nan)
-        )
+        row = go.slot_values
+        row["import_kwh"][k] = max(imp, 0.0) if np.isfinite(imp) else np.nan
+        row["export_kwh"][k] = max(-imp, 0.0) if np.isfinite(imp) else np.nan
+        row["losses_kwh"][k] = flow.losses_kw * slot_hours
+        row["vm_min_pu"][k] = float(flow.vm_pu.min()) if flow.converged else np.nan
+        row["vm_max_pu"][k] = float(flow.vm_pu.max()) if flow.converged else np.nan
+        go.pf_converged[k] = flow.converged
+        go.vm_pu[k] = flow.vm_pu
+        go.bus_p_mw[k] = np.where(self._bus_ok, flow.bus_p_mw, np.nan)
+        go.line_loading_percent[k] = np.where(self._line_ok, flow.line_loading_percent, np.nan)
+        go.trafo_loading_percent[k] = np.where(self._trafo_ok, flow.trafo_loading_percent, np.nan)
+        go.recorded = k + 1
         self._buffer.append(np.asarray(participants["net_kwh"], dtype=np.float64))
         if len(self._buffer) == self.config.batch_slots:
             self._close_batch()

@@ -47,15 +47,14 @@ def _write(view: Path, role: str, kind: str, files: dict[str, pd.DataFrame]) -> 
     )
 
 
-def _slots_long(
-    times: list[str], ids: np.ndarray, values: list[np.ndarray], key: str, column: str
-) -> pd.DataFrame:
-    n_slots = len(values)
+def _slots_long(ids: np.ndarray, values: np.ndarray, key: str, column: str) -> pd.DataFrame:
+    """A (slot x element) array as the run's long table ``slot, <key>, <column>``."""
+    n_slots = values.shape[0]
     return pd.DataFrame(
         {
             "slot": np.repeat(np.arange(n_slots), ids.size),
             key: np.tile(ids, n_slots),
-            column: np.concatenate(values) if values else np.zeros(0),
+            column: values.reshape(-1),
         }
     )
 
@@ -91,7 +90,8 @@ def write_views(out_dir: Path, metering: PrivateMetering, settlement: Any) -> li
     """Write ``views/<role>/`` for the configured roles; return the role names written."""
     root = Path(out_dir) / "views"
     go = metering.grid_operator
-    times = [row["time"] for row in go.slots]
+    done = go.recorded
+    times = [t.isoformat() for t in metering.slot_times[:done]]
     aggregates = metering.aggregates_frame()
     bills, totals, disclosures = _settlement_records(settlement)
     written = []
@@ -104,16 +104,23 @@ def write_views(out_dir: Path, metering: PrivateMetering, settlement: Any) -> li
                 "participants": [int(g.members.size) for g in metering.groups],
             }
         ),
-        "slots.csv": pd.DataFrame(go.slots),
+        "slots.csv": pd.DataFrame(
+            {
+                "slot": np.arange(done),
+                "time": times,
+                **{c: v[:done] for c, v in go.slot_values.items()},
+                "pf_converged": go.pf_converged[:done],
+            }
+        ),
     }
-    buses = _slots_long(times, metering.bus_ids, go.vm_pu, "bus", "vm_pu")
-    buses["p_mw"] = np.concatenate(go.bus_p_mw) if go.bus_p_mw else np.zeros(0)
+    buses = _slots_long(metering.bus_ids, go.vm_pu[:done], "bus", "vm_pu")
+    buses["p_mw"] = go.bus_p_mw[:done].reshape(-1)
     files["buses.csv"] = buses
     files["lines.csv"] = _slots_long(
-        times, metering.line_ids, go.line_loading_percent, "line", "loading_percent"
+        metering.line_ids, go.line_loading_percent[:done], "line", "loading_percent"
     )
     files["trafos.csv"] = _slots_long(
-        times, metering.trafo_ids, go.trafo_loading_percent, "trafo", "loading_percent"
+        metering.trafo_ids, go.trafo_loading_percent[:done], "trafo", "loading_percent"
     )
     if disclosures is not None:
         agg = pd.DataFrame(
