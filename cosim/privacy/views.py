@@ -33,10 +33,40 @@ _BUILT_FROM = {
 }
 
 
-def _write(view: Path, role: str, kind: str, files: dict[str, pd.DataFrame]) -> None:
+class _Long:
+    """A long table ``slot, <key>, <columns...>`` from (slot x element) arrays, written in
+    chunks of slots so that a year's view never exists as one data frame."""
+
+    CHUNK_SLOTS = 1000
+
+    def __init__(self, ids: np.ndarray, key: str, values: dict[str, np.ndarray]) -> None:
+        self.ids, self.key, self.values = ids, key, values
+        self.columns = ["slot", key, *values]
+
+    def frame(self, start: int, stop: int) -> pd.DataFrame:
+        n = self.ids.size
+        return pd.DataFrame(
+            {
+                "slot": np.repeat(np.arange(start, stop), n),
+                self.key: np.tile(self.ids, stop - start),
+                **{c: v[start:stop].reshape(-1) for c, v in self.values.items()},
+            }
+        )
+
+    def write(self, path: Path) -> None:
+        n_slots = next(iter(self.values.values())).shape[0]
+        write_table(path, self.frame(0, min(n_slots, self.CHUNK_SLOTS)))
+        for start in range(self.CHUNK_SLOTS, n_slots, self.CHUNK_SLOTS):
+            write_table(path, self.frame(start, min(n_slots, start + self.CHUNK_SLOTS)), True)
+
+
+def _write(view: Path, role: str, kind: str, files: dict[str, pd.DataFrame | _Long]) -> None:
     view.mkdir(parents=True, exist_ok=True)
     for name, frame in files.items():
-        write_table(view / name, frame)
+        if isinstance(frame, _Long):
+            frame.write(view / name)
+        else:
+            write_table(view / name, frame)
     write_json(
         view / "view.json",
         {
@@ -44,18 +74,6 @@ def _write(view: Path, role: str, kind: str, files: dict[str, pd.DataFrame]) -> 
             "built_from": _BUILT_FROM[kind],
             "files": {name: list(frame.columns) for name, frame in files.items()},
         },
-    )
-
-
-def _slots_long(ids: np.ndarray, values: np.ndarray, key: str, column: str) -> pd.DataFrame:
-    """A (slot x element) array as the run's long table ``slot, <key>, <column>``."""
-    n_slots = values.shape[0]
-    return pd.DataFrame(
-        {
-            "slot": np.repeat(np.arange(n_slots), ids.size),
-            key: np.tile(ids, n_slots),
-            column: values.reshape(-1),
-        }
     )
 
 
@@ -96,7 +114,7 @@ def write_views(out_dir: Path, metering: PrivateMetering, settlement: Any) -> li
     bills, totals, disclosures = _settlement_records(settlement)
     written = []
 
-    files: dict[str, pd.DataFrame] = {
+    files: dict[str, pd.DataFrame | _Long] = {
         "aggregates.csv": aggregates,
         "groups.csv": pd.DataFrame(
             {
@@ -113,14 +131,14 @@ def write_views(out_dir: Path, metering: PrivateMetering, settlement: Any) -> li
             }
         ),
     }
-    buses = _slots_long(metering.bus_ids, go.vm_pu[:done], "bus", "vm_pu")
-    buses["p_mw"] = go.bus_p_mw[:done].reshape(-1)
-    files["buses.csv"] = buses
-    files["lines.csv"] = _slots_long(
-        metering.line_ids, go.line_loading_percent[:done], "line", "loading_percent"
+    files["buses.csv"] = _Long(
+        metering.bus_ids, "bus", {"vm_pu": go.vm_pu[:done], "p_mw": go.bus_p_mw[:done]}
     )
-    files["trafos.csv"] = _slots_long(
-        metering.trafo_ids, go.trafo_loading_percent[:done], "trafo", "loading_percent"
+    files["lines.csv"] = _Long(
+        metering.line_ids, "line", {"loading_percent": go.line_loading_percent[:done]}
+    )
+    files["trafos.csv"] = _Long(
+        metering.trafo_ids, "trafo", {"loading_percent": go.trafo_loading_percent[:done]}
     )
     if disclosures is not None:
         agg = pd.DataFrame(
