@@ -9,13 +9,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from privacy_walk import walk
 
 from cosim.cli import main
 from cosim.engine import run_simulation
 from cosim.grid.networks import load_network
 from cosim.privacy.entitlements import ENTITLEMENTS, check_view
 from cosim.privacy.groups import participant_groups
+from cosim.privacy.masking import MaskingMeter
 from cosim.privacy.schemes import encode_kwh
+from cosim.privacy.threshold import KeyShare
 from cosim.scenario import load_scenario
 from cosim.simulation import build_simulation, open_writer
 
@@ -198,6 +202,12 @@ def test_a_dropped_meter_leaves_the_others_released(tiny_scenario: Path, tmp_pat
     run_simulation(sim, open_writer(scenario, tmp_path))
     report = json.loads((tmp_path / "privacy.json").read_text())
     assert report["missing_readings"] == 6 and report["sums_exact"]
+    # what the GO holds: released sums and its monitoring; no key, no meter, no reading
+    reached = list(walk(sim.privacy.grid_operator))
+    assert not [o for o in reached if isinstance(o, (X25519PrivateKey, MaskingMeter, KeyShare))]
+    readings = pd.read_csv(tmp_path / "participants.csv")["net_kwh"].to_numpy()
+    arrays = [o for o in reached if isinstance(o, np.ndarray) and o.dtype.kind == "f"]
+    assert not any(np.isin(readings[readings != 0], a).any() for a in arrays)
     released = pd.read_csv(
         tmp_path / "views" / "grid_operator" / "aggregates.csv", float_precision="round_trip"
     )

@@ -52,6 +52,7 @@ __all__ = [
     "MaskingAggregator",
     "MaskingGroup",
     "MaskingMeter",
+    "PrivacyViolation",
     "RoundResult",
     "ShareMessage",
     "neighbourhoods",
