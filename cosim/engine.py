@@ -127,6 +127,7 @@ class _Totals:
         self.trafo_loading_max = 0.0
         self.slots_done = 0
         self.stopped_at: int | None = None  # first slot not run, when the run was stopped
+        self.privacy: Any = None  # the run's PrivateMetering (checkpointed with the recorder)
 
 
 def run_simulation(
@@ -200,6 +201,9 @@ def run_simulation(
         )
         ledger = make_settlement(sc, pop, prices, sim.slot_times)
         totals = _Totals()
+    if resume is not None:  # the metering's keys, buffers and logs travel with the recorder
+        sim.privacy = totals.privacy
+    totals.privacy = sim.privacy
     ids = np.arange(pop.n)
     has_battery = pop.battery.capacity_kwh > 0
     margins = check_margins(sc)
@@ -464,9 +468,7 @@ def run_simulation(
             slot_row[f"supplier_energy_kwh_{model}"] = e
         slot_row["battery_plan_status"] = m.plan_status  # written for price and rolling only
         writer.add("slots", {key: np.asarray([v]) for key, v in slot_row.items()})
-        writer.add(
-            "participants",
-            {
+        rows = {
                 "slot": k,
                 "participant": ids,
                 "bus": pop.bus,
@@ -486,8 +488,10 @@ def run_simulation(
                 "limit_price": o.limit_price,
                 "p2p_price": m.p2p_price,
                 "battery_setpoint_kwh": setpoint_column(m.setpoint_kwh, has_battery),
-            },
-        )
+            }  # fmt: skip
+        writer.add("participants", rows)
+        if sim.privacy is not None:  # the meters' private aggregation and the GO's monitoring
+            sim.privacy.record_slot(k, rows, flow, slot_h)
         writer.add(
             "buses",
             {"slot": k, "bus": sim.flow.bus_ids, "vm_pu": flow.vm_pu, "p_mw": flow.bus_p_mw},
@@ -525,6 +529,7 @@ def run_simulation(
         assembler.contribute(0, "recorder", totals)
 
     wall0 = time.perf_counter()
+    privacy_report: dict[str, Any] | None = None
     try:
         env.run()
         stopped = totals.stopped_at is not None
@@ -532,6 +537,8 @@ def run_simulation(
             raise RuntimeError(f"simulation stopped after {totals.slots_done} of {n_slots} slots")
         with timer.stage("settlement"):
             ledger.finish()  # closes the last billing period (suppliers decrypt the bills)
+        if sim.privacy is not None and not stopped:  # last batch, privacy.json, role views
+            privacy_report = sim.privacy.finish(out, ledger)
         with timer.stage("writing"):
             writer.flush()
             writer.close()  # waits for the background CSV writer
@@ -553,6 +560,8 @@ def run_simulation(
     status = "interrupted" if stopped else "completed"
     summary = _summary(sim, totals, ledger, timer, time.perf_counter() - wall0, status, None)
     summary["resumed_from_slot"] = k0 if resume is not None else None
+    if privacy_report is not None and privacy_report["dp"] is not None:
+        summary["privacy"] = privacy_report  # epsilon, composition, measured error
     with output_errors(out):
         write_json(out / "summary.json", summary)
         if not stopped:

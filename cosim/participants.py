@@ -50,10 +50,11 @@ def random_streams(seed: int) -> dict[str, np.random.Generator]:
 
     Each purpose has its own stream (spawned from one ``SeedSequence``), so adding draws
     to one purpose never changes another's numbers. ``horizon`` holds the look-ahead forecasts
-    of the battery planners (``participants.battery_strategy``: ``price``, ``rolling``).
+    of the battery planners (``participants.battery_strategy``: ``price``, ``rolling``);
+    ``privacy`` the meters' differential-privacy noise and the masking graphs.
     """
     # appended names get new children; the earlier ones keep their numbers
-    names = ("population", "forecast", "prices", "spare", "horizon")
+    names = ("population", "forecast", "prices", "spare", "horizon", "privacy")
     children = np.random.SeedSequence(seed).spawn(len(names))
     return {name: np.random.default_rng(child) for name, child in zip(names, children, strict=True)}
 

@@ -31,6 +31,13 @@ from cosim.participants import (
     load_profile_set,
     random_streams,
 )
+from cosim.privacy.groups import (
+    bus_participants,
+    line_participants,
+    participant_groups,
+)
+from cosim.privacy.metering import PrivateMetering
+from cosim.privacy.schemes import SharedKey
 from cosim.results import ResultWriter
 from cosim.scenario import Scenario
 from cosim.settlement.billing import Prices
@@ -66,6 +73,9 @@ class Simulation:
         Time to build [s].
     planner : BatteryPlanner or None
         Battery set-points of ``price`` and ``rolling`` (None: self-consumption).
+    privacy : PrivateMetering or None
+        Privacy-preserving metering and role views (None: ``privacy.aggregation: none`` and
+        ``privacy.views: none``).
     chunk_slots : int
         Slots per chunk of results (and between checkpoints): ``output.chunk_slots``, fewer
         where a chunk would buffer more than ``output.chunk_rows`` rows.
@@ -82,6 +92,7 @@ class Simulation:
     slot_times: pd.DatetimeIndex
     build_seconds: float
     planner: BatteryPlanner | None = None
+    privacy: PrivateMetering | None = None
     chunk_slots: int = 1
 
     def self_consumption_orders(
@@ -147,6 +158,7 @@ def build_simulation(scenario: Scenario) -> Simulation:
         if scenario.participants.battery_strategy == "rolling" and model is None:
             model = _rolling_model(scenario, net)
         planner = BatteryPlanner(scenario, population, feed, streams["horizon"], model)
+    privacy = _private_metering(scenario, net, population, flow, times, streams["privacy"])
     return Simulation(
         scenario,
         attachment,
@@ -159,9 +171,11 @@ def build_simulation(scenario: Scenario) -> Simulation:
         times,
         time.perf_counter() - t0,
         planner,
-        chunk_slots(scenario, population.n, flow.bus_ids.size, flow.line_ids.size,
-                    flow.trafo_ids.size),
-    )  # fmt: skip
+        privacy=privacy,
+        chunk_slots=chunk_slots(
+            scenario, population.n, flow.bus_ids.size, flow.line_ids.size, flow.trafo_ids.size
+        ),
+    )
 
 
 def chunk_slots(scenario: Scenario, participants: int, buses: int, lines: int, trafos: int) -> int:
@@ -177,6 +191,49 @@ def chunk_slots(scenario: Scenario, participants: int, buses: int, lines: int, t
     rows = 1 + participants + out.participants * participants + trafos
     rows += out.buses * buses + out.lines * lines
     return max(1, min(out.chunk_slots, out.chunk_rows // rows))
+
+
+def privacy_min_members(scenario: Scenario) -> int:
+    """k of every privacy release: the larger of the privacy and the settlement setting."""
+    return max(scenario.privacy.min_group_members, scenario.settlement.min_aggregate_members)
+
+
+def _private_metering(
+    scenario: Scenario,
+    net: Any,
+    pop: Population,
+    flow: PandapowerFlow | LightsimFlow,
+    times: pd.DatetimeIndex,
+    rng: np.random.Generator,
+) -> PrivateMetering | None:
+    """The ``privacy:`` component (None when it has nothing to do)."""
+    cfg = scenario.privacy
+    if cfg.aggregation == "none" and cfg.views == "none":
+        return None
+    try:
+        groups = participant_groups(net, pop.bus, cfg.groups, cfg.explicit_groups)
+    except ValueError as exc:
+        raise InputError(scenario.source_file, "privacy.explicit_groups", str(exc)) from None
+    fed = {g.name: int(g.members.size) for g in participant_groups(net, pop.bus, "transformer")}
+    trafo_counts = np.array([fed.get(f"trafo_{int(t)}", 0) for t in flow.trafo_ids])
+    key = None
+    if cfg.aggregation == "threshold_paillier":
+        key = SharedKey(cfg.key_bits)
+    return PrivateMetering(
+        cfg,
+        privacy_min_members(scenario),
+        groups,
+        pop.kind,
+        flow.bus_ids,
+        flow.line_ids,
+        flow.trafo_ids,
+        bus_participants(flow.bus_ids, pop.bus),
+        line_participants(net, flow.line_ids, pop.bus),
+        trafo_counts,
+        times,
+        rng,
+        key,
+    )
 
 
 def _rolling_model(scenario: Scenario, net: Any) -> LinearGridModel:
@@ -233,6 +290,8 @@ def make_settlement(
         workers=st.workers,
         insecure_test_keys=st.insecure_test_keys,
         min_aggregate_members=st.min_aggregate_members,
+        go_key_sharing=scenario.privacy.aggregation == "threshold_paillier"
+        and st.encryption.startswith("paillier"),
     )
 
 

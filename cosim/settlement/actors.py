@@ -5,7 +5,10 @@ Actors and their keys (``docs/privacy.md`` has the full account):
 - :class:`cosim.settlement.meters.Meters` — the users' smart meters (struct of arrays over all
   users). Each holds an Ed25519 signing key; meters know their own readings and the public keys.
 - :class:`Supplier` — one per supplier, holds its own secret key (Paillier or CKKS).
-- :class:`GridOperator` — holds the GO secret key; decrypts only market-wide slot sums.
+- :class:`GridOperator` — holds the GO secret key; decrypts only market-wide slot sums. With
+  ``privacy.aggregation: threshold_paillier`` it holds only one half of a 2-of-2 shared key
+  (:mod:`cosim.privacy.threshold`) and :class:`DecryptionAuthority` the other: opening a sum
+  needs both partial decryptions.
 - :class:`TradingPlatform` — holds public keys and meter verification keys only; computes
   every bill term on ciphertexts with the coefficients of :func:`cosim.settlement.billing.
   bill_terms` (the one billing implementation of all backends).
@@ -25,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from cosim.privacy.threshold import KeyShare, combine, pack, unpack
 from cosim.settlement.billing import (
     AGGREGATE_MODELS,
     AGGREGATES,
@@ -50,10 +54,12 @@ from cosim.settlement.messages import (
     SignedPayload,
 )
 from cosim.settlement.meters import GO_KEY_ID
+from cosim.settlement.paillier import PaillierBatch
 from cosim.settlement.terms import FloatArray
 
 __all__ = [
     "GO_KEY_ID",
+    "DecryptionAuthority",
     "GridOperator",
     "PrivacyError",
     "Supplier",
@@ -141,22 +147,40 @@ class GridOperator:
         Paillier modulus size [bit].
     min_members : int
         Smallest non-empty group whose sum the GO agrees to decrypt (k-anonymity threshold).
+    shared : (PublicKey, KeyShare), optional
+        A 2-of-2 shared Paillier key instead of an own key pair: the GO then holds only its
+        share and needs the :class:`DecryptionAuthority`'s partial decryptions to open a sum.
     """
 
-    def __init__(self, scheme: str, key_bits: int, min_members: int) -> None:
-        self.public_key, self._secret = generate_keypair(scheme, GO_KEY_ID, key_bits=key_bits)
+    def __init__(
+        self,
+        scheme: str,
+        key_bits: int,
+        min_members: int,
+        shared: tuple[PublicKey, KeyShare] | None = None,
+    ) -> None:
+        self._secret: SecretKey | None = None
+        self._share: KeyShare | None = None
+        if shared is None:
+            self.public_key, self._secret = generate_keypair(scheme, GO_KEY_ID, key_bits=key_bits)
+        else:
+            self.public_key, self._share = shared
         self.min_members = min_members
         self.counts = OpCounts()
         self.single_member_sums = 0
 
     def open_aggregates(
-        self, sums: Mapping[str, EncryptedSum], members: Mapping[str, IntArray]
+        self,
+        sums: Mapping[str, EncryptedSum],
+        members: Mapping[str, IntArray],
+        partner: Sequence[object] | None = None,
     ) -> dict[str, FloatArray]:
         """Open the deviation aggregates [kWh] per slot, refusing groups below the threshold.
 
         ``members[name][t]`` is the group size of aggregate ``name`` in slot ``t`` (public: it
         follows from the plaintext flags and signs). Values are clipped at 0 (each aggregate is
-        a sum of positive values; CKKS noise may push an almost empty one below 0).
+        a sum of positive values; CKKS noise may push an almost empty one below 0). With a
+        shared key, ``partner`` holds the authority's partial decryptions of the same sums.
         """
         for name in sums:
             count = members[name]
@@ -165,14 +189,98 @@ class GridOperator:
                     f"aggregate {name} has a group of fewer than {self.min_members} members"
                 )
             self.single_member_sums += int(np.count_nonzero(count == 1))
-        values = _open_sums(self._secret, list(sums.values()), self.counts)
+        values = self._open(list(sums.values()), partner)
         return {name: np.maximum(v, 0.0) for name, v in zip(sums, values, strict=True)}
 
-    def open_pots(self, totals: Sequence[EncryptedSum]) -> list[FloatArray]:
+    def open_pots(
+        self, totals: Sequence[EncryptedSum], partner: Sequence[object] | None = None
+    ) -> list[FloatArray]:
         """Open per-slot sums of all P2P money [currency] (the money-conservation check)."""
         if any(0 < t.members < self.min_members for t in totals):
             raise PrivacyError(f"pot over fewer than {self.min_members} participants")
-        return _open_sums(self._secret, totals, self.counts)
+        return self._open(totals, partner)
+
+    def _open(
+        self, totals: Sequence[EncryptedSum], partner: Sequence[object] | None
+    ) -> list[FloatArray]:
+        if self._secret is not None:
+            return _open_sums(self._secret, totals, self.counts)
+        assert self._share is not None
+        if partner is None:
+            raise PrivacyError("a shared key opens nothing without the authority's partials")
+        return _open_shared(self._share, totals, partner, self.counts)
+
+
+class DecryptionAuthority:
+    """The second holder of a 2-of-2 shared GO key: partial decryptions of checked sums only.
+
+    It applies the same k-anonymity rule as the GO before it contributes, so a GO (or a GO
+    colluding with the platform) cannot open a single user's ciphertext.
+    """
+
+    def __init__(self, share: KeyShare, min_members: int) -> None:
+        self._share = share
+        self.min_members = min_members
+        self.counts = OpCounts()
+
+    def partial_aggregates(
+        self, sums: Mapping[str, EncryptedSum], members: Mapping[str, IntArray]
+    ) -> list[object]:
+        """Partial decryptions of the packed aggregates, after the group-size check."""
+        for name in sums:
+            count = members[name]
+            if np.any((count > 0) & (count < self.min_members)):
+                raise PrivacyError(f"aggregate {name} below {self.min_members} members")
+        return self._partial(list(sums.values()))
+
+    def partial_pots(self, totals: Sequence[EncryptedSum]) -> list[object]:
+        """Partial decryptions of the packed pots, after the group-size check."""
+        if any(0 < t.members < self.min_members for t in totals):
+            raise PrivacyError(f"pot over fewer than {self.min_members} participants")
+        return self._partial(totals)
+
+    def _partial(self, totals: Sequence[EncryptedSum]) -> list[object]:
+        packed, _ = _pack_sums(self._share, totals, self.counts)
+        self.counts.decryptions += len(packed)
+        return list(self._share.partial(packed))
+
+
+def _pack_sums(
+    share: KeyShare, totals: Sequence[EncryptedSum], counts: OpCounts
+) -> tuple[list[object], list[int]]:
+    """The sums' ciphertexts packed as :func:`cosim.privacy.threshold.pack` (public operations)."""
+    cells: list[object] = []
+    scales: list[int] = []
+    for t in totals:
+        if t.cipher is None:
+            continue
+        assert isinstance(t.cipher, PaillierBatch)
+        cells.extend(t.cipher.values)
+        scales.extend([t.cipher.scale_bits] * t.cipher.n_slots)
+    packed = pack(cells, share.lanes, share.nsquare)
+    counts.homomorphic_operations += max(0, len(cells) - len(packed))
+    return packed, scales
+
+
+def _open_shared(
+    share: KeyShare, totals: Sequence[EncryptedSum], partner: Sequence[object], counts: OpCounts
+) -> list[FloatArray]:
+    """Open sums with the GO's share and the authority's partial decryptions."""
+    packed, scales = _pack_sums(share, totals, counts)
+    mine = share.partial(packed)
+    counts.decryptions += len(packed)
+    n = int(share.n)
+    ints = unpack(combine(mine, partner, n), n, len(scales), share.lanes)
+    counts.decrypted_values += len(ints)
+    flat = iter([v / 2.0**s for v, s in zip(ints, scales, strict=True)])
+    out = []
+    for t in totals:
+        offset = np.asarray(t.offset, dtype=np.float64)
+        if t.cipher is None:
+            out.append(offset.copy())
+        else:
+            out.append(np.array([next(flat) for _ in range(t.cipher.n_slots)]) + offset)
+    return out
 
 
 def _open_sums(

@@ -21,12 +21,14 @@ import multiprocessing
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
 from cosim.settlement.actors import (
+    DecryptionAuthority,
     GridOperator,
     IntArray,
     PrivacyError,
@@ -65,6 +67,7 @@ __all__ = [
     "GO_KEY_ID",
     "PERIODS",
     "BatchResult",
+    "Disclosures",
     "EncryptedSettlement",
     "EncryptedSum",
     "GridOperator",
@@ -86,6 +89,22 @@ Tamper = set[tuple[int, int]] | Callable[[int, int, "SignedPayload"], "SignedPay
 
 
 # --------------------------------------------------------------------------- orchestration
+
+
+@dataclass
+class Disclosures:
+    """What the key holders decrypted, as they report it (the basis of their role views).
+
+    Rows: ``go_aggregates`` (slot, aggregate, members, value_kwh) and ``go_pots`` (slot,
+    model, pot) opened by the grid operator; ``supplier_balances`` (supplier, slot, model,
+    money, energy_kwh) and ``supplier_bills`` (supplier, participant, model, amount, one per
+    billing period) opened by the suppliers.
+    """
+
+    go_aggregates: list[tuple[int, str, int, float]] = field(default_factory=list)
+    go_pots: list[tuple[int, str, float]] = field(default_factory=list)
+    supplier_balances: list[tuple[int, int, str, float, float]] = field(default_factory=list)
+    supplier_bills: list[tuple[int, int, str, float]] = field(default_factory=list)
 
 
 def period_ids(slot_times: pd.DatetimeIndex, period: str) -> IntArray:
@@ -161,6 +180,9 @@ class EncryptedSettlement:
         PPBSP as published (and the bills equal to the plain backend).
     tol_kwh : float, default 1e-9
         Tolerance [kWh] of the billing module.
+    go_key_sharing : bool, default False
+        Paillier only: the GO key is a 2-of-2 shared key (:mod:`cosim.privacy.threshold`),
+        half with the GO, half with a :class:`DecryptionAuthority`; every GO opening needs both.
 
     Notes
     -----
@@ -187,6 +209,7 @@ class EncryptedSettlement:
         tamper: Tamper | None = None,
         min_aggregate_members: int = 1,
         tol_kwh: float = 1e-9,
+        go_key_sharing: bool = False,
     ) -> None:
         unknown = set(models) - set(MODELS)
         if unknown:
@@ -224,7 +247,22 @@ class EncryptedSettlement:
         n_slots, n = len(slot_times), sup.size
         self._capacity = 1 if paillier else CKKS.slots
 
-        self.grid_operator = GridOperator(backend, key_bits, min_aggregate_members)
+        self.authority: DecryptionAuthority | None = None
+        if go_key_sharing:
+            if not paillier:
+                raise ValueError("go_key_sharing needs a Paillier backend")
+            from cosim.privacy.threshold import deal_two_of_two
+
+            public, go_share, auth_share = deal_two_of_two(
+                key_bits, ("grid-operator", "authority"), backend, GO_KEY_ID
+            )
+            self.grid_operator = GridOperator(
+                backend, key_bits, min_aggregate_members, shared=(public, go_share)
+            )
+            self.authority = DecryptionAuthority(auth_share, min_aggregate_members)
+        else:
+            self.grid_operator = GridOperator(backend, key_bits, min_aggregate_members)
+        self.disclosures = Disclosures()
         self.suppliers = [Supplier(j, backend, key_bits) for j in range(n_suppliers)]
         supplier_keys = [s.public_key for s in self.suppliers]
         self.meters = Meters(sup, supplier_keys, self.grid_operator.public_key, tol_kwh)
@@ -344,6 +382,8 @@ class EncryptedSettlement:
             "grid_operator": self.grid_operator.counts.as_dict(),
             "trading_platform": self.platform.counts.as_dict(),
         }
+        if self.authority is not None:
+            out["authority"] = self.authority.counts.as_dict()
         out["total"] = {key: sum(v[key] for v in out.values()) for key in sup.as_dict()}
         return out
 
@@ -408,7 +448,18 @@ class EncryptedSettlement:
         aggregates: dict[str, FloatArray] = {}
         if any(m in AGGREGATE_MODELS for m in self.models):
             sums, members = self.platform.aggregate_request()
-            aggregates = self.grid_operator.open_aggregates(sums, members)
+            partner = (
+                self.authority.partial_aggregates(sums, members)
+                if self.authority is not None
+                else None
+            )
+            aggregates = self.grid_operator.open_aggregates(sums, members, partner)
+            for name, value in aggregates.items():
+                self.disclosures.go_aggregates.extend(
+                    (first + t, name, int(members[name][t]), float(value[t]))
+                    for t in range(n_slots)
+                    if members[name][t] > 0
+                )
         result = self.platform.settle_batch(aggregates)
 
         money = np.zeros((len(self.models), n_slots, self.n_suppliers))
@@ -441,12 +492,23 @@ class EncryptedSettlement:
             m for m in self.models if not 0 < result.pot[m].members < self.grid_operator.min_members
         ]
         self._unaudited_pots += len(self.models) - len(audited)  # too few to hide among
-        pots = self.grid_operator.open_pots([result.pot[m] for m in audited])
+        pot_sums = [result.pot[m] for m in audited]
+        pot_partner = self.authority.partial_pots(pot_sums) if self.authority is not None else None
+        pots = self.grid_operator.open_pots(pot_sums, pot_partner)
         for model, pot in zip(audited, pots, strict=True):
+            self.disclosures.go_pots.extend(
+                (first + t, model, float(pot[t])) for t in range(pot.size)
+            )
             self.pot[model] += float(pot.sum())
             self.max_abs_slot_pot[model] = max(
                 self.max_abs_slot_pot[model], float(np.max(np.abs(pot)))
             )
+        self.disclosures.supplier_balances.extend(
+            (j, first + t, model, float(money[mi, t, j]), float(energy[mi, t, j]))
+            for j in range(self.n_suppliers)
+            for mi, model in enumerate(self.models)
+            for t in range(n_slots)
+        )
         for mi, model in enumerate(self.models):
             self.supplier_profit[model] += money[mi].sum(axis=0)
             self.supplier_energy_kwh[model] += energy[mi].sum(axis=0)
@@ -461,5 +523,7 @@ class EncryptedSettlement:
             mine = [(m, u, b) for m in self.models for u, b in bills[m][j].items()]
             opened = sup.open_many([b for _, _, b in mine])
             for (model, user, _), amount in zip(mine, opened, strict=True):
-                self.bills[model][user] += float(amount[0]) + fallback[j].get(user, 0.0)
+                bill = float(amount[0]) + fallback[j].get(user, 0.0)
+                self.bills[model][user] += bill
+                self.disclosures.supplier_bills.append((j, user, model, bill))
         self._period_open = False
