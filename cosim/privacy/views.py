@@ -19,6 +19,7 @@ import pandas as pd
 
 from cosim.privacy.metering import PrivateMetering
 from cosim.results import write_json, write_table
+from cosim.tableformats import FORMATS
 
 __all__ = ["write_views"]
 
