@@ -49,7 +49,7 @@ t0 = time.perf_counter()
 sim = build_simulation(scenario)
 t1 = time.perf_counter()
 with tempfile.TemporaryDirectory() as tmp:
-    summary = run_simulation(sim, open_writer(scenario, Path(tmp)))
+    summary = run_simulation(sim, open_writer(sim, Path(tmp)))
     written = sum(p.stat().st_size for p in Path(tmp).iterdir()) / 1e6
 t2 = time.perf_counter()
 out.write_text(json.dumps({

@@ -199,7 +199,7 @@ def test_a_dropped_meter_leaves_the_others_released(tiny_scenario: Path, tmp_pat
     sim = build_simulation(scenario)
     assert sim.privacy is not None
     sim.privacy._dropouts = lambda batch, participant: participant == 5
-    run_simulation(sim, open_writer(scenario, tmp_path))
+    run_simulation(sim, open_writer(sim, tmp_path))
     report = json.loads((tmp_path / "privacy.json").read_text())
     assert report["missing_readings"] == 6 and report["sums_exact"]
     # what the GO holds: released sums and its monitoring; no key, no meter, no reading
