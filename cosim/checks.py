@@ -143,12 +143,21 @@ def _check_loads(scenario: Scenario, pop: Population, profiles: ProfileSet) -> N
         column_mean_kw = table.values.mean(axis=0)
         each = pop.load_factor[comm] * column_mean_kw[pop.profile_column[comm]]
         if each.max() > c.max_commercial_mean_kw:
+            if load_scaling(scenario, table) == "as_given":
+                key, cause = (
+                    "participants.commercial_profiles",
+                    f"from {table.source} used as given in kW: is the file in W?",
+                )
+            else:
+                key, cause = (
+                    "network.name",
+                    "(its peak is its load's rating in the network): is the load's p_mw in kW?",
+                )
             raise InputError(
                 file,
-                "participants.commercial_profiles",
-                f"mean load of a business {each.max():.4g} kW from {table.source}: is the file "
-                f"in W? (expected at most checks.max_commercial_mean_kw = "
-                f"{c.max_commercial_mean_kw:g} kW; "
+                key,
+                f"mean load of a business {each.max():.4g} kW {cause} (expected at most "
+                f"checks.max_commercial_mean_kw = {c.max_commercial_mean_kw:g} kW; "
                 f"{_OVERRIDE.format(key='checks.max_commercial_mean_kw')})",
             )
 

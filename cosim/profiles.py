@@ -69,6 +69,7 @@ _HOURS_PER_YEAR = 8760.0
 MAX_PROFILE_VALUE = 1e6
 _NS_PER_MINUTE = 60_000_000_000
 _TYPICAL_YEAR_MINUTES = 365 * 24 * 60
+_LEAP_YEAR_MINUTES = 366 * 24 * 60
 # Upper bound on the number of (sub-interval x column) cells evaluated at once in slot_energy.
 _CHUNK_CELLS = 2_000_000
 
@@ -397,8 +398,8 @@ def annual_energy_kwh(table: ProfileTable) -> np.ndarray:
     """Annual energy of each column [kWh/a] ([kWh/kWp/a] for PV).
 
     The table's declared normalisation (``annual_kwh``) if it has one; otherwise measured: the
-    energy over the whole table for a typical year (>= 365 days), the mean power x 8,760 h for
-    a shorter table.
+    energy over the whole table for a table of one year (365 or 366 days), the mean power x
+    8,760 h for a shorter or longer one.
 
     Examples
     --------
@@ -411,7 +412,7 @@ def annual_energy_kwh(table: ProfileTable) -> np.ndarray:
     if table.annual_kwh is not None:
         return np.full(len(table.names), float(table.annual_kwh))
     step_hours = table.step_minutes / 60.0
-    if table.is_typical_year:
+    if _TYPICAL_YEAR_MINUTES <= table.step_minutes * table.steps <= _LEAP_YEAR_MINUTES:
         return table.values.sum(axis=0) * step_hours
     return table.values.mean(axis=0) * _HOURS_PER_YEAR
 

@@ -17,6 +17,7 @@ Example
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -789,19 +790,35 @@ def _check_across_sections(scenario: Scenario, file: str | Path | None) -> None:
         )
 
 
+#: Scenarios shipped in the package, found by name when no such file exists
+#: (``cosim run quickstart`` works from an installed wheel, without the repository).
+SCENARIO_DIR = Path(__file__).resolve().parent / "data" / "scenarios"
+
+
+def _find_scenario(path: str | Path) -> Path:
+    """The scenario file ``path``, or the shipped scenario of that bare name."""
+    p = Path(path)
+    if p.is_file():
+        return p
+    if re.fullmatch(r"[A-Za-z0-9_-]+", str(path)):
+        shipped = SCENARIO_DIR / f"{path}.yaml"
+        if shipped.is_file():
+            return shipped
+    raise InputError(p, "(file)", "scenario file not found")
+
+
 def load_scenario(path: str | Path, overrides: Sequence[str] = ()) -> Scenario:
     """Read, override and validate a scenario file.
 
     Parameters
     ----------
     path : str or Path
-        YAML scenario file.
+        YAML scenario file, or the bare name of a scenario shipped in the package
+        (``quickstart``) when no file of that name exists.
     overrides : sequence of str
         ``key.path=value`` items applied before validation (values parsed as YAML).
     """
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(p, "(file)", "scenario file not found")
+    p = _find_scenario(path)
     try:
         text = p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:

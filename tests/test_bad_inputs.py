@@ -72,6 +72,9 @@ def _net_json(kind: str) -> str:
         net.load.drop(net.load.index, inplace=True)
     elif kind == "bad_kind":
         net.load["cosim_kind"] = "villa"
+    elif kind == "big_business":
+        net.load["cosim_kind"] = "commercial"
+        net.load.loc[:, "p_mw"] = 8.0
     elif kind == "loads_in_kw":
         net.load.loc[:, "p_mw"] = 5000.0
     elif kind == "negative_load":
@@ -300,6 +303,13 @@ CASES = [
         ("net.json", "network.household_rating_kw", "are the loads' p_mw in kW?"),
         sets=("network.name=net.json",),
         files={"net.json": _net_json("loads_in_kw")},
+    ),
+    Case(
+        "business rating in kW as MW",
+        ("bad.yaml", "network.name", "mean load of a business", "p_mw in kW?"),
+        sets=("network.name=net.json",),
+        files={"net.json": _net_json("big_business")},
+        allow=("checks.max_commercial_mean_kw=1e4",),
     ),
     Case(
         "tiny household rating",

@@ -81,6 +81,10 @@ def test_wheel_outside_the_repository_runs_the_quickstart(tmp_path: Path) -> Non
     assert len(slots) == 48
     participants = pd.read_csv(work / "out" / "participants.csv")
     assert participants["load_kwh"].sum() > 0
+    # a shipped scenario runs by name, from any folder
+    named = _run([str(python), "-m", "cosim.cli", "validate", "quickstart"], work, env)
+    assert named.returncode == 0, named.stderr
+    assert named.stdout.startswith("quickstart: valid (48 slots")
     # the built-in tables were read from the installed package
     shipped = _run(
         [
@@ -106,3 +110,29 @@ def test_builtin_profiles_are_package_data(name: str) -> None:
     patterns = config["tool"]["setuptools"]["package-data"]["cosim"]
     relative = (PROFILE_DIR / name).relative_to(ROOT / "cosim")
     assert any(relative.match(p) for p in patterns)
+
+
+def test_shipped_scenarios_equal_the_repository_ones() -> None:
+    """cosim/data/scenarios/ holds copies of scenarios/ files, kept identical."""
+    from cosim.scenario import SCENARIO_DIR
+
+    shipped = sorted(SCENARIO_DIR.glob("*.yaml"))
+    assert [p.name for p in shipped] == ["quickstart.yaml"]
+    for path in shipped:
+        assert path.read_bytes() == (ROOT / "scenarios" / path.name).read_bytes()
+    patterns = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    assert '"data/scenarios/*.yaml"' in patterns
+
+
+def test_a_shipped_scenario_runs_by_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cosim.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["validate", "quickstart"]) == 0
+    assert "quickstart: valid (48 slots of 30 min, 105 participants" in capsys.readouterr().out
+    (tmp_path / "quickstart").mkdir()  # a folder of that name is not a scenario file: still found
+    assert main(["validate", "quickstart", "--set", "time.slots=2"]) == 0
+    assert main(["validate", "quickstart.yml"]) == 2  # only bare names
+    assert "scenario file not found" in capsys.readouterr().err

@@ -610,3 +610,15 @@ def test_assign_profiles_spreads_the_remainder() -> None:
 def test_assign_profiles_rejects_bad_arguments(n: int, n_profiles: int) -> None:
     with pytest.raises(ValueError):
         assign_profiles(n, n_profiles, np.random.default_rng(0))
+
+
+def test_annual_energy_of_tables() -> None:
+    from cosim.profiles import annual_energy_kwh
+
+    start = pd.Timestamp("2024-01-01", tz="UTC")
+    for days, expected in [(366, 0.5 * 24 * 366), (365, 0.5 * 24 * 365), (1, 0.5 * 8760)]:
+        table = ProfileTable("t", start, 60, ("a",), np.full((days * 24, 1), 0.5))
+        np.testing.assert_allclose(annual_energy_kwh(table), [expected], rtol=1e-12)
+    two_years = ProfileTable("t", start, 60, ("a",), np.full((731 * 24, 1), 0.5))
+    np.testing.assert_allclose(annual_energy_kwh(two_years), [0.5 * 8760], rtol=1e-12)
+    assert annual_energy_kwh(builtin_profiles("household")).tolist() == [1000.0] * 5
