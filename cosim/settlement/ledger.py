@@ -76,7 +76,7 @@ class Ledger:
         accepted : ndarray of bool
             Any of the order matched.
         committed_kwh, deviation_kwh, net_kwh : ndarray
-            Per participant [kWh] (DESIGN.md conventions).
+            Per participant [kWh] (docs/glossary.md conventions).
         p2p_price : ndarray
             Volume-weighted price of each participant's trades [currency/kWh] (NaN if none).
         slot_price : float
