@@ -11,7 +11,7 @@ only), the prices and the four slot aggregates ``C_plus, C_minus, P_plus, P_minu
 operator decrypts. The coefficients are computed here in plaintext with numpy;
 :meth:`LinearForm.evaluate` then only adds, subtracts and multiplies by plain floats, so the same
 call works on float arrays (``plain``) and on ``dtype=object`` arrays of ciphertexts
-(``paillier``/``ckks``). The formulas and their fixes follow Hutu & Mustafa (SmartGridComm 2023); see
+(``paillier``/``ckks``). The formulas and their fixes follow Hutu & Mustafa (2023); see
 ``docs/billing.md`` for the derivation and for every reading of an ambiguous sentence.
 
 Conventions, per participant ``i`` in one slot:
