@@ -76,9 +76,10 @@ def build_district(groups: int, classes: tuple[str, ...] = CLASSES) -> pp.pandap
     }
     next_bus = 1
     copy = 0
+    built = {c: feeder(c) for c in classes}  # only read below: every copy starts from the same
     for _ in range(groups):
         for network_class in classes:
-            lv = feeder(network_class)
+            lv = built[network_class]
             own_mv = int(lv.ext_grid["bus"].iloc[0])
             lv_buses = lv.bus.index[lv.bus.index != own_mv]
             bus_map = {own_mv: mv} | {int(b): next_bus + i for i, b in enumerate(lv_buses)}
