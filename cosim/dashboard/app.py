@@ -1,0 +1,351 @@
+"""The dashboard's web application (Starlette): static pages plus a JSON API under ``/api/``.
+
+Every API route resolves the caller's role from the ``Authorization: Bearer <token>`` header
+(401 without a valid token), picks the run (``?run=<name>`` for a sweep or a folder of runs),
+maps the role to its base directory (the run directory for the researcher, ``views/<role>/``
+for the others; 403 when the run has no view for the role, or the route is the researcher's
+only) and reads through :class:`~cosim.rundir.RunDir` only. Responses are cached per role,
+route and query, so revisiting a page of a year-long run is instant.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from cosim.dashboard import data
+from cosim.dashboard.access import RESEARCHER, Access, Role
+from cosim.errors import InputError
+from cosim.rundir import RunDir
+
+__all__ = ["Dashboard", "bind", "create_app", "plotly_js"]
+
+_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data: blob:; connect-src 'self'; object-src 'none'; "
+        "base-uri 'none'; frame-ancestors 'none'"
+    ),
+}
+_CACHE_ENTRIES = 512
+
+
+def plotly_js() -> Path:
+    """Path of ``plotly.min.js`` shipped inside the installed ``plotly`` package (no CDN).
+
+    Raises
+    ------
+    InputError
+        If the ``plotly`` package is not installed (``pip install 'cosim[dashboard]'``).
+    """
+    try:
+        import plotly
+    except ImportError:
+        raise InputError(
+            None, "plotly", "the dashboard needs its extra: pip install 'cosim[dashboard]'"
+        ) from None
+    path = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+    if not path.is_file():
+        raise InputError(path, "plotly", "plotly.min.js not found in the plotly package")
+    return path
+
+
+class Dashboard:
+    """The served results: a run, a sweep or a folder of runs, and who may read what.
+
+    Parameters
+    ----------
+    root : str or Path
+        Run directory, sweep directory (``sweep.csv``) or a folder of run directories.
+    access : Access
+        Token issuer and checker.
+    currency : str
+        Label of money amounts.
+    """
+
+    def __init__(self, root: str | Path, access: Access, currency: str = "currency") -> None:
+        self.root = RunDir(root)
+        if self.root.kind == "empty":
+            raise InputError(
+                root, "(directory)", "expected a run directory, a sweep directory or a folder of runs"
+            )
+        self.access = access
+        self.currency = currency
+        self.runs = self.root.runs()
+        if not self.runs:
+            raise InputError(root, "(directory)", "no completed run in this directory")
+        self._cache: OrderedDict[tuple[str, ...], bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def roles(self) -> list[str]:
+        """The researcher plus every role with a view in any run."""
+        views: dict[str, None] = {}
+        for run in self.runs.values():
+            views.update(dict.fromkeys(run.views()))
+        return [RESEARCHER, *sorted(views, key=_role_key)]
+
+    def source(self, role: Role, run_name: str | None) -> data.Source:
+        """The role's view of one run; :class:`PermissionError` if the run has none."""
+        name = run_name or next(iter(self.runs))
+        run = self.runs.get(name)
+        if run is None:
+            raise LookupError(f"no run named {name!r}")
+        if role.kind == RESEARCHER:
+            return data.Source(run, role, self.currency)
+        if role.name not in run.views():
+            raise PermissionError(f"run {name!r} has no view for role {role.name}")
+        return data.Source(run.view(role.name), role, self.currency)
+
+    def cached(self, key: tuple[str, ...], compute: Callable[[], Any]) -> bytes:
+        """JSON bytes of ``compute()``, cached by ``key``."""
+        with self._lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
+        body = data.dumps(compute())
+        with self._lock:
+            self._cache[key] = body
+            while len(self._cache) > _CACHE_ENTRIES:
+                self._cache.popitem(last=False)
+        return body
+
+
+def _role_key(role: str) -> tuple[str, int]:
+    head, _, tail = role.rpartition("_")
+    return (head, int(tail)) if tail.isdigit() else (role, -1)
+
+
+def _json(body: bytes, status: int = 200) -> Response:
+    return Response(body, status_code=status, media_type="application/json", headers={"Cache-Control": "no-store", **_HEADERS})
+
+
+def _error(status: int, message: str) -> Response:
+    return JSONResponse({"error": message}, status_code=status, headers={"Cache-Control": "no-store", **_HEADERS})
+
+
+Handler = Callable[[data.Source, Request], Any]
+
+
+def create_app(dash: Dashboard) -> Starlette:
+    """The Starlette application serving ``dash``."""
+    static = resources.files("cosim.dashboard") / "static"
+
+    def role_of(request: Request) -> Role | None:
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        return dash.access.role_of(token.strip()) if scheme.lower() == "bearer" else None
+
+    def run_route(handler: Handler, researcher_only: bool = False) -> Callable[[Request], Any]:
+        def endpoint(request: Request) -> Response:
+            role = role_of(request)
+            if role is None:
+                return _error(401, "missing or invalid access token")
+            if researcher_only and role.kind != RESEARCHER:
+                return _error(403, f"not available to role {role.name}")
+            if role.name not in dash.roles():
+                return _error(403, f"no run here has a view for role {role.name}")
+            run_name = request.query_params.get("run")
+            try:
+                src = dash.source(role, run_name)
+            except LookupError as exc:
+                return _error(404, str(exc))
+            except PermissionError as exc:
+                return _error(403, str(exc))
+            key = (role.name, request.url.path, *sorted(f"{k}={v}" for k, v in request.query_params.items()))
+            try:
+                body = dash.cached(key, lambda: handler(src, request))
+            except InputError as exc:
+                return _error(422, exc.one_line())
+            except ValueError as exc:
+                return _error(400, str(exc))
+            return _json(body)
+
+        return endpoint
+
+    def freq(request: Request) -> str:
+        value = request.query_params.get("freq", "auto")
+        if value not in ("auto", "slot", "day", "week"):
+            raise ValueError("freq: expected auto, slot, day or week")
+        return value
+
+    def participant(src: data.Source, request: Request) -> Any:
+        allowed = data.participants_list(src)
+        if allowed is None:
+            return None
+        raw = request.query_params.get("participant")
+        if raw is None:
+            return {"participants": allowed, "series": None}
+        try:
+            p = int(raw)
+        except ValueError:
+            raise ValueError("participant: expected an integer") from None
+        if p not in allowed:
+            return {"participants": allowed, "series": None}
+        return {"participants": allowed, "series": data.participant_series(src, p, freq(request))}
+
+    def whoami(request: Request) -> Response:
+        role = role_of(request)
+        if role is None:
+            return _error(401, "missing or invalid access token")
+        if role.name not in dash.roles():
+            return _error(403, f"no run here has a view for role {role.name}")
+        runs = [
+            name
+            for name, run in dash.runs.items()
+            if role.kind == RESEARCHER or role.name in run.views()
+        ]
+        return _json(
+            data.dumps(
+                {
+                    "role": role.name,
+                    "kind": dash.root.kind,
+                    "root": dash.root.name,
+                    "runs": runs,
+                    "sweep": dash.root.kind == "sweep" and role.kind == RESEARCHER,
+                    "currency": dash.currency,
+                }
+            )
+        )
+
+    def sweep(request: Request) -> Response:
+        role = role_of(request)
+        if role is None:
+            return _error(401, "missing or invalid access token")
+        if role.kind != RESEARCHER:
+            return _error(403, f"not available to role {role.name}")
+        if dash.root.kind != "sweep":
+            return _error(404, "not a sweep directory")
+        return _json(dash.cached(("sweep",), lambda: data.sweep(dash.root)))
+
+    def compare(request: Request) -> Response:
+        role = role_of(request)
+        if role is None:
+            return _error(401, "missing or invalid access token")
+        if role.name not in dash.roles():
+            return _error(403, f"no run here has a view for role {role.name}")
+        wanted = [r for r in request.query_params.get("runs", "").split(",") if r]
+        out: dict[str, Any] = {}
+        for name in wanted or list(dash.runs)[:8]:
+            try:
+                src = dash.source(role, name)
+            except (LookupError, PermissionError):
+                continue
+            out[name] = dash.cached((role.name, "metrics", name), lambda s=src: data.run_metrics(s))
+        body = b"{" + b",".join(data.dumps(k) + b":" + v for k, v in out.items()) + b"}"
+        return _json(body)
+
+    def tokens(request: Request) -> Response:
+        role = role_of(request)
+        if role is None:
+            return _error(401, "missing or invalid access token")
+        if role.kind != RESEARCHER:
+            return _error(403, f"not available to role {role.name}")
+        return _json(data.dumps({r: dash.access.token(r) for r in dash.roles()}))
+
+    def index(request: Request) -> Response:
+        return Response(
+            (static / "index.html").read_bytes(), media_type="text/html", headers=_HEADERS
+        )
+
+    def asset(request: Request) -> Response:
+        name = request.path_params["name"]
+        if name == "plotly.min.js":
+            return FileResponse(plotly_js(), media_type="text/javascript", headers=_HEADERS)
+        if name not in ("app.js", "style.css"):
+            return _error(404, "not found")
+        kind = "text/javascript" if name.endswith(".js") else "text/css"
+        return Response((static / name).read_bytes(), media_type=kind, headers=_HEADERS)
+
+    def api_missing(request: Request) -> Response:
+        if role_of(request) is None:
+            return _error(401, "missing or invalid access token")
+        return _error(404, "no such API route")
+
+    routes = [
+        Route("/", index),
+        Route("/static/{name}", asset),
+        Route("/api/whoami", whoami),
+        Route("/api/summary", run_route(lambda s, r: data.overview(s))),
+        Route("/api/grid/band", run_route(lambda s, r: data.grid_band(s, freq(r)))),
+        Route("/api/grid/heatmap", run_route(lambda s, r: data.heatmap(s, freq(r)))),
+        Route("/api/grid/duration", run_route(lambda s, r: data.duration(s))),
+        Route("/api/grid/map", run_route(lambda s, r: data.grid_map(s))),
+        Route("/api/market", run_route(lambda s, r: data.market(s, freq(r)))),
+        Route("/api/settlement", run_route(lambda s, r: data.settlement(s))),
+        Route("/api/participants", run_route(participant)),
+        Route("/api/aggregates", run_route(lambda s, r: data.aggregates(s, freq(r)))),
+        Route("/api/sweep", sweep),
+        Route("/api/compare", compare),
+        Route("/api/tokens", tokens),
+        Route("/api/{rest:path}", api_missing),
+    ]
+    return Starlette(routes=routes)
+
+
+#: Every API route (the tests check each one's 401/403 answers).
+API_ROUTES = (
+    "whoami", "summary", "grid/band", "grid/heatmap", "grid/duration", "grid/map", "market",
+    "settlement", "participants", "aggregates", "sweep", "compare", "tokens",
+)  # fmt: skip
+
+
+def bind(host: str = "127.0.0.1", port: int = 8050, allow_remote: bool = False) -> socket.socket:
+    """A listening TCP socket; refuses a non-loopback address unless ``allow_remote``.
+
+    Parameters
+    ----------
+    host : str
+        Address to bind (``127.0.0.1`` by default; ``::1`` and ``localhost`` are loopback too).
+    port : int
+        Port; 0 picks a free one.
+    allow_remote : bool
+        Permit binding an address other machines can reach.
+
+    Raises
+    ------
+    InputError
+        Non-loopback ``host`` without ``allow_remote``, or the port cannot be bound.
+    """
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise InputError(None, "--host", f"an address to bind, got {host!r} ({exc})") from None
+    family, _, _, _, address = infos[0]
+    if not allow_remote and not ipaddress.ip_address(address[0]).is_loopback:
+        raise InputError(
+            None,
+            "--host",
+            f"a loopback address (got {host}); pass --allow-remote to serve other machines "
+            "(anyone who can reach the port and holds a token can read the results)",
+        )
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        raise InputError(None, "--port", f"a free port on {host} (binding {port}: {exc})") from None
+    sock.listen(128)
+    return sock
+
+
+def serve(app: Starlette, sock: socket.socket) -> Any:
+    """A uvicorn server for ``app`` on ``sock`` (call ``.run(sockets=[sock])`` to start)."""
+    import uvicorn
+
+    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off")
+    return uvicorn.Server(config)

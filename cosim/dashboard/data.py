@@ -1,0 +1,528 @@
+"""The dashboard's data: JSON-ready figures' data computed from one role's results.
+
+Every function takes a :class:`Source` (a :class:`~cosim.rundir.RunDir` seen through a role)
+and returns plain dicts/lists (no NaN: missing values are None). Long tables are reduced on
+the server: time series to at most :data:`cosim.rundir.MAX_POINTS` buckets (slot, day or week), duration
+curves to :data:`CURVE_POINTS` points, so a year of 17,520 slots travels as 365 days.
+A value a role may not see, or a file its view does not hold, comes back as ``None`` (the page
+says "not available to this role").
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cosim.dashboard.access import RESEARCHER, Role, min_group, restrict
+from cosim.errors import InputError
+from cosim.rundir import RunDir, bucket_rule, bucket_starts, naive_times
+
+__all__ = ["CURVE_POINTS", "Source", "dumps"]
+
+#: Points of a duration curve.
+CURVE_POINTS = 400
+#: Lines drawn individually in the loading duration chart (the most loaded ones).
+TOP_LINES = 5
+
+
+class Source:
+    """One run's results as one role may read them.
+
+    Parameters
+    ----------
+    run : RunDir
+        The role's base directory: the run directory for the researcher, ``views/<role>/``
+        for every other role.
+    role : Role
+        Who reads.
+    currency : str
+        Label of money amounts.
+    """
+
+    def __init__(self, run: RunDir, role: Role, currency: str = "currency") -> None:
+        self.run = run
+        self.role = role
+        self.currency = currency
+        self.k = min_group(run.view_info().get("k"), run.scenario())
+
+    def table(self, name: str, columns: Sequence[str] | None = None) -> pd.DataFrame | None:
+        """Table ``name`` (the given columns) filtered for the role; None if unavailable."""
+        if not self.run.has(name):
+            return None
+        have = self.run.columns(name)
+        if columns is not None and any(c not in have for c in columns):
+            return None
+        keys = [c for c in ("participant", "supplier", "buyer", "seller", "bus", "members") if c in have]
+        want = None if columns is None else list(dict.fromkeys([*columns, *keys]))
+        frame = self.run.table(name, want)
+        members = self._bus_members() if name == "buses" and self.role.kind == "grid_operator" else None
+        out = restrict(self.role, name, frame, self.k, members)
+        if out is None:
+            return None
+        return out if columns is None else out[list(columns)]
+
+    def _bus_members(self) -> pd.Series | None:
+        if "bus" not in self.run.columns("participants_info"):
+            return None
+        return self.run.table("participants_info", ["bus"])["bus"].value_counts()
+
+    def scenario(self) -> dict[str, Any]:
+        """The role's copy of the resolved scenario (empty if its view has none)."""
+        return self.run.scenario()
+
+    def summary(self) -> dict[str, Any]:
+        """The role's ``summary.json`` (empty if its view has none)."""
+        return self.run.summary()
+
+    # -- time axis --------------------------------------------------------------------------
+
+    def times(self) -> pd.DataFrame | None:
+        """``slot, time`` of every slot (naive local time), or None without ``slots``."""
+        frame = self.table("slots", ["slot", "time"])
+        if frame is None:
+            return None
+        return frame.assign(time=naive_times(frame["time"]))
+
+    def tz_label(self) -> str:
+        """``UTC+hh:mm`` of the run's times (``UTC`` when zero or unknown)."""
+        frame = self.table("slots", ["time"])
+        if frame is None or frame.empty:
+            return "UTC"
+        offset = str(frame["time"].iloc[0])[19:]
+        return f"UTC{offset}" if offset and offset not in ("Z", "+00:00") else "UTC"
+
+
+def _slot_minutes(src: Source, times: pd.DataFrame) -> float:
+    minutes = src.scenario().get("time", {}).get("slot_minutes") if src.scenario() else None
+    if isinstance(minutes, (int, float)):
+        return float(minutes)
+    if len(times) > 1:
+        return float((times["time"].iloc[1] - times["time"].iloc[0]).total_seconds() / 60.0)
+    return 30.0
+
+
+def _iso(times: pd.Series | pd.Index) -> list[str]:
+    return [t.strftime("%Y-%m-%d %H:%M") for t in pd.DatetimeIndex(times)]
+
+
+def clean(values: Any) -> Any:
+    """Numbers, arrays, lists and dicts -> JSON-safe (NaN/inf -> None, numpy -> Python)."""
+    if isinstance(values, dict):
+        return {str(k): clean(v) for k, v in values.items()}
+    if isinstance(values, (list, tuple)):
+        return [clean(v) for v in values]
+    if isinstance(values, (np.ndarray, pd.Series, pd.Index)):
+        return [clean(v) for v in np.asarray(values).tolist()]
+    if isinstance(values, (np.floating, float)):
+        v = float(values)
+        return v if math.isfinite(v) else None
+    if isinstance(values, np.integer):
+        return int(values)
+    if isinstance(values, np.bool_):
+        return bool(values)
+    return values
+
+
+def dumps(data: Any) -> bytes:
+    """JSON bytes of ``data`` after :func:`clean` (strict: no NaN)."""
+    return json.dumps(clean(data), allow_nan=False, separators=(",", ":")).encode("utf-8")
+
+
+# -- pages ------------------------------------------------------------------------------------
+
+
+def overview(src: Source) -> dict[str, Any]:
+    """Summary, scenario and timings of the run as the role holds them."""
+    summary = src.summary()
+    files = {
+        name: src.run.has(name)
+        for name in (
+            "slots", "participants", "buses", "lines", "trafos", "trades", "bills",
+            "suppliers", "settlement_slots", "rejected_payloads", "aggregates",
+        )
+    }  # fmt: skip
+    return {
+        "role": src.role.name,
+        "name": src.run.name,
+        "summary": summary,
+        "scenario": src.scenario(),
+        "timings_s": summary.get("timings_s"),
+        "totals": summary.get("totals"),
+        "files": files,
+        "view": src.run.view_info() or None,
+    }
+
+
+def grid_band(src: Source, freq: str = "auto") -> dict[str, Any] | None:
+    """Voltage band and maximum loadings over time, bucketed (min of minima, max of maxima)."""
+    times = src.times()
+    cols = ["slot", "vm_min_pu", "vm_max_pu", "loading_max_percent"]
+    slots = src.table("slots", cols)
+    if times is None or slots is None:
+        return None
+    if "trafo_loading_max_percent" in src.run.columns("slots"):
+        trafo = src.table("slots", ["trafo_loading_max_percent"])
+        if trafo is not None:
+            slots = slots.assign(trafo_loading_max_percent=trafo.iloc[:, 0].to_numpy())
+    rule = bucket_rule(len(times), _slot_minutes(src, times), freq)
+    frame = slots.assign(bucket=bucket_starts(times["time"], rule).to_numpy())
+    agg = {"vm_min_pu": "min", "vm_max_pu": "max", "loading_max_percent": "max"}
+    if "trafo_loading_max_percent" in frame:
+        agg["trafo_loading_max_percent"] = "max"
+    grouped = frame.groupby("bucket", sort=True).agg(agg)
+    return {
+        "bucket": rule,
+        "tz": src.tz_label(),
+        "time": _iso(grouped.index),
+        **{col: grouped[col].to_numpy() for col in agg},
+    }
+
+
+def bus_names(src: Source) -> dict[int, str]:
+    """Bus index -> display name (the network's ``name``, else ``bus <index>``)."""
+    return src.run.bus_names()
+
+
+def heatmap(src: Source, freq: str = "auto") -> dict[str, Any] | None:
+    """Bus voltage per bus and time bucket (mean over the bucket's slots) [pu]."""
+    times = src.times()
+    buses = src.table("buses", ["slot", "bus", "vm_pu"])
+    if times is None or buses is None or buses.empty:
+        return None
+    rule = bucket_rule(len(times), _slot_minutes(src, times), freq)
+    start = pd.Series(bucket_starts(times["time"], rule).to_numpy(), index=times["slot"].to_numpy())
+    buses = buses.assign(bucket=start.reindex(buses["slot"].to_numpy()).to_numpy())
+    grid = buses.pivot_table(index="bus", columns="bucket", values="vm_pu", aggfunc="mean")
+    names = bus_names(src)
+    return {
+        "bucket": rule,
+        "tz": src.tz_label(),
+        "time": _iso(grid.columns),
+        "bus": [names.get(int(b), f"bus {b}") for b in grid.index],
+        "vm_pu": grid.to_numpy(),
+    }
+
+
+def _curve(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Duration curve (descending) sampled at up to CURVE_POINTS points: (% of time, value)."""
+    v = np.sort(values[np.isfinite(values)])[::-1]
+    if v.size == 0:
+        return np.array([]), np.array([])
+    idx = np.unique(np.linspace(0, v.size - 1, min(v.size, CURVE_POINTS)).round().astype(int))
+    return 100.0 * (idx + 1) / v.size, v[idx]
+
+
+def duration(src: Source) -> dict[str, Any] | None:
+    """Loading duration curves: the most loaded lines, every transformer, and the maximum."""
+    curves: list[dict[str, Any]] = []
+    lines = src.table("lines", ["slot", "line", "loading_percent"])
+    if lines is not None and not lines.empty:
+        wide = lines.pivot(index="slot", columns="line", values="loading_percent")
+        x, y = _curve(wide.max(axis=1).to_numpy(dtype=float))
+        curves.append({"name": "max over lines", "x": x, "y": y})
+        top = wide.max().sort_values(ascending=False).index[:TOP_LINES]
+        for line in top:
+            x, y = _curve(wide[line].to_numpy(dtype=float))
+            curves.append({"name": f"line {line}", "x": x, "y": y})
+    trafos = src.table("trafos", ["slot", "trafo", "loading_percent"])
+    if trafos is not None and not trafos.empty:
+        wide = trafos.pivot(index="slot", columns="trafo", values="loading_percent")
+        for trafo in wide.columns:
+            x, y = _curve(wide[trafo].to_numpy(dtype=float))
+            curves.append({"name": f"transformer {trafo}", "x": x, "y": y})
+    return {"curves": curves} if curves else None
+
+
+def network(src: Source) -> dict[str, Any] | None:
+    """Bus coordinates and branches of the run's network (from its scenario's network name)."""
+    net = src.run.network()
+    if net is None:
+        return None
+    xy = {}
+    for idx, geo in net.bus["geo"].items() if "geo" in net.bus else []:
+        try:
+            coords = json.loads(geo)["coordinates"]
+            xy[int(idx)] = (float(coords[0]), float(coords[1]))
+        except (TypeError, ValueError, KeyError):
+            continue
+    names = src.run.bus_names()
+    branches = [
+        ("line", int(i), int(a), int(b))
+        for i, a, b in zip(net.line.index, net.line["from_bus"], net.line["to_bus"], strict=True)
+    ] + [
+        ("trafo", int(i), int(a), int(b))
+        for i, a, b in zip(net.trafo.index, net.trafo["hv_bus"], net.trafo["lv_bus"], strict=True)
+    ]
+    return {
+        "bus": [int(i) for i in net.bus.index],
+        "bus_name": [names[int(i)] for i in net.bus.index],
+        "x": [xy.get(int(i), (None, None))[0] for i in net.bus.index],
+        "y": [xy.get(int(i), (None, None))[1] for i in net.bus.index],
+        "branches": branches,
+        "has_coordinates": len(xy) == len(net.bus),
+    }
+
+
+def grid_map(src: Source) -> dict[str, Any] | None:
+    """The network map: buses (min and max voltage over the run) and lines (max loading)."""
+    net = network(src)
+    if net is None or not net["has_coordinates"]:
+        return None
+    out: dict[str, Any] = {k: net[k] for k in ("bus", "bus_name", "x", "y")}
+    buses = src.table("buses", ["bus", "vm_pu"])
+    if buses is not None:
+        stats = buses.groupby("bus")["vm_pu"].agg(["min", "max"]).reindex(net["bus"])
+        out["vm_min_pu"] = stats["min"].to_numpy()
+        out["vm_max_pu"] = stats["max"].to_numpy()
+    loading: dict[tuple[str, int], float] = {}
+    for table, key in (("lines", "line"), ("trafos", "trafo")):
+        frame = src.table(table, [key, "loading_percent"])
+        if frame is not None:
+            for i, v in frame.groupby(key)["loading_percent"].max().items():
+                loading[(key, int(i))] = float(v)
+    xs = dict(zip(net["bus"], net["x"], strict=True))
+    ys = dict(zip(net["bus"], net["y"], strict=True))
+    out["branches"] = [
+        {
+            "kind": kind,
+            "index": index,
+            "x": [xs[a], xs[b]],
+            "y": [ys[a], ys[b]],
+            "loading_max_percent": loading.get((kind, index)),
+        }
+        for kind, index, a, b in net["branches"]
+    ]
+    return out
+
+
+def market(src: Source, freq: str = "auto") -> dict[str, Any] | None:
+    """Prices and energies per time bucket: volume-weighted price, energy sums, P2P share."""
+    times = src.times()
+    cols = ["clearing_price", "traded_kwh"]
+    slots = src.table("slots", cols)
+    if times is None or slots is None:
+        return None
+    rule = bucket_rule(len(times), _slot_minutes(src, times), freq)
+    extra = [c for c in ("import_kwh", "export_kwh", "load_kwh", "pv_kwh") if c in src.run.columns("slots")]
+    if extra:
+        more = src.table("slots", extra)
+        if more is not None:
+            slots = pd.concat([slots, more], axis=1)
+    price = slots["clearing_price"].to_numpy(dtype=float)
+    traded = slots["traded_kwh"].to_numpy(dtype=float)
+    has = np.isfinite(price)
+    frame = slots.assign(
+        bucket=bucket_starts(times["time"], rule).to_numpy(),
+        value=np.where(has, price * traded, 0.0),
+        volume=np.where(has, traded, 0.0),
+        price_min=np.where(has, price, np.nan),
+        price_max=np.where(has, price, np.nan),
+    )
+    sums = ["traded_kwh", "value", "volume", *extra]
+    grouped = frame.groupby("bucket", sort=True).agg(
+        {**dict.fromkeys(sums, "sum"), "price_min": "min", "price_max": "max", "clearing_price": "mean"}
+    )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        vwap = np.where(grouped["volume"] > 0, grouped["value"] / grouped["volume"], np.nan)
+        share = (
+            np.where(grouped["load_kwh"] > 0, grouped["traded_kwh"] / grouped["load_kwh"], np.nan)
+            if "load_kwh" in grouped
+            else None
+        )
+    market_cfg = src.scenario().get("market") or {}
+    return {
+        "bucket": rule,
+        "tz": src.tz_label(),
+        "currency": currency(src),
+        "time": _iso(grouped.index),
+        "price": vwap if rule != "slot" else grouped["clearing_price"].to_numpy(),
+        "price_min": grouped["price_min"].to_numpy(),
+        "price_max": grouped["price_max"].to_numpy(),
+        "retail_price": market_cfg.get("retail_price"),
+        "feed_in_tariff": market_cfg.get("feed_in_tariff"),
+        "energy": {col: grouped[col].to_numpy() for col in ["traded_kwh", *extra]},
+        "p2p_share_of_load": share,
+    }
+
+
+def currency(src: Source) -> str:
+    """The label of money amounts (``cosim serve --currency``)."""
+    return src.currency
+
+
+def settlement(src: Source) -> dict[str, Any]:
+    """Bills per model and participant, supplier profits, pot per model, rejected payloads."""
+    out: dict[str, Any] = {"currency": currency(src)}
+    bills = src.table("bills", ["participant", "model", "amount"])
+    if bills is not None and not bills.empty:
+        models = list(dict.fromkeys(bills["model"]))
+        wide = bills.pivot(index="participant", columns="model", values="amount")[models]
+        out["bills"] = {
+            "participant": [int(p) for p in wide.index],
+            "models": models,
+            "amount": {m: wide[m].to_numpy() for m in models},
+        }
+    else:
+        out["bills"] = None
+    sup = src.table("suppliers", ["supplier", "model", "profit", "energy_kwh"])
+    if sup is not None and not sup.empty:
+        models = list(dict.fromkeys(sup["model"]))
+        wide = sup.pivot(index="supplier", columns="model", values="profit")[models]
+        energy = sup.pivot(index="supplier", columns="model", values="energy_kwh")[models]
+        out["suppliers"] = {
+            "supplier": [int(s) for s in wide.index],
+            "models": models,
+            "profit": {m: wide[m].to_numpy() for m in models},
+            "energy_kwh": {m: energy[m].to_numpy() for m in models},
+        }
+    else:
+        out["suppliers"] = None
+    models_summary = (src.summary().get("settlement") or {}).get("models")
+    out["pot"] = (
+        {m: v.get("pot") for m, v in models_summary.items() if isinstance(v, dict)}
+        if isinstance(models_summary, dict) and src.role.kind == RESEARCHER
+        else None
+    )
+    rejected = src.table("rejected_payloads", ["participant", "slot", "reason"])
+    out["rejected"] = (
+        None
+        if rejected is None
+        else {
+            "count": len(rejected),
+            "by_reason": rejected["reason"].astype(str).value_counts().to_dict(),
+            "rows": rejected.head(200).to_dict(orient="list"),
+        }
+    )
+    return out
+
+
+def participants_list(src: Source) -> list[int] | None:
+    """Participants whose time series the role may read (None: no household series at all)."""
+    frame = src.table("participants", ["participant"])
+    return None if frame is None else sorted(int(p) for p in frame["participant"].unique())
+
+
+def participant_series(src: Source, participant: int, freq: str = "auto") -> dict[str, Any] | None:
+    """One participant's energies over time (sums per bucket) [kWh]."""
+    times = src.times()
+    cols = [
+        c
+        for c in ("load_kwh", "pv_kwh", "battery_kwh", "net_kwh", "committed_kwh", "deviation_kwh")
+        if c in src.run.columns("participants")
+    ]
+    frame = src.table("participants", ["slot", "participant", *cols])
+    if times is None or frame is None:
+        return None
+    frame = frame[frame["participant"] == participant]
+    if frame.empty:
+        return None
+    rule = bucket_rule(len(times), _slot_minutes(src, times), freq)
+    start = pd.Series(bucket_starts(times["time"], rule).to_numpy(), index=times["slot"].to_numpy())
+    grouped = frame.assign(bucket=start.reindex(frame["slot"].to_numpy()).to_numpy()).groupby(
+        "bucket", sort=True
+    )[cols].sum()
+    return {
+        "participant": participant,
+        "bucket": rule,
+        "tz": src.tz_label(),
+        "time": _iso(grouped.index),
+        "series": {c: grouped[c].to_numpy() for c in cols},
+    }
+
+
+def aggregates(src: Source, freq: str = "auto") -> dict[str, Any] | None:
+    """Group aggregates (``aggregates.csv``: slot, group, members, net_kwh) per bucket."""
+    frame = src.table("aggregates", ["slot", "group", "members", "net_kwh"])
+    times = src.times()
+    if frame is None or frame.empty:
+        return None
+    if times is None:
+        rule = "slot"
+        frame = frame.assign(bucket=frame["slot"])
+        labels: Any = None
+    else:
+        rule = bucket_rule(len(times), _slot_minutes(src, times), freq)
+        start = pd.Series(bucket_starts(times["time"], rule).to_numpy(), index=times["slot"].to_numpy())
+        frame = frame.assign(bucket=start.reindex(frame["slot"].to_numpy()).to_numpy())
+        labels = True
+    wide = frame.pivot_table(index="bucket", columns="group", values="net_kwh", aggfunc="sum")
+    members = frame.groupby("group")["members"].min()
+    return {
+        "bucket": rule,
+        "tz": src.tz_label(),
+        "time": _iso(wide.index) if labels else [int(s) for s in wide.index],
+        "groups": [str(g) for g in wide.columns],
+        "members": [int(members[g]) for g in wide.columns],
+        "net_kwh": {str(g): wide[g].to_numpy() for g in wide.columns},
+        "k": src.k,
+    }
+
+
+def run_metrics(src: Source) -> dict[str, Any]:
+    """Headline metrics of a run for side-by-side comparison (None where not available)."""
+    out: dict[str, Any] = {}
+    cols = [c for c in ("load_kwh", "pv_kwh", "import_kwh", "export_kwh", "losses_kwh", "traded_kwh") if c in src.run.columns("slots")]
+    slots = src.table("slots", cols) if cols else None
+    if slots is not None:
+        out.update({c: float(slots[c].sum()) for c in cols})
+        load = out.get("load_kwh")
+        if load and "import_kwh" in out:
+            out["self_sufficiency"] = 1.0 - out["import_kwh"] / (load + out.get("losses_kwh", 0.0))
+        if load and "traded_kwh" in out:
+            out["p2p_share_of_load"] = out["traded_kwh"] / load
+    band = src.table("slots", ["vm_min_pu", "vm_max_pu", "loading_max_percent"])
+    if band is not None:
+        out["vm_min_pu"] = float(band["vm_min_pu"].min())
+        out["vm_max_pu"] = float(band["vm_max_pu"].max())
+        out["line_loading_max_percent"] = float(band["loading_max_percent"].max())
+    price = src.table("slots", ["clearing_price", "traded_kwh"])
+    if price is not None:
+        p = price["clearing_price"].to_numpy(dtype=float)
+        v = price["traded_kwh"].to_numpy(dtype=float)
+        has = np.isfinite(p) & (v > 0)
+        out["clearing_price_vwap"] = float((p[has] * v[has]).sum() / v[has].sum()) if has.any() else None
+    bills = src.table("bills", ["model", "amount"])
+    if bills is not None:
+        for model, group in bills.groupby("model", sort=False):
+            out[f"mean_bill_{model}"] = float(group["amount"].mean())
+    sup = src.table("suppliers", ["model", "profit"])
+    if sup is not None:
+        for model, group in sup.groupby("model", sort=False):
+            out[f"supplier_profit_{model}"] = float(group["profit"].sum())
+    return out
+
+
+def sweep(run: RunDir) -> dict[str, Any]:
+    """Every numeric ``sweep.csv`` metric against the varied keys: median and min-max spread.
+
+    The x axis is PV penetration when varied, else the first varied key; the spread is over
+    the runs sharing an x value (the other keys, typically seeds).
+    """
+    table = run.sweep()
+    keys = run.sweep_keys()
+    done = table[table["status"] == "completed"]
+    pv = "participants.pv_penetration"
+    xkey = pv if pv in keys else (keys[0] if keys else None)
+    skip = {*keys, "run_dir", "status", "error", "reused", "hash"}
+    metrics = [
+        c for c in done.columns if c not in skip and pd.api.types.is_numeric_dtype(done[c]) and done[c].notna().any()
+    ]
+    out: dict[str, Any] = {"keys": keys, "x": xkey, "runs": len(table), "completed": len(done), "metrics": {}}
+    if xkey is None or done.empty:
+        return out
+    numeric = pd.api.types.is_numeric_dtype(done[xkey]) and not pd.api.types.is_bool_dtype(done[xkey])
+    for metric in metrics:
+        stats = done.groupby(xkey, sort=numeric)[metric].agg(["median", "min", "max", "count"])
+        out["metrics"][metric] = {
+            "x": [clean(v) if numeric else str(v) for v in stats.index],
+            "median": stats["median"].to_numpy(dtype=float),
+            "min": stats["min"].to_numpy(dtype=float),
+            "max": stats["max"].to_numpy(dtype=float),
+            "count": stats["count"].to_numpy(),
+        }
+    return out

@@ -1,0 +1,147 @@
+"""Helpers for the dashboard tests: role views of a run (per the views contract) and a server.
+
+``make_views`` writes ``views/<role>/`` directories the way the metering-privacy writer does
+(a partial run directory: same file and column names, only what the role learned, plus
+``aggregates.csv`` for the grid operator and a ``view.json``), from a real run's files.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from cosim.dashboard import Access, Dashboard, bind, create_app, serve
+from cosim.results import write_table
+
+#: Minimum group size written into the grid operator's view.json.
+K = 3
+
+
+def _write_view(run: Path, role: str, tables: dict[str, pd.DataFrame], extra: dict[str, Any]) -> Path:
+    view = run / "views" / role
+    view.mkdir(parents=True)
+    for name, frame in tables.items():
+        write_table(view / f"{name}.csv", frame)
+    info = {
+        "role": role,
+        "built_from": str(run),
+        "files": {f"{name}.csv": list(frame.columns) for name, frame in tables.items()},
+        **extra,
+    }
+    (view / "view.json").write_text(json.dumps(info), encoding="utf-8")
+    return view
+
+
+def make_views(run: Path, consumer: int, supplier: int) -> None:
+    """Write views of ``consumer_<consumer>``, ``supplier_<supplier>`` and ``grid_operator``."""
+    slots = pd.read_csv(run / "slots.csv")
+    parts = pd.read_csv(run / "participants.csv")
+    info = pd.read_csv(run / "participants_info.csv")
+    bills = pd.read_csv(run / "bills.csv")
+    suppliers = pd.read_csv(run / "suppliers.csv")
+    public = slots[["slot", "time", "clearing_price", "traded_kwh"]]
+    _write_view(
+        run,
+        f"consumer_{consumer}",
+        {
+            "slots": public,
+            "participants": parts[parts["participant"] == consumer],
+            "participants_info": info[info["participant"] == consumer],
+            "bills": bills[bills["participant"] == consumer],
+        },
+        {},
+    )
+    mine = info.loc[info["supplier"] == supplier, "participant"]
+    _write_view(
+        run,
+        f"supplier_{supplier}",
+        {
+            "slots": public,
+            "participants": parts[parts["participant"].isin(mine)][
+                ["slot", "participant", "supplier", "net_kwh"]
+            ],
+            "participants_info": info[info["supplier"] == supplier],
+            "bills": bills[bills["participant"].isin(mine)],
+            "suppliers": suppliers[suppliers["supplier"] == supplier],
+        },
+        {},
+    )
+    # grid operator: network-side tables; groups by bus, one of them below k members
+    members = info.groupby("bus")["participant"].count()
+    net = parts.groupby(["slot", "bus"])["net_kwh"].sum().reset_index()
+    net = net.merge(members.rename("members"), left_on="bus", right_index=True)
+    net = net.merge(slots[["slot", "time"]], on="slot")
+    aggregates = net.rename(columns={"bus": "group"})[["slot", "time", "group", "members", "net_kwh"]]
+    aggregates = aggregates.assign(group="bus " + aggregates["group"].astype(str))
+    grid_dir = _write_view(
+        run,
+        "grid_operator",
+        {
+            "slots": slots[["slot", "time", "vm_min_pu", "vm_max_pu", "loading_max_percent"]],
+            "buses": pd.read_csv(run / "buses.csv"),
+            "lines": pd.read_csv(run / "lines.csv"),
+            "trafos": pd.read_csv(run / "trafos.csv"),
+            "participants_info": info[["participant", "bus"]],
+            "aggregates": aggregates,
+            # a view that holds too much: the dashboard must still not show household series
+            "participants": parts[["slot", "participant", "bus", "net_kwh"]],
+        },
+        {"k": K},
+    )
+    shutil.copy(run / "scenario.yaml", grid_dir / "scenario.yaml")
+
+
+@dataclass
+class Server:
+    """A running dashboard: base URL, token issuer."""
+
+    url: str
+    access: Access
+    dashboard: Dashboard
+
+    def token(self, role: str) -> str:
+        return self.access.token(role)
+
+    def get(self, route: str, token: str | None = None) -> tuple[int, Any]:
+        """GET ``/api/<route>`` -> (status, decoded JSON)."""
+        req = urllib.request.Request(f"{self.url}/api/{route}")
+        if token is not None:
+            req.add_header("Authorization", f"Bearer {token}")
+        try:
+            with urllib.request.urlopen(req, timeout=60) as res:
+                return res.status, json.loads(res.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read())
+
+
+@contextmanager
+def running(root: Path, currency: str = "EUR") -> Iterator[Server]:
+    """Serve ``root`` on a free loopback port in a background thread."""
+    access = Access()
+    dash = Dashboard(root, access, currency=currency)
+    sock = bind("127.0.0.1", 0)
+    server = serve(create_app(dash), sock)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("dashboard server did not start")
+        time.sleep(0.02)
+    try:
+        yield Server(f"http://127.0.0.1:{sock.getsockname()[1]}", access, dash)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)
+        sock.close()
