@@ -272,7 +272,14 @@ def _serve(args: argparse.Namespace) -> int:
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
     roles = dash.roles()
-    print(f"cosim serve: {dash.root.name} ({dash.root.kind}, {len(dash.runs)} runs)")
+    print(
+        f"cosim serve: {dash.root.name} ({dash.root.kind}, {len(dash.runs)} runs); "
+        f"preparing the pages of {dash.default_run}...",
+        flush=True,
+    )
+    t0 = time.perf_counter()
+    dash.warm()  # a year of bus and line results takes seconds to read: before the URL
+    print(f"ready in {time.perf_counter() - t0:.1f} s")
     print(f"open http://{shown}:{port}/#token={access.token(RESEARCHER)}")
     if len(roles) > 1:
         print(f"{len(roles) - 1} role views; their links are on the researcher's Roles page")

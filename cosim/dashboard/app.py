@@ -88,7 +88,10 @@ class Dashboard:
         self.runs = self.root.runs()
         if not self.runs:
             raise InputError(root, "(directory)", "no completed run in this directory")
+        self.default_run = next(iter(self.runs))
+        self.tables = data.TableCache()
         self._cache: OrderedDict[tuple[str, ...], bytes] = OrderedDict()
+        self._pending: dict[tuple[str, ...], threading.Lock] = {}
         self._lock = threading.Lock()
 
     def roles(self) -> list[str]:
@@ -100,28 +103,51 @@ class Dashboard:
 
     def source(self, role: Role, run_name: str | None) -> data.Source:
         """The role's view of one run; :class:`PermissionError` if the run has none."""
-        name = run_name or next(iter(self.runs))
+        name = run_name or self.default_run
         run = self.runs.get(name)
         if run is None:
             raise LookupError(f"no run named {name!r}")
         if role.kind == RESEARCHER:
-            return data.Source(run, role, self.currency)
+            return data.Source(run, role, self.currency, self.tables)
         if role.name not in run.views():
             raise PermissionError(f"run {name!r} has no view for role {role.name}")
-        return data.Source(run.view(role.name), role, self.currency)
+        return data.Source(run.view(role.name), role, self.currency, self.tables)
 
     def cached(self, key: tuple[str, ...], compute: Callable[[], Any]) -> bytes:
-        """JSON bytes of ``compute()``, cached by ``key``."""
+        """JSON bytes of ``compute()``, cached by ``key`` (computed once even if asked twice
+        at the same time)."""
         with self._lock:
-            if key in self._cache:
-                self._cache.move_to_end(key)
-                return self._cache[key]
-        body = data.dumps(compute())
-        with self._lock:
-            self._cache[key] = body
-            while len(self._cache) > _CACHE_ENTRIES:
-                self._cache.popitem(last=False)
+            pending = self._pending.setdefault(key, threading.Lock())
+        with pending:
+            with self._lock:
+                if key in self._cache:
+                    self._cache.move_to_end(key)
+                    return self._cache[key]
+            body = data.dumps(compute())
+            with self._lock:
+                self._cache[key] = body
+                self._pending.pop(key, None)
+                while len(self._cache) > _CACHE_ENTRIES:
+                    self._cache.popitem(last=False)
         return body
+
+    def warm(self) -> None:
+        """Compute the researcher's heavy pages of the first run ahead of the first visit
+        (reading a year of bus and line results takes seconds; the network's first build too).
+        Meant for a background thread; errors are left for the request that asks again."""
+        role = Role(RESEARCHER, RESEARCHER)
+        for route in ("grid/heatmap", "grid/band", "grid/duration", "grid/map", "market", "participants"):
+            handler = _HANDLERS[route]
+            try:
+                src = self.source(role, None)
+                self.cached(request_key(role, route, {"run": self.default_run}), lambda h=handler, s=src: h(s, {}))
+            except Exception:  # noqa: BLE001 - the page's own request reports it
+                continue
+
+
+def request_key(role: Role, route: str, params: dict[str, str]) -> tuple[str, ...]:
+    """Cache key of an API answer: role, route and the query (sorted)."""
+    return (role.name, route, *sorted(f"{k}={v}" for k, v in params.items()))
 
 
 def _role_key(role: str) -> tuple[str, int]:
@@ -137,7 +163,45 @@ def _error(status: int, message: str) -> Response:
     return JSONResponse({"error": message}, status_code=status, headers={"Cache-Control": "no-store", **_HEADERS})
 
 
-Handler = Callable[[data.Source, Request], Any]
+Params = dict[str, str]
+Handler = Callable[[data.Source, Params], Any]
+
+
+def _freq(params: Params) -> str:
+    value = params.get("freq", "auto")
+    if value not in ("auto", "slot", "day", "week"):
+        raise ValueError("freq: expected auto, slot, day or week")
+    return value
+
+
+def _participant(src: data.Source, params: Params) -> Any:
+    allowed = data.participants_list(src)
+    if allowed is None:
+        return None
+    raw = params.get("participant")
+    if raw is None:
+        return {"participants": allowed, "series": None}
+    try:
+        p = int(raw)
+    except ValueError:
+        raise ValueError("participant: expected an integer") from None
+    if p not in allowed:
+        return {"participants": allowed, "series": None}
+    return {"participants": allowed, "series": data.participant_series(src, p, _freq(params))}
+
+
+#: Per-run routes: name -> handler(source, query parameters).
+_HANDLERS: dict[str, Handler] = {
+    "summary": lambda s, p: data.overview(s),
+    "grid/band": lambda s, p: data.grid_band(s, _freq(p)),
+    "grid/heatmap": lambda s, p: data.heatmap(s, _freq(p)),
+    "grid/duration": lambda s, p: data.duration(s),
+    "grid/map": lambda s, p: data.grid_map(s),
+    "market": lambda s, p: data.market(s, _freq(p)),
+    "settlement": lambda s, p: data.settlement(s),
+    "participants": _participant,
+    "aggregates": lambda s, p: data.aggregates(s, _freq(p)),
+}
 
 
 def create_app(dash: Dashboard) -> Starlette:
@@ -149,25 +213,25 @@ def create_app(dash: Dashboard) -> Starlette:
         scheme, _, token = header.partition(" ")
         return dash.access.role_of(token.strip()) if scheme.lower() == "bearer" else None
 
-    def run_route(handler: Handler, researcher_only: bool = False) -> Callable[[Request], Any]:
+    def run_route(route: str) -> Callable[[Request], Any]:
+        handler = _HANDLERS[route]
+
         def endpoint(request: Request) -> Response:
             role = role_of(request)
             if role is None:
                 return _error(401, "missing or invalid access token")
-            if researcher_only and role.kind != RESEARCHER:
-                return _error(403, f"not available to role {role.name}")
             if role.name not in dash.roles():
                 return _error(403, f"no run here has a view for role {role.name}")
-            run_name = request.query_params.get("run")
+            params = dict(request.query_params)
+            params.setdefault("run", dash.default_run)
             try:
-                src = dash.source(role, run_name)
+                src = dash.source(role, params["run"])
             except LookupError as exc:
                 return _error(404, str(exc))
             except PermissionError as exc:
                 return _error(403, str(exc))
-            key = (role.name, request.url.path, *sorted(f"{k}={v}" for k, v in request.query_params.items()))
             try:
-                body = dash.cached(key, lambda: handler(src, request))
+                body = dash.cached(request_key(role, route, params), lambda: handler(src, params))
             except InputError as exc:
                 return _error(422, exc.one_line())
             except ValueError as exc:
@@ -175,27 +239,6 @@ def create_app(dash: Dashboard) -> Starlette:
             return _json(body)
 
         return endpoint
-
-    def freq(request: Request) -> str:
-        value = request.query_params.get("freq", "auto")
-        if value not in ("auto", "slot", "day", "week"):
-            raise ValueError("freq: expected auto, slot, day or week")
-        return value
-
-    def participant(src: data.Source, request: Request) -> Any:
-        allowed = data.participants_list(src)
-        if allowed is None:
-            return None
-        raw = request.query_params.get("participant")
-        if raw is None:
-            return {"participants": allowed, "series": None}
-        try:
-            p = int(raw)
-        except ValueError:
-            raise ValueError("participant: expected an integer") from None
-        if p not in allowed:
-            return {"participants": allowed, "series": None}
-        return {"participants": allowed, "series": data.participant_series(src, p, freq(request))}
 
     def whoami(request: Request) -> Response:
         role = role_of(request)
@@ -279,15 +322,7 @@ def create_app(dash: Dashboard) -> Starlette:
         Route("/", index),
         Route("/static/{name}", asset),
         Route("/api/whoami", whoami),
-        Route("/api/summary", run_route(lambda s, r: data.overview(s))),
-        Route("/api/grid/band", run_route(lambda s, r: data.grid_band(s, freq(r)))),
-        Route("/api/grid/heatmap", run_route(lambda s, r: data.heatmap(s, freq(r)))),
-        Route("/api/grid/duration", run_route(lambda s, r: data.duration(s))),
-        Route("/api/grid/map", run_route(lambda s, r: data.grid_map(s))),
-        Route("/api/market", run_route(lambda s, r: data.market(s, freq(r)))),
-        Route("/api/settlement", run_route(lambda s, r: data.settlement(s))),
-        Route("/api/participants", run_route(participant)),
-        Route("/api/aggregates", run_route(lambda s, r: data.aggregates(s, freq(r)))),
+        *(Route(f"/api/{name}", run_route(name)) for name in _HANDLERS),
         Route("/api/sweep", sweep),
         Route("/api/compare", compare),
         Route("/api/tokens", tokens),

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import math
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,7 +21,6 @@ import numpy as np
 import pandas as pd
 
 from cosim.dashboard.access import RESEARCHER, Role, min_group, restrict
-from cosim.errors import InputError
 from cosim.rundir import RunDir, bucket_rule, bucket_starts, naive_times
 
 __all__ = ["CURVE_POINTS", "Source", "dumps"]
@@ -28,6 +29,37 @@ __all__ = ["CURVE_POINTS", "Source", "dumps"]
 CURVE_POINTS = 400
 #: Lines drawn individually in the loading duration chart (the most loaded ones).
 TOP_LINES = 5
+
+
+class TableCache:
+    """The last few tables read, shared by all requests (keyed by file, mtime and columns).
+
+    Parameters
+    ----------
+    entries : int
+        How many tables to keep (a year of ``participants.csv`` columns is ~50 MB).
+    """
+
+    def __init__(self, entries: int = 8) -> None:
+        self.entries = entries
+        self._frames: OrderedDict[tuple[Any, ...], pd.DataFrame] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, run: RunDir, name: str, columns: Sequence[str] | None) -> pd.DataFrame:
+        """``run.table(name, columns)``, from the cache when the file has not changed."""
+        path = run.file(name)
+        stamp = path.stat().st_mtime_ns if path is not None else None
+        key = (str(path), stamp, None if columns is None else tuple(columns))
+        with self._lock:
+            if key in self._frames:
+                self._frames.move_to_end(key)
+                return self._frames[key]
+        frame = run.table(name, columns)
+        with self._lock:
+            self._frames[key] = frame
+            while len(self._frames) > self.entries:
+                self._frames.popitem(last=False)
+        return frame
 
 
 class Source:
@@ -44,10 +76,17 @@ class Source:
         Label of money amounts.
     """
 
-    def __init__(self, run: RunDir, role: Role, currency: str = "currency") -> None:
+    def __init__(
+        self,
+        run: RunDir,
+        role: Role,
+        currency: str = "currency",
+        cache: TableCache | None = None,
+    ) -> None:
         self.run = run
         self.role = role
         self.currency = currency
+        self.cache = cache
         self.k = min_group(run.view_info().get("k"), run.scenario())
 
     def table(self, name: str, columns: Sequence[str] | None = None) -> pd.DataFrame | None:
@@ -59,7 +98,7 @@ class Source:
             return None
         keys = [c for c in ("participant", "supplier", "buyer", "seller", "bus", "members") if c in have]
         want = None if columns is None else list(dict.fromkeys([*columns, *keys]))
-        frame = self.run.table(name, want)
+        frame = self.cache.get(self.run, name, want) if self.cache else self.run.table(name, want)
         members = self._bus_members() if name == "buses" and self.role.kind == "grid_operator" else None
         out = restrict(self.role, name, frame, self.k, members)
         if out is None:
@@ -197,7 +236,7 @@ def heatmap(src: Source, freq: str = "auto") -> dict[str, Any] | None:
     rule = bucket_rule(len(times), _slot_minutes(src, times), freq)
     start = pd.Series(bucket_starts(times["time"], rule).to_numpy(), index=times["slot"].to_numpy())
     buses = buses.assign(bucket=start.reindex(buses["slot"].to_numpy()).to_numpy())
-    grid = buses.pivot_table(index="bus", columns="bucket", values="vm_pu", aggfunc="mean")
+    grid = buses.groupby(["bus", "bucket"])["vm_pu"].mean().unstack()
     names = bus_names(src)
     return {
         "bucket": rule,
@@ -274,14 +313,14 @@ def grid_map(src: Source) -> dict[str, Any] | None:
     if net is None or not net["has_coordinates"]:
         return None
     out: dict[str, Any] = {k: net[k] for k in ("bus", "bus_name", "x", "y")}
-    buses = src.table("buses", ["bus", "vm_pu"])
+    buses = src.table("buses", ["slot", "bus", "vm_pu"])  # the heat map's columns: one read
     if buses is not None:
         stats = buses.groupby("bus")["vm_pu"].agg(["min", "max"]).reindex(net["bus"])
         out["vm_min_pu"] = stats["min"].to_numpy()
         out["vm_max_pu"] = stats["max"].to_numpy()
     loading: dict[tuple[str, int], float] = {}
     for table, key in (("lines", "line"), ("trafos", "trafo")):
-        frame = src.table(table, [key, "loading_percent"])
+        frame = src.table(table, ["slot", key, "loading_percent"])
         if frame is not None:
             for i, v in frame.groupby(key)["loading_percent"].max().items():
                 loading[(key, int(i))] = float(v)
@@ -401,23 +440,27 @@ def settlement(src: Source) -> dict[str, Any]:
     return out
 
 
+_SERIES = ("load_kwh", "pv_kwh", "battery_kwh", "net_kwh", "committed_kwh", "deviation_kwh")
+
+
+def _participant_frame(src: Source) -> pd.DataFrame | None:
+    cols = [c for c in _SERIES if c in src.run.columns("participants")]
+    return src.table("participants", ["slot", "participant", *cols])
+
+
 def participants_list(src: Source) -> list[int] | None:
     """Participants whose time series the role may read (None: no household series at all)."""
-    frame = src.table("participants", ["participant"])
+    frame = _participant_frame(src)
     return None if frame is None else sorted(int(p) for p in frame["participant"].unique())
 
 
 def participant_series(src: Source, participant: int, freq: str = "auto") -> dict[str, Any] | None:
     """One participant's energies over time (sums per bucket) [kWh]."""
     times = src.times()
-    cols = [
-        c
-        for c in ("load_kwh", "pv_kwh", "battery_kwh", "net_kwh", "committed_kwh", "deviation_kwh")
-        if c in src.run.columns("participants")
-    ]
-    frame = src.table("participants", ["slot", "participant", *cols])
+    frame = _participant_frame(src)
     if times is None or frame is None:
         return None
+    cols = [c for c in frame.columns if c in _SERIES]
     frame = frame[frame["participant"] == participant]
     if frame.empty:
         return None

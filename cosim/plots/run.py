@@ -106,7 +106,7 @@ def _voltage_heatmap(
     values = grid.to_numpy(dtype=float)
     names = run.bus_names()
     labels = [names.get(int(b), f"bus {b}") for b in grid.index]
-    fig = Figure(figsize=(11, max(5.0, 0.16 * len(grid) + 1.5)), dpi=DPI)
+    fig = Figure(figsize=(11, min(9.0, max(5.0, 0.11 * len(grid) + 2.0))), dpi=DPI)
     ax = fig.add_subplot()
     finite = values[np.isfinite(values)]
     # colour range symmetric about 1 pu and fitted to the data, so small deviations show
@@ -127,7 +127,7 @@ def _voltage_heatmap(
     every = max(1, int(np.ceil(len(grid) / 45)))  # at most ~45 readable names
     ticks = np.arange(0, len(grid), every)
     ax.set_yticks(ticks, [labels[i] for i in ticks], fontsize=7 if len(ticks) > 25 else 9)
-    ax.set_ylabel("Bus" + (f" (every {every}th name shown)" if every > 1 else ""))
+    ax.set_ylabel("Bus" + (f" (one name in {every} shown)" if every > 1 else ""))
     ax.set_xlabel(f"Time ({tz})")
     bar = fig.colorbar(image, ax=ax)
     bar.set_label("Voltage magnitude [pu]" + ("" if rule == "slot" else f", mean {_STEP[rule]}"))

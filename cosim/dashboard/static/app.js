@@ -54,7 +54,7 @@ function chart(parent, id, title, traces, layout) {
   parent.appendChild(div);
   const base = {
     title: { text: title, font: { size: 15 } }, margin: { t: 50, r: 30, b: 50, l: 70 },
-    legend: { orientation: "h", y: -0.2 }, hovermode: "closest",
+    hovermode: "closest",
   };
   return Plotly.newPlot(div, traces, Object.assign(base, layout || {}), CONFIG);
 }
@@ -94,16 +94,18 @@ async function overview(main) {
   const d = await api("summary");
   const s = d.summary || {};
   section(main, d.name + " (" + d.role + ")");
+  const top = el("div", { class: "row" });
+  main.appendChild(top);
   const facts = [
     ["status", s.status], ["network", s.network], ["start", s.start], ["slots", s.slots],
     ["slot minutes", s.slot_minutes], ["participants", s.participants],
     ["with PV", s.participants_with_pv], ["with battery", s.participants_with_battery],
     ["seed", s.seed], ["cosim version", s.cosim_version],
   ].filter((r) => r[1] !== undefined);
-  if (facts.length) table(main, facts, ["run", "value"]);
-  else unavailable(main, "Summary");
+  if (facts.length) table(top, facts, ["run", "value"]);
+  else unavailable(top, "Summary");
   if (d.totals) {
-    table(main, Object.entries(d.totals), ["totals (kWh, shares, " + S.currency + ")", "value"]);
+    table(top, Object.entries(d.totals), ["totals (kWh, shares, " + S.currency + ")", "value"]);
   }
   const jobs = [];
   if (d.timings_s) {
@@ -115,7 +117,7 @@ async function overview(main) {
   } else {
     unavailable(main, "Timings");
   }
-  table(main, Object.entries(d.files).map(([k, v]) => [k, v ? "yes" : "not available"]),
+  table(top, Object.entries(d.files).map(([k, v]) => [k, v ? "yes" : "not available"]),
     ["file", "in this view"]);
   if (d.scenario && Object.keys(d.scenario).length) {
     const pre = el("pre", {}, JSON.stringify(d.scenario, null, 2));
@@ -156,8 +158,7 @@ async function grid(main) {
   }
   if (heat) {
     jobs.push(chart(main, "heatmap", "Bus voltage, mean " + BUCKET[heat.bucket] + " [pu]", [{
-      type: "heatmap", x: heat.time, y: heat.bus, z: heat.vm_pu, colorscale: "RdBu",
-      reversescale: true, zmid: 1.0, colorbar: { title: { text: "pu" } },
+      type: "heatmap", x: heat.time, y: heat.bus, z: heat.vm_pu, colorscale: "RdBu", zmid: 1.0, colorbar: { title: { text: "pu" } },
     }], { xaxis: timeAxis(heat), yaxis: { title: { text: "Bus" }, type: "category",
       automargin: true }, height: Math.max(400, 12 * heat.bus.length + 150) }));
   } else {
@@ -201,7 +202,8 @@ function networkMap(main, m) {
     hoverinfo: "skip", name: "branches", showlegend: false }];
   if (mx.length) {
     traces.push({ x: mx, y: my, mode: "markers", name: "max loading [%]", text: mt,
-      marker: { symbol: "diamond", size: 9, color: mv, colorscale: "YlOrRd", cmin: 0,
+      marker: { symbol: "diamond", size: 9, color: mv, colorscale: "YlOrRd", reversescale: true,
+        cmin: 0,
         colorbar: { title: { text: "loading %" }, x: 1.12 } },
       hovertemplate: "%{text}: %{marker.color:.1f} %<extra></extra>" });
   }
@@ -271,14 +273,30 @@ async function settlement(main) {
       .sort((i, j) => (b.amount[base][i] ?? 0) - (b.amount[base][j] ?? 0));
     const labels = order.map((i) => "participant " + b.participant[i]);
     const few = b.participant.length <= 30;
-    jobs.push(chart(main, "bills", "Bill per participant and billing model [" + cur +
-      "] (> 0 pays, < 0 receives; ordered by the " + base + " bill)",
-      b.models.map((m) => ({ x: few ? labels : order.map((i, r) => r + 1),
-        y: order.map((i) => b.amount[m][i]), name: m, text: labels,
-        type: few ? "bar" : "scatter", mode: few ? undefined : "lines",
-        hovertemplate: "%{text}: %{y:.2f} " + cur + "<extra>" + m + "</extra>" })),
-      { barmode: "group", xaxis: { title: { text: few ? "" : "participant rank by " + base +
-        " bill" } }, yaxis: { title: { text: cur } } }));
+    if (few) {
+      jobs.push(chart(main, "bills", "Bill per participant and billing model [" + cur +
+        "] (> 0 pays, < 0 receives; ordered by the " + base + " bill)",
+        b.models.map((m) => ({ x: labels, y: order.map((i) => b.amount[m][i]), name: m,
+          text: labels, type: "bar",
+          hovertemplate: "%{text}: %{y:.2f} " + cur + "<extra>" + m + "</extra>" })),
+        { barmode: "group", yaxis: { title: { text: cur } } }));
+    } else {
+      // box per model with every participant as a dot; the axis covers the 1-99 % range
+      // (double-click the chart for the few largest bills)
+      const all = b.models.flatMap((m) => b.amount[m]).filter((v) => v !== null).sort((x, y) => x - y);
+      const q = (p) => all[Math.min(all.length - 1, Math.floor(p * (all.length - 1)))];
+      const span = q(0.99) - q(0.01);
+      const clip = all[all.length - 1] - all[0] > 3 * span && span > 0;
+      const plabels = b.participant.map((p) => "participant " + p);
+      jobs.push(chart(main, "bills", "Bills of " + b.participant.length +
+        " participants by billing model [" + cur + "] (> 0 pays" +
+        (clip ? "; axis shows 1-99 %, double-click for all" : "") + ")",
+        b.models.map((m) => ({ type: "box", name: m, y: b.amount[m], text: plabels,
+          boxpoints: "all", jitter: 0.5, pointpos: 0, marker: { size: 4, opacity: 0.6 },
+          hovertemplate: "%{text}: %{y:.2f} " + cur + "<extra>" + m + "</extra>" })),
+        { showlegend: false, yaxis: { title: { text: cur },
+          range: clip ? [q(0.01) - 0.15 * span, q(0.99) + 0.15 * span] : undefined } }));
+    }
     if (b.models.length > 1) {
       jobs.push(chart(main, "bill-diff", "Difference to the " + base + " bill [" + cur +
         "] (< 0 saves)", b.models.slice(1).map((m) => ({ type: "box", name: m,
