@@ -200,7 +200,7 @@ class RunDir:
         base = self.path / "views"
         if not base.is_dir():
             return []
-        names = [p.name for p in base.iterdir() if p.is_dir() and ROLE_PATTERN.match(p.name)]
+        names = [p.name for p in base.iterdir() if p.is_dir() and ROLE_PATTERN.fullmatch(p.name)]
         return sorted(names, key=_role_sort_key)
 
     def view(self, role: str) -> RunDir:
@@ -211,7 +211,7 @@ class RunDir:
         InputError
             If ``role`` is not a role name or this run has no view for it.
         """
-        if not ROLE_PATTERN.match(role):
+        if not ROLE_PATTERN.fullmatch(role):
             raise InputError(self.path / "views", role, "a role: grid_operator, supplier_<j> or consumer_<i>")
         path = self.path / "views" / role
         if not path.is_dir():

@@ -49,7 +49,7 @@ class Role:
         """The role of ``name``, or None if it is not a role name."""
         if name == RESEARCHER:
             return cls(name, RESEARCHER)
-        if not ROLE_PATTERN.match(name):
+        if not ROLE_PATTERN.fullmatch(name):
             return None
         if name == "grid_operator":
             return cls(name, "grid_operator")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from matplotlib import rc_context
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -47,5 +48,15 @@ def save(fig: Figure, out: Path, stem: str, options: PlotOptions) -> Path:
     FigureCanvasAgg(fig)
     fig.tight_layout(rect=(0, 0.03, 1, 1))  # room for the footnote at the bottom
     path = out / f"{stem}.{options.fmt}"
-    fig.savefig(path, dpi=DPI, format=options.fmt)
+    # text stays text in SVG and PDF (TrueType), so figures can be edited and searched
+    with rc_context({"svg.fonttype": "none", "pdf.fonttype": 42, "svg.hashsalt": "cosim"}):
+        fig.savefig(path, dpi=DPI, format=options.fmt, metadata=_METADATA[options.fmt])
     return path
+
+
+#: No creation dates in the files: the same results give the same figure files.
+_METADATA: dict[str, dict[str, str | None]] = {
+    "png": {"Software": None},
+    "pdf": {"CreationDate": None, "Producer": None, "Creator": None},
+    "svg": {"Date": None, "Creator": None},
+}

@@ -302,7 +302,10 @@ def _daily_profile(
     ax.set_xlabel(f"Time of day ({tz}) [h]")
     ax.set_ylabel("Mean power, all participants [kW]")
     ax.set_title(f"{name}: average daily profile over {days:.3g} days", fontsize=11)
-    ax.legend(loc="best", fontsize=9)
+    if ax.get_lines():
+        ax.legend(loc="best", fontsize=9)
+    else:
+        ax.text(0.5, 0.5, "no energy columns in slots.csv", ha="center", transform=ax.transAxes)
     ax.grid(alpha=0.3)
     return save(fig, out, "daily_profile", opts)
 

@@ -225,9 +225,9 @@ async function market(main) {
   const jobs = [];
   const price = [];
   if (d.bucket !== "slot") {
-    price.push({ x: d.time, y: d.price_max, name: "max", line: { width: 0 }, showlegend: false,
-      hoverinfo: "skip" });
-    price.push({ x: d.time, y: d.price_min, name: "min-max range", line: { width: 0 },
+    price.push({ x: d.time, y: d.price_max, name: "max", mode: "lines", line: { width: 0 },
+      showlegend: false, hoverinfo: "skip" });
+    price.push({ x: d.time, y: d.price_min, name: "min-max range", mode: "lines", line: { width: 0 },
       fill: "tonexty", fillcolor: "rgba(36,113,163,0.2)" });
   }
   price.push({ x: d.time, y: d.price, mode: d.bucket === "slot" ? "lines+markers" : "lines",
@@ -368,9 +368,9 @@ async function sweep(main) {
   const jobs = Object.entries(d.metrics).map(([name, m], i) => {
     const numeric = typeof m.x[0] === "number";
     const traces = numeric ? [
-      { x: m.x, y: m.max, line: { width: 0 }, showlegend: false, hoverinfo: "skip" },
-      { x: m.x, y: m.min, line: { width: 0 }, fill: "tonexty", fillcolor: "rgba(36,113,163,0.2)",
-        name: "min-max" },
+      { x: m.x, y: m.max, mode: "lines", line: { width: 0 }, showlegend: false, hoverinfo: "skip" },
+      { x: m.x, y: m.min, mode: "lines", line: { width: 0 }, fill: "tonexty",
+        fillcolor: "rgba(36,113,163,0.2)", name: "min-max" },
       { x: m.x, y: m.median, mode: "lines+markers", name: "median", line: { color: "#2471a3" } },
     ] : [{ x: m.x, y: m.median, mode: "markers", name: "median", error_y: { type: "data",
       symmetric: false, array: m.max.map((v, j) => v - m.median[j]),
