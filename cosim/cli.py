@@ -80,7 +80,9 @@ def _parser() -> argparse.ArgumentParser:
         "--format", dest="fmt", choices=("png", "pdf", "svg"), default="png", help="file format"
     )
     plot.add_argument(
-        "--currency", default="currency", help="label of money amounts, e.g. EUR (default: currency)"
+        "--currency",
+        default="currency",
+        help="label of money amounts, e.g. EUR (default: currency)",
     )
     plot.add_argument(
         "--aggregate",
@@ -261,7 +263,9 @@ def _serve(args: argparse.Namespace) -> int:
         try:
             secret = args.secret_file.read_bytes().strip()
         except OSError as exc:
-            raise InputError(args.secret_file, "--secret-file", f"a readable file ({exc})") from None
+            raise InputError(
+                args.secret_file, "--secret-file", f"a readable file ({exc})"
+            ) from None
     elif os.environ.get("COSIM_SERVE_SECRET"):
         secret = os.environ["COSIM_SERVE_SECRET"].encode()
     if secret is not None and len(secret) < 16:

@@ -76,7 +76,7 @@ class RunDir:
 
     @property
     def kind(self) -> str:
-        """``"sweep"`` (has ``sweep.csv``), ``"run"``, ``"runs"`` (folder of runs) or ``"empty"``."""
+        """``sweep`` (has ``sweep.csv``), ``run``, ``runs`` (a folder of runs) or ``empty``."""
         if (self.path / "sweep.csv").is_file():
             return "sweep"
         if any((self.path / m).is_file() for m in _RUN_MARKERS):
@@ -212,7 +212,9 @@ class RunDir:
             If ``role`` is not a role name or this run has no view for it.
         """
         if not ROLE_PATTERN.fullmatch(role):
-            raise InputError(self.path / "views", role, "a role: grid_operator, supplier_<j> or consumer_<i>")
+            raise InputError(
+                self.path / "views", role, "a role: grid_operator, supplier_<j> or consumer_<i>"
+            )
         path = self.path / "views" / role
         if not path.is_dir():
             raise InputError(self.path / "views", role, "no view directory for this role")
@@ -230,7 +232,9 @@ class RunDir:
         """
         table = self.table("sweep")
         if "run_dir" not in table or "status" not in table:
-            raise InputError(self.path / "sweep.csv", "run_dir", "not a sweep.csv (no run_dir/status column)")
+            raise InputError(
+                self.path / "sweep.csv", "run_dir", "not a sweep.csv (no run_dir/status column)"
+            )
         return table
 
     def sweep_keys(self) -> list[str]:
@@ -325,6 +329,8 @@ def _read_parquet(path: Path, columns: Sequence[str] | None) -> pd.DataFrame:
     try:
         return pd.read_parquet(path, columns=list(columns) if columns is not None else None)
     except ImportError:
-        raise InputError(path, "(file)", "reading Parquet needs pyarrow (pip install pyarrow)") from None
+        raise InputError(
+            path, "(file)", "reading Parquet needs pyarrow (pip install pyarrow)"
+        ) from None
     except (OSError, ValueError) as exc:
         raise InputError(path, "(file)", f"cannot read the Parquet file: {exc}") from None

@@ -28,7 +28,9 @@ from cosim.results import write_table
 K = 3
 
 
-def _write_view(run: Path, role: str, tables: dict[str, pd.DataFrame], extra: dict[str, Any]) -> Path:
+def _write_view(
+    run: Path, role: str, tables: dict[str, pd.DataFrame], extra: dict[str, Any]
+) -> Path:
     view = run / "views" / role
     view.mkdir(parents=True)
     for name, frame in tables.items():
@@ -82,7 +84,9 @@ def make_views(run: Path, consumer: int, supplier: int) -> None:
     net = parts.groupby(["slot", "bus"])["net_kwh"].sum().reset_index()
     net = net.merge(members.rename("members"), left_on="bus", right_index=True)
     net = net.merge(slots[["slot", "time"]], on="slot")
-    aggregates = net.rename(columns={"bus": "group"})[["slot", "time", "group", "members", "net_kwh"]]
+    aggregates = net.rename(columns={"bus": "group"})[
+        ["slot", "time", "group", "members", "net_kwh"]
+    ]
     aggregates = aggregates.assign(group="bus " + aggregates["group"].astype(str))
     grid_dir = _write_view(
         run,

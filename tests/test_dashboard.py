@@ -88,11 +88,18 @@ def test_researcher_reads_the_run(server: Server, run_with_views: Path) -> None:
     assert np.asarray(heat["vm_pu"], dtype=float).shape == (buses["bus"].nunique(), len(slots))
     assert heat["bus"][0] == "Bus 0"  # CIGRE LV's own bus names, not pandapower indices
     status, roles = server.get("tokens", token)
-    assert set(roles) == {"researcher", f"consumer_{CONSUMER}", f"supplier_{SUPPLIER}", "grid_operator"}
+    assert set(roles) == {
+        "researcher",
+        f"consumer_{CONSUMER}",
+        f"supplier_{SUPPLIER}",
+        "grid_operator",
+    }
     status, grid_map = server.get("grid/map", token)
     assert len(grid_map["x"]) == buses["bus"].nunique()
     lines = pd.read_csv(run_with_views / "lines.csv")
-    got = {b["index"]: b["loading_max_percent"] for b in grid_map["branches"] if b["kind"] == "line"}
+    got = {
+        b["index"]: b["loading_max_percent"] for b in grid_map["branches"] if b["kind"] == "line"
+    }
     want = lines.groupby("line")["loading_percent"].max()
     np.testing.assert_allclose([got[i] for i in want.index], want.to_numpy())
 
@@ -150,7 +157,9 @@ def test_restrict_filters_a_view_that_holds_too_much() -> None:
     trades = pd.DataFrame({"buyer": [1, 2], "seller": [2, 3], "energy_kwh": [1.0, 2.0]})
     assert len(restrict(Role.parse("consumer_3"), "trades", trades)) == 1
     buses = pd.DataFrame({"bus": [5, 6], "p_mw": [0.1, 0.2]})
-    out = restrict(Role.parse("grid_operator"), "buses", buses, k=3, bus_members=pd.Series({5: 1, 6: 4}))
+    out = restrict(
+        Role.parse("grid_operator"), "buses", buses, k=3, bus_members=pd.Series({5: 1, 6: 4})
+    )
     assert np.isnan(out["p_mw"].iloc[0]) and out["p_mw"].iloc[1] == 0.2
 
 
@@ -215,7 +224,9 @@ def test_long_runs_are_bucketed_by_day(tmp_path: Path) -> None:
     assert out is not None and out["bucket"] == "day" and len(out["time"]) == 365
     day = slots.iloc[:48]
     has = day["clearing_price"].notna()
-    vwap = (day["clearing_price"][has] * day["traded_kwh"][has]).sum() / day["traded_kwh"][has].sum()
+    vwap = (day["clearing_price"][has] * day["traded_kwh"][has]).sum() / day["traded_kwh"][
+        has
+    ].sum()
     assert out["price"][0] == pytest.approx(vwap)
     assert out["energy"]["traded_kwh"][0] == pytest.approx(day["traded_kwh"].sum())
 

@@ -118,7 +118,9 @@ def check_page(driver: Any, page: str, min_charts: int, shots: Path, tag: str) -
     (shots / f"{tag}_{page}.png").write_bytes(base64.b64decode(shot["data"]))
 
 
-def test_every_page_renders_for_the_researcher(browser: Any, run_server: Server, tmp_path: Path) -> None:
+def test_every_page_renders_for_the_researcher(
+    browser: Any, run_server: Server, tmp_path: Path
+) -> None:
     login(browser, run_server, "researcher")
     for page, charts in RUN_PAGES.items():
         show(browser, page)
@@ -128,7 +130,9 @@ def test_every_page_renders_for_the_researcher(browser: Any, run_server: Server,
     assert len(list((tmp_path / "shots").glob("*.png"))) == len(RUN_PAGES)
 
 
-def test_consumer_sees_exactly_one_participant(browser: Any, run_server: Server, tmp_path: Path) -> None:
+def test_consumer_sees_exactly_one_participant(
+    browser: Any, run_server: Server, tmp_path: Path
+) -> None:
     login(browser, run_server, f"consumer_{CONSUMER}")
     nav = {a.get_attribute("data-page") for a in browser.find_elements(By.CSS_SELECTOR, "#nav a")}
     assert "roles" not in nav

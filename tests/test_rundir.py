@@ -98,16 +98,22 @@ def test_sweep_and_folder_of_runs(tiny_run: Path, tmp_path: Path) -> None:
     shutil.copytree(tiny_run, tmp_path / "other")
     assert folder.kind == "runs" and list(folder.runs()) == ["other"]
     write_table(sweep / "sweep.csv", table.drop(columns="run_dir"))
-    with pytest.raises(InputError, match="not a sweep.csv"):
+    with pytest.raises(InputError, match=r"not a sweep\.csv"):
         run.sweep()
 
 
 def test_time_buckets() -> None:
     times = naive_times(pd.Series(["2017-01-01T23:30:00+01:00", "2017-01-02T00:00:00+01:00"]))
     assert times.iloc[0] == pd.Timestamp("2017-01-01 23:30")  # local wall-clock time
-    assert list(bucket_starts(times, "day")) == [pd.Timestamp("2017-01-01"), pd.Timestamp("2017-01-02")]
+    assert list(bucket_starts(times, "day")) == [
+        pd.Timestamp("2017-01-01"),
+        pd.Timestamp("2017-01-02"),
+    ]
     # 2017-01-01 was a Sunday: its week starts on Monday 2016-12-26
-    assert list(bucket_starts(times, "week")) == [pd.Timestamp("2016-12-26"), pd.Timestamp("2017-01-02")]
+    assert list(bucket_starts(times, "week")) == [
+        pd.Timestamp("2016-12-26"),
+        pd.Timestamp("2017-01-02"),
+    ]
     assert bucket_rule(1000, 30) == "slot" and bucket_rule(1001, 30) == "day"
     assert bucket_rule(48 * 1001, 30) == "week" and bucket_rule(5, 30, "week") == "week"
     with pytest.raises(ValueError):

@@ -10,6 +10,7 @@ route and query, so revisiting a page of a year-long run is instant.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import socket
 import threading
@@ -81,7 +82,9 @@ class Dashboard:
         self.root = RunDir(root)
         if self.root.kind == "empty":
             raise InputError(
-                root, "(directory)", "expected a run directory, a sweep directory or a folder of runs"
+                root,
+                "(directory)",
+                "expected a run directory, a sweep directory or a folder of runs",
             )
         self.access = access
         self.currency = currency
@@ -136,12 +139,22 @@ class Dashboard:
         (reading a year of bus and line results takes seconds; the network's first build too).
         Meant for a background thread; errors are left for the request that asks again."""
         role = Role(RESEARCHER, RESEARCHER)
-        for route in ("grid/heatmap", "grid/band", "grid/duration", "grid/map", "market", "participants"):
+        for route in (
+            "grid/heatmap",
+            "grid/band",
+            "grid/duration",
+            "grid/map",
+            "market",
+            "participants",
+        ):
             handler = _HANDLERS[route]
             try:
                 src = self.source(role, None)
-                self.cached(request_key(role, route, {"run": self.default_run}), lambda h=handler, s=src: h(s, {}))
-            except Exception:  # noqa: BLE001 - the page's own request reports it
+                self.cached(
+                    request_key(role, route, {"run": self.default_run}),
+                    functools.partial(handler, src, {}),
+                )
+            except Exception:  # the page's own request reports it
                 continue
 
 
@@ -156,11 +169,18 @@ def _role_key(role: str) -> tuple[str, int]:
 
 
 def _json(body: bytes, status: int = 200) -> Response:
-    return Response(body, status_code=status, media_type="application/json", headers={"Cache-Control": "no-store", **_HEADERS})
+    return Response(
+        body,
+        status_code=status,
+        media_type="application/json",
+        headers={"Cache-Control": "no-store", **_HEADERS},
+    )
 
 
 def _error(status: int, message: str) -> Response:
-    return JSONResponse({"error": message}, status_code=status, headers={"Cache-Control": "no-store", **_HEADERS})
+    return JSONResponse(
+        {"error": message}, status_code=status, headers={"Cache-Control": "no-store", **_HEADERS}
+    )
 
 
 Params = dict[str, str]
@@ -287,7 +307,9 @@ def create_app(dash: Dashboard) -> Starlette:
                 src = dash.source(role, name)
             except (LookupError, PermissionError):
                 continue
-            out[name] = dash.cached((role.name, "metrics", name), lambda s=src: data.run_metrics(s))
+            out[name] = dash.cached(
+                (role.name, "metrics", name), functools.partial(data.run_metrics, src)
+            )
         body = b"{" + b",".join(data.dumps(k) + b":" + v for k, v in out.items()) + b"}"
         return _json(body)
 

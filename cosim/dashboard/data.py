@@ -2,8 +2,9 @@
 
 Every function takes a :class:`Source` (a :class:`~cosim.rundir.RunDir` seen through a role)
 and returns plain dicts/lists (no NaN: missing values are None). Long tables are reduced on
-the server: time series to at most :data:`cosim.rundir.MAX_POINTS` buckets (slot, day or week), duration
-curves to :data:`CURVE_POINTS` points, so a year of 17,520 slots travels as 365 days.
+the server: time series to at most :data:`cosim.rundir.MAX_POINTS` buckets (slot, day or
+week), duration curves to :data:`CURVE_POINTS` points, so a year of 17,520 slots travels as
+365 days.
 A value a role may not see, or a file its view does not hold, comes back as ``None`` (the page
 says "not available to this role").
 """
@@ -96,10 +97,14 @@ class Source:
         have = self.run.columns(name)
         if columns is not None and any(c not in have for c in columns):
             return None
-        keys = [c for c in ("participant", "supplier", "buyer", "seller", "bus", "members") if c in have]
+        keys = [
+            c for c in ("participant", "supplier", "buyer", "seller", "bus", "members") if c in have
+        ]
         want = None if columns is None else list(dict.fromkeys([*columns, *keys]))
         frame = self.cache.get(self.run, name, want) if self.cache else self.run.table(name, want)
-        members = self._bus_members() if name == "buses" and self.role.kind == "grid_operator" else None
+        members = (
+            self._bus_members() if name == "buses" and self.role.kind == "grid_operator" else None
+        )
         out = restrict(self.role, name, frame, self.k, members)
         if out is None:
             return None
@@ -323,7 +328,7 @@ def grid_map(src: Source) -> dict[str, Any] | None:
         frame = src.table(table, ["slot", key, "loading_percent"])
         if frame is not None:
             for i, v in frame.groupby(key)["loading_percent"].max().items():
-                loading[(key, int(i))] = float(v)
+                loading[(key, int(str(i)))] = float(v)
     xs = dict(zip(net["bus"], net["x"], strict=True))
     ys = dict(zip(net["bus"], net["y"], strict=True))
     out["branches"] = [
@@ -347,7 +352,11 @@ def market(src: Source, freq: str = "auto") -> dict[str, Any] | None:
     if times is None or slots is None:
         return None
     rule = bucket_rule(len(times), _slot_minutes(src, times), freq)
-    extra = [c for c in ("import_kwh", "export_kwh", "load_kwh", "pv_kwh") if c in src.run.columns("slots")]
+    extra = [
+        c
+        for c in ("import_kwh", "export_kwh", "load_kwh", "pv_kwh")
+        if c in src.run.columns("slots")
+    ]
     if extra:
         more = src.table("slots", extra)
         if more is not None:
@@ -364,7 +373,12 @@ def market(src: Source, freq: str = "auto") -> dict[str, Any] | None:
     )
     sums = ["traded_kwh", "value", "volume", *extra]
     grouped = frame.groupby("bucket", sort=True).agg(
-        {**dict.fromkeys(sums, "sum"), "price_min": "min", "price_max": "max", "clearing_price": "mean"}
+        {
+            **dict.fromkeys(sums, "sum"),
+            "price_min": "min",
+            "price_max": "max",
+            "clearing_price": "mean",
+        }
     )
     with np.errstate(invalid="ignore", divide="ignore"):
         vwap = np.where(grouped["volume"] > 0, grouped["value"] / grouped["volume"], np.nan)
@@ -466,9 +480,11 @@ def participant_series(src: Source, participant: int, freq: str = "auto") -> dic
         return None
     rule = bucket_rule(len(times), _slot_minutes(src, times), freq)
     start = pd.Series(bucket_starts(times["time"], rule).to_numpy(), index=times["slot"].to_numpy())
-    grouped = frame.assign(bucket=start.reindex(frame["slot"].to_numpy()).to_numpy()).groupby(
-        "bucket", sort=True
-    )[cols].sum()
+    grouped = (
+        frame.assign(bucket=start.reindex(frame["slot"].to_numpy()).to_numpy())
+        .groupby("bucket", sort=True)[cols]
+        .sum()
+    )
     return {
         "participant": participant,
         "bucket": rule,
@@ -490,7 +506,9 @@ def aggregates(src: Source, freq: str = "auto") -> dict[str, Any] | None:
         labels: Any = None
     else:
         rule = bucket_rule(len(times), _slot_minutes(src, times), freq)
-        start = pd.Series(bucket_starts(times["time"], rule).to_numpy(), index=times["slot"].to_numpy())
+        start = pd.Series(
+            bucket_starts(times["time"], rule).to_numpy(), index=times["slot"].to_numpy()
+        )
         frame = frame.assign(bucket=start.reindex(frame["slot"].to_numpy()).to_numpy())
         labels = True
     wide = frame.pivot_table(index="bucket", columns="group", values="net_kwh", aggfunc="sum")
@@ -509,7 +527,11 @@ def aggregates(src: Source, freq: str = "auto") -> dict[str, Any] | None:
 def run_metrics(src: Source) -> dict[str, Any]:
     """Headline metrics of a run for side-by-side comparison (None where not available)."""
     out: dict[str, Any] = {}
-    cols = [c for c in ("load_kwh", "pv_kwh", "import_kwh", "export_kwh", "losses_kwh", "traded_kwh") if c in src.run.columns("slots")]
+    cols = [
+        c
+        for c in ("load_kwh", "pv_kwh", "import_kwh", "export_kwh", "losses_kwh", "traded_kwh")
+        if c in src.run.columns("slots")
+    ]
     slots = src.table("slots", cols) if cols else None
     if slots is not None:
         out.update({c: float(slots[c].sum()) for c in cols})
@@ -528,7 +550,9 @@ def run_metrics(src: Source) -> dict[str, Any]:
         p = price["clearing_price"].to_numpy(dtype=float)
         v = price["traded_kwh"].to_numpy(dtype=float)
         has = np.isfinite(p) & (v > 0)
-        out["clearing_price_vwap"] = float((p[has] * v[has]).sum() / v[has].sum()) if has.any() else None
+        out["clearing_price_vwap"] = (
+            float((p[has] * v[has]).sum() / v[has].sum()) if has.any() else None
+        )
     bills = src.table("bills", ["model", "amount"])
     if bills is not None:
         for model, group in bills.groupby("model", sort=False):
@@ -553,12 +577,22 @@ def sweep(run: RunDir) -> dict[str, Any]:
     xkey = pv if pv in keys else (keys[0] if keys else None)
     skip = {*keys, "run_dir", "status", "error", "reused", "hash"}
     metrics = [
-        c for c in done.columns if c not in skip and pd.api.types.is_numeric_dtype(done[c]) and done[c].notna().any()
+        c
+        for c in done.columns
+        if c not in skip and pd.api.types.is_numeric_dtype(done[c]) and done[c].notna().any()
     ]
-    out: dict[str, Any] = {"keys": keys, "x": xkey, "runs": len(table), "completed": len(done), "metrics": {}}
+    out: dict[str, Any] = {
+        "keys": keys,
+        "x": xkey,
+        "runs": len(table),
+        "completed": len(done),
+        "metrics": {},
+    }
     if xkey is None or done.empty:
         return out
-    numeric = pd.api.types.is_numeric_dtype(done[xkey]) and not pd.api.types.is_bool_dtype(done[xkey])
+    numeric = pd.api.types.is_numeric_dtype(done[xkey]) and not pd.api.types.is_bool_dtype(
+        done[xkey]
+    )
     for metric in metrics:
         stats = done.groupby(xkey, sort=numeric)[metric].agg(["median", "min", "max", "count"])
         out["metrics"][metric] = {

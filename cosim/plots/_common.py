@@ -40,7 +40,9 @@ class PlotOptions:
         if self.fmt not in FORMATS:
             raise InputError(None, "--format", f"one of {', '.join(FORMATS)}, got {self.fmt!r}")
         if self.aggregate not in ("auto", "slot", "day", "week"):
-            raise InputError(None, "--aggregate", f"auto, slot, day or week, got {self.aggregate!r}")
+            raise InputError(
+                None, "--aggregate", f"auto, slot, day or week, got {self.aggregate!r}"
+            )
 
 
 def save(fig: Figure, out: Path, stem: str, options: PlotOptions) -> Path:

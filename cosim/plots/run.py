@@ -1,4 +1,4 @@
-"""Figures of one run directory (see :mod:`cosim.plots`), read through :class:`~cosim.rundir.RunDir`."""
+"""Figures of one run directory (see :mod:`cosim.plots`), read through :class:`RunDir`."""
 
 from __future__ import annotations
 
@@ -67,7 +67,7 @@ def plot_run(run_dir: str | Path | RunDir, options: PlotOptions | None = None) -
     return written
 
 
-def _bucketed(slots: pd.DataFrame, times: pd.Series, rule: str) -> pd.core.groupby.DataFrameGroupBy:
+def _bucketed(slots: pd.DataFrame, times: pd.Series, rule: str) -> Any:
     return slots.assign(bucket=bucket_starts(times, rule).to_numpy()).groupby("bucket", sort=True)
 
 
@@ -80,7 +80,7 @@ def _step_edges(index: pd.Index, rule: str, times: pd.Series) -> pd.DatetimeInde
         step = times.iloc[1] - times.iloc[0] if len(times) > 1 else pd.Timedelta(minutes=30)
     else:
         step = pd.Timedelta(days=1 if rule == "day" else 7)
-    return idx.append(pd.DatetimeIndex([idx[-1] + step]))
+    return pd.DatetimeIndex(idx.append(pd.DatetimeIndex([idx[-1] + step])))
 
 
 def _steps(values: np.ndarray) -> np.ndarray:
@@ -250,7 +250,11 @@ def _market_over_time(
     ax_p.legend(loc="best", fontsize=9)
     unit = "slot" if rule == "slot" else rule
     labels = {"traded_kwh": "traded P2P", "bid_kwh": "bids", "offer_kwh": "offers"}
-    styles = {"traded_kwh": ("C4", 1.6, 1.0), "bid_kwh": ("C0", 0.8, 0.6), "offer_kwh": ("C1", 0.8, 0.6)}
+    styles = {
+        "traded_kwh": ("C4", 1.6, 1.0),
+        "bid_kwh": ("C0", 0.8, 0.6),
+        "offer_kwh": ("C1", 0.8, 0.6),
+    }
     for col in energy:
         color, lw, alpha = styles[col]
         ax_e.step(x, _steps(grouped[col].to_numpy()), where="post", color=color, lw=lw,
@@ -372,7 +376,6 @@ def _boxes(ax: Any, data: list[np.ndarray], labels: list[str]) -> None:
     if span > 0 and values.max() - values.min() > 3 * span:  # a few extremes would squash the rest
         ax.set_ylim(lo - 0.15 * span, hi + 0.15 * span)
         beyond = values[(values < lo - 0.15 * span) | (values > hi + 0.15 * span)]
-        ax.annotate(
-            f"{beyond.size} values beyond the axis (from {beyond.min():,.0f} to {beyond.max():,.0f})",
-            (0.99, 0.02), xycoords="axes fraction", ha="right", va="bottom", fontsize=8, color="0.3",
-        )  # fmt: skip
+        note = f"{beyond.size} values beyond the axis ({beyond.min():,.0f} to {beyond.max():,.0f})"
+        ax.annotate(note, (0.99, 0.02), xycoords="axes fraction", ha="right", va="bottom",
+                    fontsize=8, color="0.3")  # fmt: skip
