@@ -23,6 +23,7 @@ import pandas as pd
 
 from cosim.dashboard import Access, Dashboard, bind, create_app, serve
 from cosim.results import write_table
+from cosim.sweep import run_metrics
 
 #: Minimum group size written into the grid operator's view.json.
 K = 3
@@ -104,6 +105,21 @@ def make_views(run: Path, consumer: int, supplier: int) -> None:
         {"k": K},
     )
     shutil.copy(run / "scenario.yaml", grid_dir / "scenario.yaml")
+
+
+def make_sweep(tiny_run: Path, root: Path) -> Path:
+    """A sweep directory of copies of a run with sweep.csv rows from cosim's own metrics."""
+    rows = []
+    for pv in (0.2, 0.8):
+        for seed in (1, 2):
+            name = f"participants.pv_penetration={pv}__seed={seed}"
+            shutil.copytree(tiny_run, root / name)
+            rows.append(
+                {"participants.pv_penetration": pv, "seed": seed, "run_dir": name,
+                 "status": "completed", "error": "", **run_metrics(root / name)}
+            )  # fmt: skip
+    write_table(root / "sweep.csv", pd.DataFrame(rows))
+    return root
 
 
 @dataclass

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from _dashboard_util import K, Server, make_views, running
+from _dashboard_util import K, Server, make_sweep, make_views, running
 
 from cosim.cli import main
 from cosim.dashboard import API_ROUTES, Access, Dashboard, bind, restrict
@@ -27,7 +27,6 @@ from cosim.dashboard.data import Source, bucket_rule, market
 from cosim.errors import InputError
 from cosim.results import write_table
 from cosim.rundir import RunDir
-from cosim.sweep import run_metrics
 
 CONSUMER, SUPPLIER = 7, 1
 
@@ -231,21 +230,6 @@ def test_long_runs_are_bucketed_by_day(tmp_path: Path) -> None:
     assert out["energy"]["traded_kwh"][0] == pytest.approx(day["traded_kwh"].sum())
 
 
-def make_sweep(tiny_run: Path, root: Path) -> Path:
-    """A sweep directory of copies of a run with sweep.csv rows from cosim's own metrics."""
-    rows = []
-    for pv in (0.2, 0.8):
-        for seed in (1, 2):
-            name = f"participants.pv_penetration={pv}__seed={seed}"
-            shutil.copytree(tiny_run, root / name)
-            rows.append(
-                {"participants.pv_penetration": pv, "seed": seed, "run_dir": name,
-                 "status": "completed", "error": "", **run_metrics(root / name)}
-            )  # fmt: skip
-    write_table(root / "sweep.csv", pd.DataFrame(rows))
-    return root
-
-
 def test_sweep_route(tiny_run: Path, tmp_path: Path) -> None:
     root = make_sweep(tiny_run, tmp_path / "sweep")
     dash = Dashboard(root, Access())
@@ -255,6 +239,11 @@ def test_sweep_route(tiny_run: Path, tmp_path: Path) -> None:
         status, sw = srv.get("sweep", token)
         assert status == 200 and sw["x"] == "participants.pv_penetration" and sw["completed"] == 4
         assert sw["metrics"]["self_sufficiency"]["x"] == [0.2, 0.8]
+        assert sw["metrics"]["self_sufficiency"]["count"] == [2, 2]  # two seeds per point
+        status, by_seed = srv.get("sweep?x=seed", token)
+        assert status == 200 and by_seed["x"] == "seed"
+        assert by_seed["metrics"]["self_sufficiency"]["x"] == [1, 2]
+        assert srv.get("sweep?x=nope", token)[0] == 400
         status, cmp = srv.get("compare", token)
         assert status == 200 and len(cmp) == 4
         status, band = srv.get("grid/band?run=" + urllib.request.quote(list(dash.runs)[1]), token)

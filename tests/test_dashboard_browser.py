@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _dashboard_util import Server, make_views, running
+from _dashboard_util import Server, make_sweep, make_views, running
 
 CHROMIUM = Path("/usr/bin/chromium")
 DRIVER = Path("/usr/bin/chromedriver")
@@ -173,8 +173,6 @@ def test_grid_operator_pages(browser: Any, run_server: Server, tmp_path: Path) -
 
 
 def test_sweep_pages(browser: Any, tiny_run: Path, tmp_path: Path) -> None:
-    from test_dashboard import make_sweep
-
     root = make_sweep(tiny_run, tmp_path / "sweep")
     with running(root) as srv:
         login(browser, srv, "researcher")
@@ -183,6 +181,13 @@ def test_sweep_pages(browser: Any, tiny_run: Path, tmp_path: Path) -> None:
         for page, charts in (("sweep", 15), ("compare", 1), ("grid", 4)):
             show(browser, page)
             check_page(browser, page, charts, tmp_path / "shots", "sweep")
+            if page == "sweep":  # another x axis: the same charts, redrawn against the seed
+                browser.find_element(By.CSS_SELECTOR, "#sweep-x option[value=seed]").click()
+                wait_ready(browser, "sweep")
+                check_page(browser, page, charts, tmp_path / "shots", "sweep_by_seed")
+                first = "document.querySelector('#main .js-plotly-plot')"
+                title = browser.execute_script(f"return {first}.layout.xaxis.title.text")
+                assert title == "seed"
             if page == "compare":
                 header = browser.execute_script(
                     "return Array.from(document.querySelectorAll('#main table th'))"

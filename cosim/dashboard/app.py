@@ -292,7 +292,12 @@ def create_app(dash: Dashboard) -> Starlette:
             return _error(403, f"not available to role {role.name}")
         if dash.root.kind != "sweep":
             return _error(404, "not a sweep directory")
-        return _json(dash.cached(("sweep",), lambda: data.sweep(dash.root)))
+        x = request.query_params.get("x")
+        try:
+            body = dash.cached(("sweep", x or ""), functools.partial(data.sweep, dash.root, x))
+        except ValueError as exc:
+            return _error(400, str(exc))
+        return _json(body)
 
     def compare(request: Request) -> Response:
         role = role_of(request)

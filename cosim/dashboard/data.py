@@ -564,17 +564,24 @@ def run_metrics(src: Source) -> dict[str, Any]:
     return out
 
 
-def sweep(run: RunDir) -> dict[str, Any]:
-    """Every numeric ``sweep.csv`` metric against the varied keys: median and min-max spread.
+def sweep(run: RunDir, x: str | None = None) -> dict[str, Any]:
+    """Every numeric ``sweep.csv`` metric against a varied key: median and min-max spread.
 
-    The x axis is PV penetration when varied, else the first varied key; the spread is over
-    the runs sharing an x value (the other keys, typically seeds).
+    The x axis is ``x``, else PV penetration when varied, else the first varied key; the
+    spread is over the runs sharing an x value (the other keys, typically seeds).
+
+    Raises
+    ------
+    ValueError
+        If ``x`` is not a varied key of the sweep.
     """
     table = run.sweep()
     keys = run.sweep_keys()
     done = table[table["status"] == "completed"]
     pv = "participants.pv_penetration"
-    xkey = pv if pv in keys else (keys[0] if keys else None)
+    if x is not None and x not in keys:
+        raise ValueError(f"x: expected a varied key ({', '.join(keys)}), got {x!r}")
+    xkey = x if x is not None else pv if pv in keys else (keys[0] if keys else None)
     skip = {*keys, "run_dir", "status", "error", "reused", "hash"}
     metrics = [
         c

@@ -359,9 +359,19 @@ async function households(main) {
 
 async function sweep(main) {
   if (!S.who.sweep) { unavailable(main, "Sweep", "not a sweep directory, or not available to this role"); return; }
-  const d = await api("sweep");
-  main.appendChild(el("p", {}, d.completed + " of " + d.runs + " runs completed; x: " + d.x +
-    "; line: median, band: min-max over the other keys (" +
+  const d = await api("sweep", S.sweepX ? { x: S.sweepX } : {});
+  const pick = el("select", { id: "sweep-x" });
+  d.keys.forEach((k) => {
+    const o = el("option", { value: k }, k);
+    if (k === d.x) o.selected = true;
+    pick.appendChild(o);
+  });
+  pick.addEventListener("change", () => { S.sweepX = pick.value; route(); });
+  const label = el("label", {}, "x axis ");
+  label.appendChild(pick);
+  main.appendChild(label);
+  main.appendChild(el("p", {}, d.completed + " of " + d.runs + " runs completed; " +
+    "line: median, band: min-max over the other keys (" +
     (d.keys.filter((k) => k !== d.x).join(", ") || "none") + ")"));
   const grid = el("div", { class: "cols" });
   main.appendChild(grid);
