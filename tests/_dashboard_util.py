@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from cosim.dashboard import Access, Dashboard, bind, create_app, serve
@@ -46,65 +47,104 @@ def _write_view(
     return view
 
 
+#: What a consumer's meter and home system know per slot (its rows of participants.csv).
+CONSUMER_COLUMNS = (
+    "slot participant bus supplier load_kwh pv_kwh battery_kwh soc_kwh net_kwh side accepted "
+    "committed_kwh delivered_kwh deviation_kwh order_kwh pv_curtailed_kwh limit_price "
+    "p2p_price".split()
+)
+
+
 def make_views(run: Path, consumer: int, supplier: int) -> None:
-    """Write views of ``consumer_<consumer>``, ``supplier_<supplier>`` and ``grid_operator``."""
+    """Write views of ``consumer_<consumer>``, ``supplier_<supplier>`` and ``grid_operator``.
+
+    Laid out like the metering-privacy writer's: the consumer holds its own meter rows, its bill
+    and its group's aggregates (no ``slots.csv``: times come from the aggregates); the supplier
+    its customers' bills and its own totals; the grid operator the group aggregates, group
+    sizes, substation metering per slot, bus voltages and powers (``p_mw`` empty on buses with
+    fewer than :data:`K` participants), line and transformer loadings and the per-slot
+    settlement pot (zero: every P2P payment is some seller's receipt). Groups are buses here.
+    On purpose the grid operator's view also holds files it should not (``participants.csv``
+    and aggregates of groups below k): the dashboard must still not show them.
+    """
     slots = pd.read_csv(run / "slots.csv")
     parts = pd.read_csv(run / "participants.csv")
     info = pd.read_csv(run / "participants_info.csv")
     bills = pd.read_csv(run / "bills.csv")
     suppliers = pd.read_csv(run / "suppliers.csv")
-    public = slots[["slot", "time", "clearing_price", "traded_kwh"]]
-    _write_view(
-        run,
-        f"consumer_{consumer}",
-        {
-            "slots": public,
-            "participants": parts[parts["participant"] == consumer],
-            "participants_info": info[info["participant"] == consumer],
-            "bills": bills[bills["participant"] == consumer],
-        },
-        {},
-    )
-    mine = info.loc[info["supplier"] == supplier, "participant"]
-    _write_view(
-        run,
-        f"supplier_{supplier}",
-        {
-            "slots": public,
-            "participants": parts[parts["participant"].isin(mine)][
-                ["slot", "participant", "supplier", "net_kwh"]
-            ],
-            "participants_info": info[info["supplier"] == supplier],
-            "bills": bills[bills["participant"].isin(mine)],
-            "suppliers": suppliers[suppliers["supplier"] == supplier],
-        },
-        {},
-    )
-    # grid operator: network-side tables; groups by bus, one of them below k members
+    trades = pd.read_csv(run / "trades.csv")
     members = info.groupby("bus")["participant"].count()
     net = parts.groupby(["slot", "bus"])["net_kwh"].sum().reset_index()
     net = net.merge(members.rename("members"), left_on="bus", right_index=True)
     net = net.merge(slots[["slot", "time"]], on="slot")
-    aggregates = net.rename(columns={"bus": "group"})[
+    aggregates = net.assign(group="bus " + net["bus"].astype(str))[
         ["slot", "time", "group", "members", "net_kwh"]
     ]
-    aggregates = aggregates.assign(group="bus " + aggregates["group"].astype(str))
-    grid_dir = _write_view(
+    bus = int(info.loc[info["participant"] == consumer, "bus"].iloc[0])
+    _write_view(
+        run,
+        f"consumer_{consumer}",
+        {
+            "participants": parts.loc[parts["participant"] == consumer, CONSUMER_COLUMNS],
+            "bills": bills[bills["participant"] == consumer],
+            "aggregates": aggregates[aggregates["group"] == f"bus {bus}"],
+        },
+        {},
+    )
+    _write_view(
+        run,
+        f"supplier_{supplier}",
+        {
+            "bills": bills[bills["supplier"] == supplier],
+            "suppliers": suppliers[suppliers["supplier"] == supplier],
+        },
+        {},
+    )
+    buses = pd.read_csv(run / "buses.csv")
+    small = members[members < K].index
+    buses.loc[buses["bus"].isin(small), "p_mw"] = float("nan")
+    money = (trades["energy_kwh"] * trades["price"]).groupby(trades["slot"]).sum()
+    received = money.reindex(slots["slot"], fill_value=0.0).to_numpy()
+    models = list(dict.fromkeys(bills["model"]))
+    pots = pd.DataFrame(
+        {
+            "slot": np.repeat(slots["slot"].to_numpy(), len(models)),
+            "time": np.repeat(slots["time"].to_numpy(), len(models)),
+            "model": np.tile(models, len(slots)),
+            "pot": np.repeat(received - received, len(models)),  # buyers' payments - receipts
+        }
+    )
+    groups = members.rename("participants").reset_index()
+    _write_view(
         run,
         "grid_operator",
         {
-            "slots": slots[["slot", "time", "vm_min_pu", "vm_max_pu", "loading_max_percent"]],
-            "buses": pd.read_csv(run / "buses.csv"),
+            "aggregates": aggregates,
+            "groups": groups.assign(group="bus " + groups["bus"].astype(str))[
+                ["group", "participants"]
+            ],
+            "slots": slots[
+                [
+                    "slot",
+                    "time",
+                    "import_kwh",
+                    "export_kwh",
+                    "losses_kwh",
+                    "vm_min_pu",
+                    "vm_max_pu",
+                    "pf_converged",
+                ]
+            ],
+            "buses": buses,
             "lines": pd.read_csv(run / "lines.csv"),
             "trafos": pd.read_csv(run / "trafos.csv"),
+            "pots": pots,
             "participants_info": info[["participant", "bus"]],
-            "aggregates": aggregates,
-            # a view that holds too much: the dashboard must still not show household series
+            # more than a grid operator may hold: the dashboard must not show it
             "participants": parts[["slot", "participant", "bus", "net_kwh"]],
         },
         {"k": K},
     )
-    shutil.copy(run / "scenario.yaml", grid_dir / "scenario.yaml")
 
 
 def make_sweep(tiny_run: Path, root: Path) -> Path:

@@ -116,9 +116,17 @@ def test_consumer_sees_exactly_itself(server: Server, run_with_views: Path) -> N
     status, bills = server.get("settlement", token)
     assert bills["bills"]["participant"] == [CONSUMER]
     assert bills["suppliers"] is None and bills["pot"] is None
-    for route in ("grid/heatmap", "grid/duration", "grid/map", "aggregates"):
+    for route in ("grid/band", "grid/heatmap", "grid/duration", "grid/map", "market"):
         status, body = server.get(route, token)
         assert status == 200 and body is None, route  # not in its view
+    # its own group's released aggregates (its bus, 48 participants, in this fixture); the
+    # time axis comes from them, since a consumer's view has no slots.csv
+    info = pd.read_csv(run_with_views / "participants_info.csv")
+    bus = int(info.loc[info["participant"] == CONSUMER, "bus"].iloc[0])
+    _, agg = server.get("aggregates", token)
+    assert agg["groups"] == [f"bus {bus}"] and agg["members"] == [(info["bus"] == bus).sum()]
+    slots = pd.read_csv(run_with_views / "slots.csv")
+    assert mine["series"]["time"] == [t[:16].replace("T", " ") for t in slots["time"]]
 
 
 def test_supplier_sees_its_customers_only(server: Server, run_with_views: Path) -> None:
@@ -126,7 +134,7 @@ def test_supplier_sees_its_customers_only(server: Server, run_with_views: Path) 
     info = pd.read_csv(run_with_views / "participants_info.csv")
     customers = sorted(info.loc[info["supplier"] == SUPPLIER, "participant"])
     _, plist = server.get("participants", token)
-    assert plist["participants"] == customers
+    assert plist is None  # a supplier's view holds bills and totals, no meter series
     _, st = server.get("settlement", token)
     assert sorted(st["bills"]["participant"]) == customers
     assert st["suppliers"]["supplier"] == [SUPPLIER]
@@ -146,6 +154,12 @@ def test_grid_operator_sees_no_household_series(server: Server, run_with_views: 
     assert len(band["vm_min_pu"]) == 6
     status, st = server.get("settlement", token)
     assert st["bills"] is None
+    assert st["pots"]["models"] == ["retail", "individual", "social", "universal"]
+    lines = pd.read_csv(run_with_views / "lines.csv")  # loadings from its lines.csv
+    want = lines.groupby("slot")["loading_percent"].max().to_numpy()
+    np.testing.assert_allclose(band["loading_max_percent"], want)
+    _, mk = server.get("market", token)
+    assert mk["price"] is None and set(mk["energy"]) == {"import_kwh", "export_kwh", "losses_kwh"}
 
 
 def test_restrict_filters_a_view_that_holds_too_much() -> None:

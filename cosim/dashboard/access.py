@@ -11,11 +11,13 @@ Roles: ``researcher`` reads the run directory itself; ``grid_operator``, ``suppl
 a view holds, :func:`restrict` applies the role's row filter (defence in depth: a view that
 holds too much is not passed on):
 
+- every role: group aggregates only of groups with at least ``k`` members (``k`` from the
+  view's ``view.json`` key ``k``, else ``settlement.min_aggregate_members`` of the view's
+  scenario, at least 2);
 - ``consumer_<i>``: rows of participant ``i`` only (``trades``: where it bought or sold);
 - ``supplier_<j>``: rows of its own customers (column ``supplier``) and its own supplier rows;
-- ``grid_operator``: no per-participant time series at all; aggregates and bus injections only
-  for groups and buses with at least ``k`` participants (``k`` from the view's ``view.json``
-  key ``k``, else ``settlement.min_aggregate_members`` of the view's scenario, at least 2).
+- ``grid_operator``: no per-participant time series at all; bus injections only on buses with
+  at least ``k`` participants.
 """
 
 from __future__ import annotations
@@ -129,6 +131,8 @@ def restrict(
     """
     if role.kind == RESEARCHER:
         return frame
+    if table == "aggregates":  # released group sums: only groups of at least k
+        return frame[frame["members"] >= k] if "members" in frame else None
     if role.kind == "consumer":
         if table in PARTICIPANT_TABLES:
             return frame[frame["participant"] == role.index] if "participant" in frame else None
@@ -136,7 +140,7 @@ def restrict(
             if "buyer" not in frame or "seller" not in frame:
                 return None
             return frame[(frame["buyer"] == role.index) | (frame["seller"] == role.index)]
-        if table in ("suppliers", "aggregates"):
+        if table == "suppliers":
             return None
         return frame
     if role.kind == "supplier":
@@ -148,10 +152,6 @@ def restrict(
     # grid operator
     if table == "participants":
         return None  # never per-household series
-    if table == "aggregates":
-        if "members" not in frame:
-            return None
-        return frame[frame["members"] >= k]
     if table == "buses" and "p_mw" in frame and bus_members is not None:
         few = bus_members[(bus_members > 0) & (bus_members < k)].index
         frame = frame.copy()

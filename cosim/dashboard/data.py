@@ -125,20 +125,62 @@ class Source:
 
     # -- time axis --------------------------------------------------------------------------
 
+    def _timed(self) -> pd.DataFrame | None:
+        """``slot, time`` rows from ``slots``, else from another table that has both."""
+        for name in ("slots", *_TIMED):
+            frame = self.table(name, ["slot", "time"])
+            if frame is not None and not frame.empty:
+                return frame
+        return None
+
     def times(self) -> pd.DataFrame | None:
-        """``slot, time`` of every slot (naive local time), or None without ``slots``."""
+        """``slot, time`` of every slot (naive local time), or None if no table has times.
+
+        From ``slots`` when the view has it; else (a consumer's or supplier's view) from the
+        slots another table names, extended evenly to every slot the view's tables mention.
+        """
         frame = self.table("slots", ["slot", "time"])
-        if frame is None:
+        if frame is not None:
+            return frame.assign(time=naive_times(frame["time"]))
+        known = self._timed()
+        if known is None:
             return None
-        return frame.assign(time=naive_times(frame["time"]))
+        known = known.drop_duplicates("slot").sort_values("slot")
+        last = int(known["slot"].max())
+        for name in ("participants", *_TIMED):
+            if "slot" in self.run.columns(name):
+                slots = self.table(name, ["slot"])
+                if slots is not None and not slots.empty:
+                    last = max(last, int(slots["slot"].max()))
+        return _even_times(known, last + 1)
 
     def tz_label(self) -> str:
         """``UTC+hh:mm`` of the run's times (``UTC`` when zero or unknown)."""
-        frame = self.table("slots", ["time"])
-        if frame is None or frame.empty:
+        frame = self._timed()
+        if frame is None:
             return "UTC"
         offset = str(frame["time"].iloc[0])[19:]
         return f"UTC{offset}" if offset and offset not in ("Z", "+00:00") else "UTC"
+
+
+#: Tables of role views with ``slot, time`` columns (a view may lack ``slots``).
+_TIMED = ("aggregates", "balances", "pots", "settlement_aggregates")
+
+
+def _even_times(known: pd.DataFrame, n_slots: int) -> pd.DataFrame:
+    """Times of slots ``0 .. n_slots-1`` from some known ``slot, time`` pairs (even spacing)."""
+    slots = known["slot"].to_numpy(dtype=np.int64)
+    times = pd.DatetimeIndex(naive_times(known["time"]))
+    if len(slots) > 1:
+        steps = np.diff(times.asi8) / np.diff(slots)  # ns per slot
+        step = pd.Timedelta(int(np.median(steps)), unit="ns")
+    else:
+        step = pd.Timedelta(minutes=30)
+    first = times[0] - int(slots[0]) * step
+    every = np.arange(n_slots)
+    return pd.DataFrame(
+        {"slot": every, "time": first + pd.to_timedelta(every * step.value, unit="ns")}
+    )
 
 
 def _slot_minutes(src: Source, times: pd.DataFrame) -> float:
@@ -203,26 +245,42 @@ def overview(src: Source) -> dict[str, Any]:
 
 
 def grid_band(src: Source, freq: str = "auto") -> dict[str, Any] | None:
-    """Voltage band and maximum loadings over time, bucketed (min of minima, max of maxima)."""
+    """Voltage band and maximum loadings over time, bucketed (min of minima, max of maxima).
+
+    The loadings come from ``slots`` (``loading_max_percent``, ``trafo_loading_max_percent``)
+    or, in a view without them (the grid operator's), from the lines and transformers it
+    monitors (``lines``, ``trafos``).
+    """
     times = src.times()
-    cols = ["slot", "vm_min_pu", "vm_max_pu", "loading_max_percent"]
-    slots = src.table("slots", cols)
-    if times is None or slots is None:
+    slots = src.table("slots", ["slot", "vm_min_pu", "vm_max_pu"])
+    if times is None or slots is None or len(slots) != len(times):
         return None
-    if "trafo_loading_max_percent" in src.run.columns("slots"):
-        trafo = src.table("slots", ["trafo_loading_max_percent"])
-        if trafo is not None:
-            slots = slots.assign(trafo_loading_max_percent=trafo.iloc[:, 0].to_numpy())
+    have = src.run.columns("slots")
+    for col, table, key in (
+        ("loading_max_percent", "lines", "line"),
+        ("trafo_loading_max_percent", "trafos", "trafo"),
+    ):
+        if col in have:
+            extra = src.table("slots", [col])
+            if extra is not None:
+                slots = slots.assign(**{col: extra[col].to_numpy()})
+            continue
+        branch = src.table(table, ["slot", key, "loading_percent"])
+        if branch is not None and not branch.empty:
+            per_slot = branch.groupby("slot")["loading_percent"].max()
+            slots = slots.assign(**{col: per_slot.reindex(slots["slot"]).to_numpy()})
     rule = bucket_rule(len(times), _slot_minutes(src, times), freq)
     frame = slots.assign(bucket=bucket_starts(times["time"], rule).to_numpy())
-    agg = {"vm_min_pu": "min", "vm_max_pu": "max", "loading_max_percent": "max"}
-    if "trafo_loading_max_percent" in frame:
-        agg["trafo_loading_max_percent"] = "max"
+    agg = {"vm_min_pu": "min", "vm_max_pu": "max"}
+    agg.update(
+        {c: "max" for c in ("loading_max_percent", "trafo_loading_max_percent") if c in frame}
+    )
     grouped = frame.groupby("bucket", sort=True).agg(agg)
     return {
         "bucket": rule,
         "tz": src.tz_label(),
         "time": _iso(grouped.index),
+        "loading_max_percent": None,
         **{col: grouped[col].to_numpy() for col in agg},
     }
 
@@ -344,63 +402,64 @@ def grid_map(src: Source) -> dict[str, Any] | None:
     return out
 
 
+_MARKET_ENERGY = ("traded_kwh", "import_kwh", "export_kwh", "load_kwh", "pv_kwh", "losses_kwh")
+
+
 def market(src: Source, freq: str = "auto") -> dict[str, Any] | None:
-    """Prices and energies per time bucket: volume-weighted price, energy sums, P2P share."""
+    """Prices and energies per time bucket: volume-weighted price, energy sums, P2P share.
+
+    Whatever of it the role's ``slots`` holds: the grid operator, for example, has the
+    substation's import and export but no market prices (``price`` is then None).
+    """
     times = src.times()
-    cols = ["clearing_price", "traded_kwh"]
-    slots = src.table("slots", cols)
-    if times is None or slots is None:
+    have = src.run.columns("slots")
+    energy = [c for c in _MARKET_ENERGY if c in have]
+    priced = "clearing_price" in have and "traded_kwh" in have
+    slots = src.table("slots", [*energy, *(["clearing_price"] if priced else [])])
+    if times is None or slots is None or len(slots) != len(times) or not (energy or priced):
         return None
     rule = bucket_rule(len(times), _slot_minutes(src, times), freq)
-    extra = [
-        c
-        for c in ("import_kwh", "export_kwh", "load_kwh", "pv_kwh")
-        if c in src.run.columns("slots")
-    ]
-    if extra:
-        more = src.table("slots", extra)
-        if more is not None:
-            slots = pd.concat([slots, more], axis=1)
-    price = slots["clearing_price"].to_numpy(dtype=float)
-    traded = slots["traded_kwh"].to_numpy(dtype=float)
-    has = np.isfinite(price)
-    frame = slots.assign(
-        bucket=bucket_starts(times["time"], rule).to_numpy(),
-        value=np.where(has, price * traded, 0.0),
-        volume=np.where(has, traded, 0.0),
-        price_min=np.where(has, price, np.nan),
-        price_max=np.where(has, price, np.nan),
-    )
-    sums = ["traded_kwh", "value", "volume", *extra]
-    grouped = frame.groupby("bucket", sort=True).agg(
-        {
-            **dict.fromkeys(sums, "sum"),
-            "price_min": "min",
-            "price_max": "max",
-            "clearing_price": "mean",
-        }
-    )
-    with np.errstate(invalid="ignore", divide="ignore"):
-        vwap = np.where(grouped["volume"] > 0, grouped["value"] / grouped["volume"], np.nan)
-        share = (
-            np.where(grouped["load_kwh"] > 0, grouped["traded_kwh"] / grouped["load_kwh"], np.nan)
-            if "load_kwh" in grouped
-            else None
+    frame = slots.assign(bucket=bucket_starts(times["time"], rule).to_numpy())
+    agg: dict[str, str] = dict.fromkeys(energy, "sum")
+    if priced:
+        price = slots["clearing_price"].to_numpy(dtype=float)
+        traded = slots["traded_kwh"].to_numpy(dtype=float)
+        has = np.isfinite(price)
+        frame = frame.assign(
+            value=np.where(has, price * traded, 0.0),
+            volume=np.where(has, traded, 0.0),
+            price_min=np.where(has, price, np.nan),
+            price_max=np.where(has, price, np.nan),
         )
-    market_cfg = src.scenario().get("market") or {}
-    return {
+        agg.update(value="sum", volume="sum", price_min="min", price_max="max")
+        agg["clearing_price"] = "mean"
+    grouped = frame.groupby("bucket", sort=True).agg(agg)
+    out: dict[str, Any] = {
         "bucket": rule,
         "tz": src.tz_label(),
         "currency": currency(src),
         "time": _iso(grouped.index),
-        "price": vwap if rule != "slot" else grouped["clearing_price"].to_numpy(),
-        "price_min": grouped["price_min"].to_numpy(),
-        "price_max": grouped["price_max"].to_numpy(),
-        "retail_price": market_cfg.get("retail_price"),
-        "feed_in_tariff": market_cfg.get("feed_in_tariff"),
-        "energy": {col: grouped[col].to_numpy() for col in ["traded_kwh", *extra]},
-        "p2p_share_of_load": share,
+        "price": None,
+        "energy": {col: grouped[col].to_numpy() for col in energy},
+        "p2p_share_of_load": None,
     }
+    if priced:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            vwap = np.where(grouped["volume"] > 0, grouped["value"] / grouped["volume"], np.nan)
+        market_cfg = src.scenario().get("market") or {}
+        out.update(
+            price=vwap if rule != "slot" else grouped["clearing_price"].to_numpy(),
+            price_min=grouped["price_min"].to_numpy(),
+            price_max=grouped["price_max"].to_numpy(),
+            retail_price=market_cfg.get("retail_price"),
+            feed_in_tariff=market_cfg.get("feed_in_tariff"),
+        )
+    if "load_kwh" in grouped and "traded_kwh" in grouped:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out["p2p_share_of_load"] = np.where(
+                grouped["load_kwh"] > 0, grouped["traded_kwh"] / grouped["load_kwh"], np.nan
+            )
+    return out
 
 
 def currency(src: Source) -> str:
@@ -441,6 +500,10 @@ def settlement(src: Source) -> dict[str, Any]:
         if isinstance(models_summary, dict) and src.role.kind == RESEARCHER
         else None
     )
+    # role views of an encrypted settlement: a supplier's per-slot balances, the grid
+    # operator's per-slot pots
+    out["balances"] = _model_series(src, "balances", "money", "auto")
+    out["pots"] = _model_series(src, "pots", "pot", "auto")
     rejected = src.table("rejected_payloads", ["participant", "slot", "reason"])
     out["rejected"] = (
         None
@@ -468,59 +531,74 @@ def participants_list(src: Source) -> list[int] | None:
     return None if frame is None else sorted(int(p) for p in frame["participant"].unique())
 
 
+def _per_bucket(src: Source, frame: pd.DataFrame, freq: str) -> tuple[pd.DataFrame, str]:
+    """``frame`` (with ``slot``) plus a ``bucket`` column: the start time of its slot's
+    bucket, or the slot number itself when the role's view has no times at all."""
+    times = src.times()
+    if times is None:
+        return frame.assign(bucket=frame["slot"].to_numpy()), "slot"
+    rule = bucket_rule(len(times), _slot_minutes(src, times), freq)
+    start = pd.Series(bucket_starts(times["time"], rule).to_numpy(), index=times["slot"].to_numpy())
+    return frame.assign(bucket=start.reindex(frame["slot"].to_numpy()).to_numpy()), rule
+
+
+def _axis(src: Source, index: pd.Index) -> dict[str, Any]:
+    """``time`` labels and ``tz`` of bucket starts (or slot numbers: ``tz`` None)."""
+    if pd.api.types.is_datetime64_any_dtype(index):
+        return {"time": _iso(index), "tz": src.tz_label()}
+    return {"time": [int(v) for v in index], "tz": None}
+
+
 def participant_series(src: Source, participant: int, freq: str = "auto") -> dict[str, Any] | None:
     """One participant's energies over time (sums per bucket) [kWh]."""
-    times = src.times()
     frame = _participant_frame(src)
-    if times is None or frame is None:
+    if frame is None:
         return None
     cols = [c for c in frame.columns if c in _SERIES]
     frame = frame[frame["participant"] == participant]
     if frame.empty:
         return None
-    rule = bucket_rule(len(times), _slot_minutes(src, times), freq)
-    start = pd.Series(bucket_starts(times["time"], rule).to_numpy(), index=times["slot"].to_numpy())
-    grouped = (
-        frame.assign(bucket=start.reindex(frame["slot"].to_numpy()).to_numpy())
-        .groupby("bucket", sort=True)[cols]
-        .sum()
-    )
+    frame, rule = _per_bucket(src, frame, freq)
+    grouped = frame.groupby("bucket", sort=True)[cols].sum()
     return {
         "participant": participant,
         "bucket": rule,
-        "tz": src.tz_label(),
-        "time": _iso(grouped.index),
+        **_axis(src, grouped.index),
         "series": {c: grouped[c].to_numpy() for c in cols},
     }
 
 
 def aggregates(src: Source, freq: str = "auto") -> dict[str, Any] | None:
-    """Group aggregates (``aggregates.csv``: slot, group, members, net_kwh) per bucket."""
+    """Group aggregates (``aggregates.csv``: slot, group, members, net_kwh) per bucket [kWh]."""
     frame = src.table("aggregates", ["slot", "group", "members", "net_kwh"])
-    times = src.times()
     if frame is None or frame.empty:
         return None
-    if times is None:
-        rule = "slot"
-        frame = frame.assign(bucket=frame["slot"])
-        labels: Any = None
-    else:
-        rule = bucket_rule(len(times), _slot_minutes(src, times), freq)
-        start = pd.Series(
-            bucket_starts(times["time"], rule).to_numpy(), index=times["slot"].to_numpy()
-        )
-        frame = frame.assign(bucket=start.reindex(frame["slot"].to_numpy()).to_numpy())
-        labels = True
+    frame, rule = _per_bucket(src, frame, freq)
     wide = frame.pivot_table(index="bucket", columns="group", values="net_kwh", aggfunc="sum")
     members = frame.groupby("group")["members"].min()
     return {
         "bucket": rule,
-        "tz": src.tz_label(),
-        "time": _iso(wide.index) if labels else [int(s) for s in wide.index],
+        **_axis(src, wide.index),
         "groups": [str(g) for g in wide.columns],
         "members": [int(members[g]) for g in wide.columns],
         "net_kwh": {str(g): wide[g].to_numpy() for g in wide.columns},
         "k": src.k,
+    }
+
+
+def _model_series(src: Source, table: str, value: str, freq: str) -> dict[str, Any] | None:
+    """Sums of ``value`` per time bucket and billing model from ``table`` (slot, model, value)."""
+    frame = src.table(table, ["slot", "model", value])
+    if frame is None or frame.empty:
+        return None
+    frame, rule = _per_bucket(src, frame, freq)
+    wide = frame.pivot_table(index="bucket", columns="model", values=value, aggfunc="sum")
+    models = [m for m in dict.fromkeys(frame["model"]) if m in wide.columns]
+    return {
+        "bucket": rule,
+        **_axis(src, wide.index),
+        "models": models,
+        "values": {str(m): wide[m].to_numpy() for m in models},
     }
 
 

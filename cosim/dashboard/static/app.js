@@ -86,7 +86,10 @@ function fmt(v) {
   return String(v);
 }
 
-function timeAxis(d) { return { title: { text: "Time (" + d.tz + ")" }, type: "date" }; }
+function timeAxis(d) {
+  return d.tz ? { title: { text: "Time (" + d.tz + ")" }, type: "date" }
+    : { title: { text: "Slot" }, type: "linear" };
+}
 
 // -- pages -------------------------------------------------------------------------------------
 
@@ -145,14 +148,21 @@ async function grid(main) {
     ], { xaxis: timeAxis(band), yaxis: { title: { text: "Voltage [pu]" } },
       shapes: [0.95, 1.05].map((y) => ({ type: "line", xref: "paper", x0: 0, x1: 1, y0: y, y1: y,
         line: { dash: "dash", color: "#888", width: 1 } })) }));
-    const lt = [{ x: t, y: band.loading_max_percent, name: "max line loading",
-      line: { shape: "hv" } }];
+    const lt = [];
+    if (band.loading_max_percent) {
+      lt.push({ x: t, y: band.loading_max_percent, name: "max line loading",
+        line: { shape: "hv" } });
+    }
     if (band.trafo_loading_max_percent) {
       lt.push({ x: t, y: band.trafo_loading_max_percent, name: "max transformer loading",
         line: { shape: "hv" } });
     }
-    jobs.push(chart(main, "loading", "Maximum loading (" + BUCKET[band.bucket] + ")", lt,
-      { xaxis: timeAxis(band), yaxis: { title: { text: "Loading [%]" }, rangemode: "tozero" } }));
+    if (lt.length) {
+      jobs.push(chart(main, "loading", "Maximum loading (" + BUCKET[band.bucket] + ")", lt,
+        { xaxis: timeAxis(band), yaxis: { title: { text: "Loading [%]" }, rangemode: "tozero" } }));
+    } else {
+      unavailable(main, "Maximum loading");
+    }
   } else {
     unavailable(main, "Voltage band");
   }
@@ -182,8 +192,7 @@ async function grid(main) {
       " [kWh] (groups of at least " + agg.k + " members)",
       agg.groups.map((g, i) => ({ x: agg.time, y: agg.net_kwh[g],
         name: g + " (" + agg.members[i] + ")", line: { shape: "hv" } })),
-      { xaxis: agg.bucket === "slot" && typeof agg.time[0] === "number" ? {} : timeAxis(agg),
-        yaxis: { title: { text: "kWh" } } }));
+      { xaxis: timeAxis(agg), yaxis: { title: { text: "kWh" } } }));
   }
   return Promise.all(jobs);
 }
@@ -223,34 +232,40 @@ async function market(main) {
   const d = await api("market");
   if (!d) { unavailable(main, "Market"); return; }
   const jobs = [];
-  const price = [];
-  if (d.bucket !== "slot") {
-    price.push({ x: d.time, y: d.price_max, name: "max", mode: "lines", line: { width: 0 },
-      showlegend: false, hoverinfo: "skip" });
-    price.push({ x: d.time, y: d.price_min, name: "min-max range", mode: "lines", line: { width: 0 },
-      fill: "tonexty", fillcolor: "rgba(36,113,163,0.2)" });
-  }
-  price.push({ x: d.time, y: d.price, mode: d.bucket === "slot" ? "lines+markers" : "lines",
-    name: d.bucket === "slot" ? "clearing price" : "volume-weighted clearing price",
-    line: { color: "#2471a3", shape: d.bucket === "slot" ? "hv" : "linear" },
-    connectgaps: false });
-  const shapes = [];
-  [["retail_price", "#c0392b"], ["feed_in_tariff", "#27ae60"]].forEach(([k, c]) => {
-    if (d[k] !== null && d[k] !== undefined) {
-      shapes.push({ type: "line", xref: "paper", x0: 0, x1: 1, y0: d[k], y1: d[k],
-        line: { dash: "dash", color: c, width: 1 } });
+  if (d.price) {
+    const price = [];
+    if (d.bucket !== "slot") {
+      price.push({ x: d.time, y: d.price_max, name: "max", mode: "lines", line: { width: 0 },
+        showlegend: false, hoverinfo: "skip" });
+      price.push({ x: d.time, y: d.price_min, name: "min-max range", mode: "lines",
+        line: { width: 0 }, fill: "tonexty", fillcolor: "rgba(36,113,163,0.2)" });
     }
-  });
-  jobs.push(chart(main, "price", "Local market price " + BUCKET[d.bucket] +
-    " (dashed: retail price, feed-in tariff; gaps: no trade)", price,
-    { xaxis: timeAxis(d), yaxis: { title: { text: "Price [" + d.currency + "/kWh]" } },
-      shapes: shapes }));
+    price.push({ x: d.time, y: d.price, mode: d.bucket === "slot" ? "lines+markers" : "lines",
+      name: d.bucket === "slot" ? "clearing price" : "volume-weighted clearing price",
+      line: { color: "#2471a3", shape: d.bucket === "slot" ? "hv" : "linear" },
+      connectgaps: false });
+    const shapes = [];
+    [["retail_price", "#c0392b"], ["feed_in_tariff", "#27ae60"]].forEach(([k, c]) => {
+      if (d[k] !== null && d[k] !== undefined) {
+        shapes.push({ type: "line", xref: "paper", x0: 0, x1: 1, y0: d[k], y1: d[k],
+          line: { dash: "dash", color: c, width: 1 } });
+      }
+    });
+    jobs.push(chart(main, "price", "Local market price " + BUCKET[d.bucket] +
+      " (dashed: retail price, feed-in tariff; gaps: no trade)", price,
+      { xaxis: timeAxis(d), yaxis: { title: { text: "Price [" + d.currency + "/kWh]" } },
+        shapes: shapes }));
+  } else {
+    unavailable(main, "Market prices");
+  }
   const names = { traded_kwh: "traded P2P", import_kwh: "grid import", export_kwh: "grid export",
-    load_kwh: "load", pv_kwh: "PV" };
-  jobs.push(chart(main, "energy", "Energy " + BUCKET[d.bucket] + " [kWh]",
-    Object.entries(d.energy).map(([k, v]) => ({ x: d.time, y: v, name: names[k] || k,
-      type: d.bucket === "slot" ? "scatter" : "bar", line: { shape: "hv" } })),
-    { xaxis: timeAxis(d), yaxis: { title: { text: "kWh" } }, barmode: "group" }));
+    load_kwh: "load", pv_kwh: "PV", losses_kwh: "network losses" };
+  if (Object.keys(d.energy).length) {
+    jobs.push(chart(main, "energy", "Energy " + BUCKET[d.bucket] + " [kWh]",
+      Object.entries(d.energy).map(([k, v]) => ({ x: d.time, y: v, name: names[k] || k,
+        type: d.bucket === "slot" ? "scatter" : "bar", line: { shape: "hv" } })),
+      { xaxis: timeAxis(d), yaxis: { title: { text: "kWh" } }, barmode: "group" }));
+  }
   if (d.p2p_share_of_load) {
     jobs.push(chart(main, "p2p", "P2P traded share of load " + BUCKET[d.bucket],
       [{ x: d.time, y: d.p2p_share_of_load.map((v) => (v === null ? null : 100 * v)),
@@ -315,6 +330,14 @@ async function settlement(main) {
   } else {
     unavailable(main, "Supplier profits");
   }
+  [["balances", "Customers' money per billing model "],
+    ["pots", "Settlement pot per billing model "]].forEach(([key, title]) => {
+    const b = d[key];
+    if (!b) return;
+    jobs.push(chart(main, key, title + BUCKET[b.bucket] + " [" + cur + "]",
+      b.models.map((m) => ({ x: b.time, y: b.values[m], name: m, line: { shape: "hv" } })),
+      { xaxis: timeAxis(b), yaxis: { title: { text: cur } } }));
+  });
   if (d.pot) {
     table(main, Object.entries(d.pot), ["settlement pot per model [" + cur + "] (0: money conserved)", "pot"]);
   } else {
