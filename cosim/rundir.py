@@ -164,11 +164,12 @@ class RunDir:
     def network(self) -> Any | None:
         """The run's pandapower network (named in its ``scenario.yaml``), or None.
 
-        None when the scenario is missing, names no network, or the network cannot be loaded
-        (for example a JSON file given relative to a scenario file that moved). Built-in
-        networks are built once per process.
+        A role view without a scenario may name its network in ``view.json`` (``network``).
+        None when nothing names a network, or the network cannot be loaded (for example a JSON
+        file given relative to a scenario file that moved). Built-in networks are built once
+        per process.
         """
-        name = (self.scenario().get("network") or {}).get("name")
+        name = (self.scenario().get("network") or {}).get("name") or self.view_info().get("network")
         if not isinstance(name, str):
             return None
         return _load_network(name, str(self.path / "scenario.yaml"))

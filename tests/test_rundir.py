@@ -118,3 +118,11 @@ def test_time_buckets() -> None:
     assert bucket_rule(48 * 1001, 30) == "week" and bucket_rule(5, 30, "week") == "week"
     with pytest.raises(ValueError):
         bucket_rule(5, 30, "month")
+
+
+def test_a_view_may_name_its_network(tmp_path: Path) -> None:
+    view = tmp_path / "grid_operator"
+    view.mkdir()
+    assert RunDir(view).network() is None and RunDir(view).bus_names() == {}
+    (view / "view.json").write_text(json.dumps({"role": "grid_operator", "network": "cigre_lv"}))
+    assert RunDir(view).bus_names()[2] == "Bus R1"
