@@ -277,7 +277,8 @@ def _serve(args: argparse.Namespace) -> int:
     shown = f"[{host}]" if ":" in host else host
     roles = dash.roles()
     print(
-        f"cosim serve: {dash.root.name} ({dash.root.kind}, {len(dash.runs)} runs); "
+        f"cosim serve: {dash.root.name} ({dash.root.kind}, {len(dash.runs)} "
+        f"run{'s' if len(dash.runs) != 1 else ''}); "
         f"preparing the pages of {dash.default_run}...",
         flush=True,
     )
