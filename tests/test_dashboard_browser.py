@@ -125,9 +125,28 @@ def test_every_page_renders_for_the_researcher(
     for page, charts in RUN_PAGES.items():
         show(browser, page)
         check_page(browser, page, charts, tmp_path / "shots", "researcher")
+    # leaving a page before it finishes: only the page shown last draws (the overview's data
+    # is held back 0.8 s, so it arrives after the settlement page has been drawn)
+    browser.execute_script(
+        "const fetch0 = window.fetch;"
+        "window.fetch = (url, opts) => String(url).includes('/api/summary')"
+        "  ? new Promise(r => setTimeout(r, 800)).then(() => fetch0(url, opts))"
+        "  : fetch0(url, opts);"
+        "location.hash = '#/overview';"
+    )
+    time.sleep(0.2)
+    show(browser, "settlement")
+    time.sleep(1.5)
+    check_page(browser, "settlement", RUN_PAGES["settlement"], tmp_path / "shots", "hurried")
+    ids = browser.execute_script(
+        "return Array.from(document.querySelectorAll('#main .chart')).map(c => c.id)"
+    )
+    assert "bills" in ids and "timings" not in ids, ids
+    assert browser.execute_script("return document.body.dataset.page") == "settlement"
+    show(browser, "roles")
     links = browser.find_elements(By.CSS_SELECTOR, "a[data-role]")
     assert {a.get_attribute("data-role") for a in links} == set(run_server.dashboard.roles())
-    assert len(list((tmp_path / "shots").glob("*.png"))) == len(RUN_PAGES)
+    assert len(list((tmp_path / "shots").glob("researcher_*.png"))) == len(RUN_PAGES)
 
 
 def test_consumer_sees_exactly_one_participant(

@@ -92,6 +92,8 @@ class Dashboard:
         if not self.runs:
             raise InputError(root, "(directory)", "no completed run in this directory")
         self.default_run = next(iter(self.runs))
+        #: run name -> roles with a view in it (read once: views are written with the run)
+        self.views = {name: frozenset(run.views()) for name, run in self.runs.items()}
         self.tables = data.TableCache()
         self._cache: OrderedDict[tuple[str, ...], bytes] = OrderedDict()
         self._pending: dict[tuple[str, ...], threading.Lock] = {}
@@ -99,9 +101,7 @@ class Dashboard:
 
     def roles(self) -> list[str]:
         """The researcher plus every role with a view in any run."""
-        views: dict[str, None] = {}
-        for run in self.runs.values():
-            views.update(dict.fromkeys(run.views()))
+        views = frozenset().union(*self.views.values())
         return [RESEARCHER, *sorted(views, key=_role_key)]
 
     def source(self, role: Role, run_name: str | None) -> data.Source:
@@ -112,7 +112,7 @@ class Dashboard:
             raise LookupError(f"no run named {name!r}")
         if role.kind == RESEARCHER:
             return data.Source(run, role, self.currency, self.tables)
-        if role.name not in run.views():
+        if role.name not in self.views[name]:
             raise PermissionError(f"run {name!r} has no view for role {role.name}")
         return data.Source(run.view(role.name), role, self.currency, self.tables)
 
@@ -135,9 +135,12 @@ class Dashboard:
         return body
 
     def warm(self) -> None:
-        """Compute the researcher's heavy pages of the first run ahead of the first visit
-        (reading a year of bus and line results takes seconds; the network's first build too).
-        Meant for a background thread; errors are left for the request that asks again."""
+        """Compute the researcher's heavy pages of the first run ahead of the first visit.
+
+        Reading a year of bus and line results takes seconds, and so does the network's first
+        build (importing pandapower). ``cosim serve`` calls this before printing the URL.
+        Errors are left for the page's own request, which reports them.
+        """
         role = Role(RESEARCHER, RESEARCHER)
         for route in (
             "grid/heatmap",
@@ -269,7 +272,7 @@ def create_app(dash: Dashboard) -> Starlette:
         runs = [
             name
             for name, run in dash.runs.items()
-            if role.kind == RESEARCHER or role.name in run.views()
+            if role.kind == RESEARCHER or role.name in dash.views[name]
         ]
         return _json(
             data.dumps(

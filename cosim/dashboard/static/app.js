@@ -234,11 +234,10 @@ async function market(main) {
   const jobs = [];
   if (d.price) {
     const price = [];
-    if (d.bucket !== "slot") {
-      price.push({ x: d.time, y: d.price_max, name: "max", mode: "lines", line: { width: 0 },
-        showlegend: false, hoverinfo: "skip" });
-      price.push({ x: d.time, y: d.price_min, name: "min-max range", mode: "lines",
-        line: { width: 0 }, fill: "tonexty", fillcolor: "rgba(36,113,163,0.2)" });
+    if (d.bucket !== "slot") {  // the range as floating bars: no fill across days without trade
+      price.push({ type: "bar", x: d.time, base: d.price_min, name: "min-max range",
+        y: d.price_max.map((v, i) => (v === null ? null : v - d.price_min[i])),
+        marker: { color: "rgba(36,113,163,0.25)" }, hoverinfo: "skip" });
     }
     price.push({ x: d.time, y: d.price, mode: d.bucket === "slot" ? "lines+markers" : "lines",
       name: d.bucket === "slot" ? "clearing price" : "volume-weighted clearing price",
@@ -254,7 +253,7 @@ async function market(main) {
     jobs.push(chart(main, "price", "Local market price " + BUCKET[d.bucket] +
       " (dashed: retail price, feed-in tariff; gaps: no trade)", price,
       { xaxis: timeAxis(d), yaxis: { title: { text: "Price [" + d.currency + "/kWh]" } },
-        shapes: shapes }));
+        shapes: shapes, bargap: 0 }));
   } else {
     unavailable(main, "Market prices");
   }
@@ -263,8 +262,8 @@ async function market(main) {
   if (Object.keys(d.energy).length) {
     jobs.push(chart(main, "energy", "Energy " + BUCKET[d.bucket] + " [kWh]",
       Object.entries(d.energy).map(([k, v]) => ({ x: d.time, y: v, name: names[k] || k,
-        type: d.bucket === "slot" ? "scatter" : "bar", line: { shape: "hv" } })),
-      { xaxis: timeAxis(d), yaxis: { title: { text: "kWh" } }, barmode: "group" }));
+        mode: d.bucket === "slot" ? "lines+markers" : "lines", line: { shape: "hv", width: 1.5 } })),
+      { xaxis: timeAxis(d), yaxis: { title: { text: "kWh" }, rangemode: "tozero" } }));
   }
   if (d.p2p_share_of_load) {
     jobs.push(chart(main, "p2p", "P2P traded share of load " + BUCKET[d.bucket],
@@ -456,7 +455,10 @@ function fail(err) {
   if (!(err instanceof ApiError)) window.__errors.push(msg);
 }
 
+let generation = 0;  // a page left before it finished must not draw into the next one
+
 async function route() {
+  const gen = ++generation;
   const hash = location.hash.replace(/^#\/?/, "");
   const page = RENDER[hash] ? hash : "overview";
   document.body.dataset.status = "loading";
@@ -467,13 +469,16 @@ async function route() {
   const main = document.getElementById("main");
   Plotly.purge && main.querySelectorAll(".chart").forEach((c) => Plotly.purge(c));
   main.textContent = "";
+  const view = el("div", { class: "page" });
+  main.appendChild(view);
   const t0 = performance.now();
   try {
-    await RENDER[page](main);
+    await RENDER[page](view);
+    if (gen !== generation) return;
     document.body.dataset.status = "ready";
     document.body.dataset.ms = String(Math.round(performance.now() - t0));
   } catch (err) {
-    fail(err);
+    if (gen === generation) fail(err);
   }
 }
 
