@@ -266,7 +266,8 @@ def test_sweep_route(tiny_run: Path, tmp_path: Path) -> None:
 
 
 def test_cosim_serve_prints_a_working_url(run_with_views: Path) -> None:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    secret = "a configured secret of 32 bytes!"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "COSIM_SERVE_SECRET": secret}
     with subprocess.Popen(
         [sys.executable, "-m", "cosim.cli", "serve", str(run_with_views), "--port", "0"],
         stdout=subprocess.PIPE,
@@ -284,6 +285,7 @@ def test_cosim_serve_prints_a_working_url(run_with_views: Path) -> None:
                     break
             match = re.fullmatch(r"(http://127\.0\.0\.1:\d+)/#token=(researcher\.\S+)", url)
             assert match, url
+            assert match[2] == Access(secret.encode()).token("researcher")  # stable tokens
             req = urllib.request.Request(
                 match[1] + "/api/summary", headers={"Authorization": f"Bearer {match[2]}"}
             )
@@ -292,3 +294,13 @@ def test_cosim_serve_prints_a_working_url(run_with_views: Path) -> None:
         finally:
             proc.terminate()
             proc.wait(timeout=20)
+
+
+def test_cli_refuses_a_short_secret(
+    run_with_views: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    short = tmp_path / "secret"
+    short.write_text("too short")
+    assert main(["serve", str(run_with_views), "--secret-file", str(short), "--port", "0"]) == 2
+    assert "at least 16 bytes" in capsys.readouterr().err
+    assert main(["serve", str(tmp_path / "missing"), "--port", "0"]) == 2
