@@ -254,6 +254,12 @@ def test_sweep_route(tiny_run: Path, tmp_path: Path) -> None:
         assert status == 200 and sw["x"] == "participants.pv_penetration" and sw["completed"] == 4
         assert sw["metrics"]["self_sufficiency"]["x"] == [0.2, 0.8]
         assert sw["metrics"]["self_sufficiency"]["count"] == [2, 2]  # two seeds per point
+        table = pd.read_csv(root / "sweep.csv")
+        want = 100 * table.groupby("participants.pv_penetration")["self_sufficiency"].median()
+        np.testing.assert_allclose(sw["metrics"]["self_sufficiency"]["median"], want)
+        assert sw["metrics"]["self_sufficiency"]["label"] == "Self-sufficiency [%]"
+        assert sw["metrics"]["mean_bill_retail"]["label"] == "Mean bill, retail [EUR]"
+        assert next(iter(sw["metrics"])) == "self_sufficiency"  # known metrics first
         status, by_seed = srv.get("sweep?x=seed", token)
         assert status == 200 and by_seed["x"] == "seed"
         assert by_seed["metrics"]["self_sufficiency"]["x"] == [1, 2]

@@ -297,7 +297,9 @@ def create_app(dash: Dashboard) -> Starlette:
             return _error(404, "not a sweep directory")
         x = request.query_params.get("x")
         try:
-            body = dash.cached(("sweep", x or ""), functools.partial(data.sweep, dash.root, x))
+            body = dash.cached(
+                ("sweep", x or ""), functools.partial(data.sweep, dash.root, x, dash.currency)
+            )
         except ValueError as exc:
             return _error(400, str(exc))
         return _json(body)

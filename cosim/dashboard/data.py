@@ -642,11 +642,12 @@ def run_metrics(src: Source) -> dict[str, Any]:
     return out
 
 
-def sweep(run: RunDir, x: str | None = None) -> dict[str, Any]:
+def sweep(run: RunDir, x: str | None = None, currency: str = "currency") -> dict[str, Any]:
     """Every numeric ``sweep.csv`` metric against a varied key: median and min-max spread.
 
     The x axis is ``x``, else PV penetration when varied, else the first varied key; the
-    spread is over the runs sharing an x value (the other keys, typically seeds).
+    spread is over the runs sharing an x value (the other keys, typically seeds). Known
+    metrics are titled with their unit (shares in %) and come first.
 
     Raises
     ------
@@ -678,13 +679,38 @@ def sweep(run: RunDir, x: str | None = None) -> dict[str, Any]:
     numeric = pd.api.types.is_numeric_dtype(done[xkey]) and not pd.api.types.is_bool_dtype(
         done[xkey]
     )
+    labels = _metric_labels(currency)
+    metrics.sort(key=lambda m: list(labels).index(m) if m in labels else len(labels))
     for metric in metrics:
+        label, scale = labels.get(metric, (_model_label(metric, currency), 1.0))
         stats = done.groupby(xkey, sort=numeric)[metric].agg(["median", "min", "max", "count"])
         out["metrics"][metric] = {
+            "label": label,
             "x": [clean(v) if numeric else str(v) for v in stats.index],
-            "median": stats["median"].to_numpy(dtype=float),
-            "min": stats["min"].to_numpy(dtype=float),
-            "max": stats["max"].to_numpy(dtype=float),
+            "median": stats["median"].to_numpy(dtype=float) * scale,
+            "min": stats["min"].to_numpy(dtype=float) * scale,
+            "max": stats["max"].to_numpy(dtype=float) * scale,
             "count": stats["count"].to_numpy(),
         }
     return out
+
+
+def _metric_labels(currency: str) -> dict[str, tuple[str, float]]:
+    """sweep.csv metric -> (title with unit, scale), in the figures' order."""
+    from cosim.plots.sweep import SWEEP_METRICS
+
+    return {
+        name: (f"{label} [{unit.replace('currency', currency)}]", scale)
+        for name, (label, unit, scale, _) in SWEEP_METRICS.items()
+    }
+
+
+def _model_label(metric: str, currency: str) -> str:
+    for prefix, label in (
+        ("supplier_profit_", "Supplier profit"),
+        ("mean_bill_", "Mean bill"),
+        ("total_bills_", "Total bills"),
+    ):
+        if metric.startswith(prefix):
+            return f"{label}, {metric.removeprefix(prefix)} [{currency}]"
+    return metric

@@ -407,7 +407,7 @@ async function sweep(main) {
     ] : [{ x: m.x, y: m.median, mode: "markers", name: "median", error_y: { type: "data",
       symmetric: false, array: m.max.map((v, j) => v - m.median[j]),
       arrayminus: m.median.map((v, j) => v - m.min[j]) } }];
-    return chart(grid, "sweep-" + i, name, traces, { xaxis: { title: { text: d.x } },
+    return chart(grid, "sweep-" + i, m.label, traces, { xaxis: { title: { text: d.x } },
       height: 320, showlegend: false, margin: { t: 40, r: 20, b: 50, l: 70 } });
   });
   return Promise.all(jobs);
