@@ -4,7 +4,7 @@ What a researcher writes first with python-paillier (``phe``), and what the PPBS
 every value is encrypted with ``public_key.encrypt(float)`` (textbook Paillier, phe's own float
 encoding), every bill term is one ``EncryptedNumber * float`` and one ``+`` per user, and every
 value a key holder needs is one ``private_key.decrypt``. Same protocol as
-:class:`cosim.settlement.protocol.EncryptedSettlement` (BACKGROUND.md section 1): four
+:class:`cosim.settlement.protocol.EncryptedSettlement` (PPBSP, Hutu & Mustafa 2023): four
 encryptions per accepted user-slot (one when not accepted), the GO decrypts the four slot
 aggregates and the pot per model, each supplier decrypts its per-slot money and gross energy per
 model, and its customers' bills at the end of each billing day. No signatures, no packing, no

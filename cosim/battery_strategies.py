@@ -225,6 +225,15 @@ class BatteryPlanner:
             flow_max_kw=f_max * (1.0 - self._thermal_margin),
         )
 
+    def state(self) -> dict[str, Any]:
+        """The planner's running state, for a checkpoint (its random stream is the run's)."""
+        return {name: getattr(self, name) for name in _STATE}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Take back a :meth:`state` (resuming a run)."""
+        for name in _STATE:
+            setattr(self, name, state[name])
+
     def summary(self) -> dict[str, Any]:
         """The planner's part of ``summary.json`` (``battery``)."""
         solved = sum(self.status_counts.values())
@@ -249,6 +258,9 @@ def setpoint_column(setpoint: np.ndarray | None, has_battery: np.ndarray) -> np.
         return np.full(has_battery.shape, np.nan)
     return np.where(has_battery, setpoint, np.nan)
 
+
+#: Attributes that change as the planner runs (see :meth:`BatteryPlanner.state`).
+_STATE = ("status_counts", "violation_slots", "solve_seconds", "rows_kept", "last")
 
 _FLEET_FIELDS = (
     "capacity_kwh",

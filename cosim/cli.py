@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +31,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"cosim {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    def add_common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("scenario", help="scenario YAML file")
+    def add_common(p: argparse.ArgumentParser, optional: bool = False) -> None:
+        if optional:
+            p.add_argument("scenario", nargs="?", default=None, help="scenario YAML file")
+        else:
+            p.add_argument("scenario", help="scenario YAML file")
         p.add_argument(
             "--set",
             dest="overrides",
@@ -41,11 +46,29 @@ def _parser() -> argparse.ArgumentParser:
         )
 
     run = sub.add_parser("run", help="run one simulation")
-    add_common(run)
+    add_common(run, optional=True)  # not given with --resume
     run.add_argument(
-        "--out", type=Path, default=None, help="run directory (default results/<name>/)"
+        "--out", type=str, default=None, help="run directory (default results/<name>/)"
+    )
+    run.add_argument(
+        "--force",
+        action="store_true",
+        help="replace cosim's own files in a non-empty --out (other files are kept)",
+    )
+    run.add_argument(
+        "--resume",
+        metavar="DIR",
+        default=None,
+        help="continue the interrupted or killed run in DIR from its last checkpoint",
     )
     run.add_argument("--quiet", action="store_true", help="no progress bar and no summary lines")
+    run.add_argument(
+        "--heartbeat",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="without a terminal, one progress line on stderr this often (default 30)",
+    )
     val = sub.add_parser("validate", help="check a scenario without running it")
     add_common(val)
     sweep = sub.add_parser(
@@ -136,8 +159,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InputError as exc:
         return _fail(exc.one_line(), EXIT_INPUT)
     except KeyboardInterrupt:
-        what = "runs" if args.command == "sweep" else "slots"
-        return _fail(f"interrupted; {what} completed so far were written", 130)
+        if args.command == "sweep":
+            return _fail("interrupted; runs completed so far were written", 130)
+        return _fail("interrupted", 130)
     except Exception as exc:
         if os.environ.get("COSIM_DEBUG"):
             traceback.print_exc()
@@ -148,49 +172,173 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from cosim.engine import build_simulation
+    # the scenario first: a typo is reported before the grid libraries are imported
     from cosim.scenario import load_scenario
 
     scenario = load_scenario(args.scenario, args.overrides)
-    sim = build_simulation(scenario)  # checks network and profile files too
+    from cosim.engine import build_simulation
+    from cosim.participants import describe_profile_use, load_profile_set
+
+    sim = build_simulation(scenario)  # every check a run makes before its first slot
     print(
         f"{args.scenario}: valid ({scenario.time.slots} slots of {scenario.time.slot_minutes} min, "
         f"{sim.population.n} participants on {scenario.network.name})"
     )
+    print(f"profiles: {describe_profile_use(scenario, load_profile_set(scenario))}")
     return EXIT_OK
 
 
 def _run(args: argparse.Namespace) -> int:
-    from cosim.engine import build_simulation, open_writer, run_simulation
+    from cosim.checkpoint import CHECKPOINT_FILE, read_checkpoint
+    from cosim.results import prepare_run_dir, resumable_run
     from cosim.scenario import load_scenario
 
-    scenario = load_scenario(args.scenario, args.overrides)
+    checkpoint = None
+    if args.resume is not None:
+        if args.scenario is not None or args.overrides or args.out is not None or args.force:
+            raise InputError(
+                None, "--resume", "takes only the run directory (its scenario.yaml is the scenario)"
+            )
+        out = Path(args.resume)
+        scenario_file = resumable_run(out)
+        try:
+            checkpoint = read_checkpoint(out / CHECKPOINT_FILE)
+        except ValueError as exc:
+            raise InputError(out / CHECKPOINT_FILE, "(file)", str(exc)) from None
+        scenario = load_scenario(scenario_file)
+        # relative data paths resolve against the scenario file the run was started from
+        scenario = scenario.model_copy(update={"source_file": checkpoint.source_file})
+    else:
+        if args.scenario is None:
+            raise InputError(None, "run", "expected a scenario file, or --resume DIR")
+        scenario = load_scenario(args.scenario, args.overrides)
+        if args.out == "":
+            raise InputError(None, "--out", "expected a directory, got an empty string")
+        out = Path(args.out) if args.out is not None else Path("results") / scenario.name
+    if args.heartbeat <= 0:
+        raise InputError(None, "--heartbeat", f"expected seconds > 0, got {args.heartbeat}")
+    # the engine (pandapower, lightsim2grid, SimPy) only once the scenario is known to be valid
+    from cosim.engine import build_simulation, open_writer, run_simulation
+
     if scenario.settlement.encryption == "paillier_djn" and scenario.settlement.workers > 1:
         # the background processes take the other cores: pypaillier runs one thread here
         os.environ.setdefault("RAYON_NUM_THREADS", "1")
-    out = args.out if args.out is not None else Path("results") / scenario.name
-    sim = build_simulation(scenario)
-    writer = open_writer(scenario, out)
-    show_bar = not args.quiet and sys.stderr.isatty()
-    t0 = time.perf_counter()
-    if show_bar:
-        from tqdm import tqdm
-
-        with tqdm(
-            total=scenario.time.slots, unit="slot", desc=scenario.name, file=sys.stderr
-        ) as bar:
-            summary = run_simulation(sim, writer, progress=lambda done: bar.update(done - bar.n))
+    sim = build_simulation(scenario)  # every input check before the folder is touched
+    if checkpoint is None:
+        prepare_run_dir(out, args.force)
+        writer = open_writer(sim, out)
     else:
-        summary = run_simulation(sim, writer)
+        writer = open_writer(sim, out, resume_marks=checkpoint.table_bytes)
+    first = checkpoint.slot if checkpoint is not None else 0
+    stop = _StopOnSignal()
+    t0 = time.perf_counter()
+    with stop.installed(), _progress(args, scenario.name, scenario.time.slots, first) as progress:
+        try:
+            summary = run_simulation(sim, writer, progress, resume=checkpoint, stop=stop)
+        except KeyboardInterrupt:  # a second Ctrl-C: files cut back to the last checkpoint
+            return _fail(
+                f"interrupted at once; {out}: every table ends at the last checkpoint; "
+                f"continue with: cosim run --resume {out}",
+                128 + signal.SIGINT,
+            )
     wall = time.perf_counter() - t0
+    for warning in summary["warnings"]:
+        print(f"cosim: warning: {warning}", file=sys.stderr)
+    done = summary["slots_completed"]
+    if summary["status"] == "interrupted":
+        return _fail(
+            f"interrupted after {done} of {scenario.time.slots} slots; {out}: every table and "
+            f"the bills cover exactly those slots; continue with: cosim run --resume {out}",
+            128 + (stop.signal or signal.SIGINT),
+        )
     if not args.quiet:
         failed = summary["grid"]["failed_power_flows"]
         print(
-            f"{scenario.name}: {scenario.time.slots} slots, {sim.population.n} participants, "
-            f"{wall:.1f} s ({scenario.time.slots / wall:.0f} slots/s), "
+            f"{scenario.name}: {done - first} slots, {sim.population.n} participants, "
+            f"{wall:.1f} s ({_rate(done - first, wall)}), "
             f"{failed} failed power flows -> {out}"
         )
     return EXIT_OK
+
+
+class _StopOnSignal:
+    """The run's stop request: the first SIGINT/SIGTERM finishes the slots under way and stops;
+    a second SIGINT stops at once."""
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+
+    def __call__(self) -> bool:
+        return self.signal is not None
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.signal is not None:
+            raise KeyboardInterrupt
+        self.signal = signum
+        print(
+            "\ncosim: stopping after the slots under way (Ctrl-C again to stop at once)",
+            file=sys.stderr,
+        )
+
+    @contextmanager
+    def installed(self) -> Iterator[None]:
+        import threading
+
+        if threading.current_thread() is not threading.main_thread():
+            yield  # signals reach the main thread only
+            return
+        previous = {s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+
+
+@contextmanager
+def _progress(
+    args: argparse.Namespace, name: str, total: int, first: int
+) -> Iterator[Callable[[int], None] | None]:
+    """Progress of a run: a bar on a terminal, else a heartbeat line every few seconds."""
+    if args.quiet:
+        yield None
+        return
+    if sys.stderr.isatty():
+        from tqdm import tqdm
+
+        with tqdm(total=total, initial=first, unit="slot", desc=name, file=sys.stderr) as bar:
+            yield lambda done: bar.update(done - bar.n)
+        return
+    t0 = time.perf_counter()
+    last = [t0]
+
+    def heartbeat(done: int) -> None:
+        now = time.perf_counter()
+        if now - last[0] < args.heartbeat:
+            return
+        last[0] = now
+        elapsed = now - t0
+        rate = (done - first) / elapsed if elapsed > 0 else 0.0
+        eta = f", ETA {_duration((total - done) / rate)}" if rate > 0 and done < total else ""
+        print(
+            f"{name}: slot {done}/{total}, {_rate(done - first, elapsed)}{eta}",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    yield heartbeat
+
+
+def _rate(slots: int, seconds: float) -> str:
+    """Slots per second, readable for fast and slow runs alike."""
+    if seconds <= 0 or slots <= 0:
+        return "no slots run"
+    rate = slots / seconds
+    if rate >= 10:
+        return f"{rate:.0f} slots/s"
+    if rate >= 1:
+        return f"{rate:.1f} slots/s"
+    return f"{seconds / slots:.1f} s/slot"
 
 
 def _sweep(args: argparse.Namespace) -> int:
@@ -247,9 +395,26 @@ def _duration(seconds: float) -> str:
 
 
 def _plot(args: argparse.Namespace) -> int:
-    from cosim.plots import plot_dir
+    import pandas as pd
 
-    written = plot_dir(args.dir, fmt=args.fmt, currency=args.currency, aggregate=args.aggregate)
+    from cosim.plots import plot_dir
+    from cosim.results import run_status
+
+    d = Path(args.dir)
+    if not (d / "sweep.csv").is_file():
+        status = run_status(d)["status"]
+        if status not in ("completed", "interrupted"):
+            raise InputError(
+                d / "summary.json",
+                "status",
+                f"the run is {status}: plot a completed or interrupted run "
+                f"(continue it with: cosim run --resume {d})",
+            )
+    try:
+        written = plot_dir(d, fmt=args.fmt, currency=args.currency, aggregate=args.aggregate)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, KeyError) as exc:
+        what = f"missing column {exc}" if isinstance(exc, KeyError) else type(exc).__name__
+        raise InputError(d, "(files)", f"a result file is damaged ({what})") from None
     print(f"{len(written)} figures -> {Path(args.dir) / 'plots'}")
     return EXIT_OK
 

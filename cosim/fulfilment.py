@@ -6,7 +6,7 @@ set-point, :mod:`cosim.battery_strategies`) and submits one order for the foreca
 position. During the slot the actual load and PV happen, the battery dispatches on the actual
 residual (or holds the net import its set-point planned), and the resulting net import is
 what the meter reads.
-``deviation_kwh = delivered_kwh - committed_kwh`` (DESIGN.md conventions).
+``deviation_kwh = delivered_kwh - committed_kwh`` (docs/glossary.md conventions).
 """
 
 from __future__ import annotations

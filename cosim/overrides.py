@@ -10,9 +10,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from cosim.errors import InputError
+from cosim.yamlload import read_yaml
 
 __all__ = ["apply_overrides", "parse_override", "set_path"]
 
@@ -23,12 +22,12 @@ def parse_override(item: str, file: str | Path | None = None) -> tuple[list[str]
     parts = key.strip().split(".")
     if not sep or not key.strip() or any(not part for part in parts):
         raise InputError(file, f"--set {item}", "expected KEY.PATH=VALUE, e.g. time.slots=48")
+    if not raw.strip():
+        return parts, ""
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError:
-        raise InputError(
-            file, key, f"--set value {raw!r} is not a valid YAML scalar or list"
-        ) from None
+        value = read_yaml(raw, None, what=f"--set value {raw!r} is not a valid YAML value")
+    except InputError as exc:
+        raise InputError(file, key.strip(), exc.expected) from None
     return parts, value
 
 

@@ -14,9 +14,11 @@ import numpy as np
 import pandas as pd
 
 from cosim.devices import BatteryFleet
+from cosim.errors import InputError
 from cosim.grid.networks import Attachment
 from cosim.profiles import (
     ProfileTable,
+    annual_energy_kwh,
     assign_profiles,
     builtin_profiles,
     read_profile_csv,
@@ -29,12 +31,18 @@ __all__ = [
     "ProfileFeed",
     "ProfileSet",
     "build_population",
+    "describe_profile_use",
     "load_profile_set",
+    "load_scaling",
     "random_streams",
+    "shift_minutes",
 ]
 
 #: Profiles are shifted in whole steps of this many minutes.
 SHIFT_STEP_MINUTES = 15
+#: Default shift bounds [min]: loads of scaled shapes, and the built-in PV table.
+DEFAULT_LOAD_SHIFT_MINUTES = 60
+DEFAULT_PV_SHIFT_MINUTES = 15
 
 
 def random_streams(seed: int) -> dict[str, np.random.Generator]:
@@ -75,6 +83,55 @@ def load_profile_set(scenario: Scenario) -> ProfileSet:
     )
 
 
+def load_scaling(scenario: Scenario, table: ProfileTable) -> str:
+    """``annual_energy`` or ``as_given``: how a load table becomes participants' loads.
+
+    ``participants.load_scaling`` if it is not ``auto``; with ``auto``, ``annual_energy`` for
+    the built-in tables (shapes of 1,000 kWh a year) and ``as_given`` for CSV files.
+    """
+    mode = scenario.participants.load_scaling
+    if mode != "auto":
+        return mode
+    return "annual_energy" if table.is_builtin else "as_given"
+
+
+def shift_minutes(scenario: Scenario, table: ProfileTable, pv: bool) -> int:
+    """Bound of the seeded time shifts of a table's participants [min].
+
+    ``participants.pv_shift_minutes`` / ``profile_shift_minutes`` if given; otherwise 15 for
+    the built-in PV table, 60 for a load table scaled by ``annual_energy``, and 0 (data used
+    unchanged) for a PV file or a load table used ``as_given``.
+    """
+    p = scenario.participants
+    if pv:
+        if p.pv_shift_minutes is not None:
+            return p.pv_shift_minutes
+        return DEFAULT_PV_SHIFT_MINUTES if table.is_builtin else 0
+    if p.profile_shift_minutes is not None:
+        return p.profile_shift_minutes
+    return DEFAULT_LOAD_SHIFT_MINUTES if load_scaling(scenario, table) == "annual_energy" else 0
+
+
+def describe_profile_use(scenario: Scenario, profiles: ProfileSet) -> str:
+    """One line saying how each table becomes participants' load and PV (``cosim validate``).
+
+    >>> from cosim.scenario import scenario_from_mapping
+    >>> sc = scenario_from_mapping({"name": "x"})
+    >>> describe_profile_use(sc, load_profile_set(sc)).split("; ")[0]
+    'households: builtin:household scaled to annual_energy, shifts +-60 min'
+    """
+    parts = []
+    for label, table in (("households", profiles.household), ("businesses", profiles.commercial)):
+        mode = load_scaling(scenario, table)
+        how = "used as given [kW]" if mode == "as_given" else "scaled to annual_energy"
+        parts.append(
+            f"{label}: {table.source} {how}, shifts +-{shift_minutes(scenario, table, False)} min"
+        )
+    pv = shift_minutes(scenario, profiles.pv, True)
+    parts.append(f"PV: {profiles.pv.source} x pv_kwp, shifts +-{pv} min")
+    return "; ".join(parts)
+
+
 @dataclass(frozen=True)
 class Population:
     """Every participant's static data, one array entry per participant.
@@ -92,7 +149,11 @@ class Population:
     load_shift_minutes, pv_shift_minutes : ndarray of int64
         Time shift of its load and PV profile [min].
     annual_load_kwh : ndarray
-        Annual consumption the load profile is scaled to [kWh/a].
+        Annual consumption [kWh/a]: what the load profile is scaled to (``annual_energy``),
+        or its column's own annual energy (``as_given``).
+    load_factor : ndarray
+        Factor on the load table's column [-]: ``annual_load_kwh`` over the column's annual
+        energy (``annual_energy``), exactly 1 (``as_given``).
     pv_kwp : ndarray
         PV size, 0 without PV [kWp].
     pv_column : ndarray of int64
@@ -111,6 +172,7 @@ class Population:
     profile_column: np.ndarray
     load_shift_minutes: np.ndarray
     annual_load_kwh: np.ndarray
+    load_factor: np.ndarray
     pv_kwp: np.ndarray
     pv_column: np.ndarray
     pv_shift_minutes: np.ndarray
@@ -153,6 +215,19 @@ def _chosen(n: int, fraction: float, rng: np.random.Generator) -> np.ndarray:
     return mask
 
 
+def _require_energy(table: ProfileTable, columns: np.ndarray) -> None:
+    """Refuse scaling a column without energy to an annual energy (it would divide by 0)."""
+    used = np.unique(columns)
+    empty = used[table.values[:, used].max(axis=0) <= 0]
+    if empty.size:
+        raise InputError(
+            table.source,
+            f"{table.names[int(empty[0])]}_p_kw",
+            "all values are 0, so it cannot be scaled to an annual energy "
+            "(participants.load_scaling: annual_energy); use load_scaling: as_given",
+        )
+
+
 def build_population(
     scenario: Scenario, attachment: Attachment, profiles: ProfileSet, rng: np.random.Generator
 ) -> Population:
@@ -182,15 +257,33 @@ def build_population(
     column[~is_comm] = assign_profiles(n_house, len(profiles.household.names), rng)
     column[is_comm] = assign_profiles(n_comm, len(profiles.commercial.names), rng)
     pv_column = assign_profiles(n, len(profiles.pv.names), rng).astype(np.int64)
-    max_steps = p.profile_shift_minutes // SHIFT_STEP_MINUTES
+    # one draw for both load tables, with the wider bound; a table whose bound is 0 is unshifted
+    house_shift = shift_minutes(scenario, profiles.household, pv=False)
+    comm_shift = shift_minutes(scenario, profiles.commercial, pv=False)
+    max_steps = max(house_shift if n_house else 0, comm_shift if n_comm else 0)
+    max_steps //= SHIFT_STEP_MINUTES
     load_shift = rng.integers(-max_steps, max_steps + 1, size=n) * SHIFT_STEP_MINUTES
+    load_shift[~is_comm & (house_shift == 0)] = 0
+    load_shift[is_comm & (comm_shift == 0)] = 0
     # PV follows the sun: a small shift only, so neighbours' PV is not perfectly coincident
-    pv_shift = rng.integers(-1, 2, size=n) * SHIFT_STEP_MINUTES
+    pv_steps = shift_minutes(scenario, profiles.pv, pv=True) // SHIFT_STEP_MINUTES
+    pv_shift = rng.integers(-pv_steps, pv_steps + 1, size=n) * SHIFT_STEP_MINUTES
     annual = p.annual_load_kwh * np.exp(p.annual_load_spread * rng.standard_normal(n))
-    if n_comm:
-        # a business is sized so that its profile's peak equals its connection's rating
-        peak_per_mwh = profiles.commercial.values.max(axis=0)  # kW per 1000 kWh/a
-        annual[is_comm] = attachment.rating_kw[is_comm] * 1000.0 / peak_per_mwh[column[is_comm]]
+    norm = np.empty(n)  # annual energy of each participant's column [kWh/a]
+    factor = np.ones(n)
+    for mask, table in ((~is_comm, profiles.household), (is_comm, profiles.commercial)):
+        if not mask.any():
+            continue
+        norm[mask] = annual_energy_kwh(table)[column[mask]]
+        if load_scaling(scenario, table) == "as_given":
+            annual[mask] = norm[mask]  # factor stays exactly 1
+            continue
+        _require_energy(table, column[mask])
+        if table is profiles.commercial:
+            # a business is sized so that its profile's peak equals its connection's rating
+            peak = table.values.max(axis=0)  # kW at the table's annual energy
+            annual[mask] = attachment.rating_kw[mask] * norm[mask] / peak[column[mask]]
+        factor[mask] = annual[mask] / norm[mask]
     has_pv = _chosen(n, p.pv_penetration, rng)
     has_bat = _chosen(n, p.battery_penetration, rng)
 
@@ -212,6 +305,7 @@ def build_population(
         profile_column=column,
         load_shift_minutes=load_shift.astype(np.int64),
         annual_load_kwh=annual,
+        load_factor=factor,
         pv_kwp=np.where(has_pv, p.pv_kwp, 0.0),
         pv_column=pv_column,
         pv_shift_minutes=pv_shift.astype(np.int64),
@@ -275,7 +369,7 @@ class ProfileFeed:
                     count,
                     self._slot_minutes,
                 )
-                load[:, mask] = e * (pop.annual_load_kwh[mask] / 1000.0)
+                load[:, mask] = e * pop.load_factor[mask]
         pv = np.zeros((count, pop.n))
         has_pv = pop.pv_kwp > 0
         if has_pv.any():

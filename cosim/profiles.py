@@ -2,9 +2,10 @@
 
 A profile table is a regular time series of *mean power over each step*: [kW] for loads,
 [kW/kWp] for PV. :func:`read_profile_csv` reads and validates one from a CSV file,
-:func:`builtin_profiles` returns the tables shipped in ``profiles/`` (derived from SimBench by
-``scripts/derive_profiles.py``), :func:`slot_energy` turns a table into energy per market slot
-for any slot length, and :func:`assign_profiles` spreads participants evenly over the columns.
+:func:`builtin_profiles` returns the tables shipped in the package, ``cosim/data/profiles/``
+(derived from SimBench by ``scripts/derive_profiles.py``), :func:`slot_energy` turns a table
+into energy per market slot for any slot length, and :func:`assign_profiles` spreads
+participants evenly over the columns.
 
 Alignment of a table with the scenario's clock (see ``docs/profiles.md``):
 
@@ -38,24 +39,34 @@ import pandas as pd
 from cosim.errors import InputError
 
 __all__ = [
+    "BUILTIN_ANNUAL_KWH",
     "BUILTIN_FILES",
+    "PROFILE_DIR",
     "ProfileTable",
+    "annual_energy_kwh",
     "assign_profiles",
     "builtin_profiles",
+    "check_coverage",
     "read_profile_csv",
     "slot_energy",
 ]
 
 ProfileKind = Literal["household", "commercial", "pv"]
 
-#: Built-in profile files: kind -> (file name in ``profiles/``, unit suffix of data columns).
+#: Built-in profile files: kind -> (file name in ``cosim/data/profiles/``, unit suffix).
 BUILTIN_FILES: dict[str, tuple[str, str]] = {
     "household": ("household_load.csv", "_p_kw"),
     "commercial": ("commercial_load.csv", "_p_kw"),
     "pv": ("pv.csv", "_p_kw_per_kwp"),
 }
 
-_PROFILE_DIR = Path(__file__).resolve().parents[1] / "profiles"
+#: Folder of the built-in profile files, inside the installed package.
+PROFILE_DIR = Path(__file__).resolve().parent / "data" / "profiles"
+#: Annual energy of every column of the built-in load tables [kWh/a] (their normalisation).
+BUILTIN_ANNUAL_KWH = 1000.0
+_HOURS_PER_YEAR = 8760.0
+#: Largest value a profile table may hold [kW] or [kW/kWp]: beyond it sums lose all precision.
+MAX_PROFILE_VALUE = 1e6
 _NS_PER_MINUTE = 60_000_000_000
 _TYPICAL_YEAR_MINUTES = 365 * 24 * 60
 # Upper bound on the number of (sub-interval x column) cells evaluated at once in slot_energy.
@@ -79,6 +90,9 @@ class ProfileTable:
     values : numpy.ndarray
         Shape ``(T, len(names))``, float64, finite and >= 0: mean power over each step [kW]
         (loads) or [kW/kWp] (PV).
+    annual_kwh : float or None
+        The annual energy every column is normalised to [kWh/a], for tables that are shapes
+        (the built-in load tables: 1,000); None for tables of actual values (user files).
     """
 
     source: str
@@ -86,6 +100,7 @@ class ProfileTable:
     step_minutes: int
     names: tuple[str, ...]
     values: np.ndarray
+    annual_kwh: float | None = None
 
     def __post_init__(self) -> None:
         if self.start.tzinfo is None:
@@ -107,6 +122,11 @@ class ProfileTable:
     def end(self) -> pd.Timestamp:
         """End of the last step (exclusive)."""
         return self.start + pd.Timedelta(minutes=self.step_minutes * self.steps)
+
+    @property
+    def is_builtin(self) -> bool:
+        """Whether the table is one of the built-in tables."""
+        return self.source.startswith("builtin:")
 
     @property
     def is_typical_year(self) -> bool:
@@ -180,8 +200,6 @@ def _minutes_text(ns: int) -> str:
 
 def _check_grid(path: Path, times: pd.DatetimeIndex) -> int:
     """Check that ``times`` is strictly increasing and regular; return the step [min]."""
-    if len(times) < 2:
-        raise InputError(path, "time", f"expected at least 2 rows, found {len(times)}")
     ns = times.asi8
     diffs = np.diff(ns)
     bad = np.flatnonzero(diffs <= 0)
@@ -245,6 +263,15 @@ def _column_values(path: Path, column: str, raw: pd.Series, times: pd.DatetimeIn
             column,
             f"negative value {values[i]:g} at {times[i].isoformat()}; expected >= 0",
         )
+    huge = values > MAX_PROFILE_VALUE
+    if huge.any():
+        i = int(np.argmax(huge))
+        raise InputError(
+            path,
+            column,
+            f"value {values[i]:g} at {times[i].isoformat()}; expected at most "
+            f"{MAX_PROFILE_VALUE:g} (1 GW per profile)",
+        )
     return values
 
 
@@ -279,7 +306,7 @@ def read_profile_csv(path: str | Path, unit_suffix: str) -> ProfileTable:
     Examples
     --------
     >>> from cosim.profiles import read_profile_csv
-    >>> table = read_profile_csv("profiles/pv.csv", "_p_kw_per_kwp")  # doctest: +SKIP
+    >>> table = read_profile_csv("my_pv.csv", "_p_kw_per_kwp")  # doctest: +SKIP
     >>> table.names[:2], table.step_minutes  # doctest: +SKIP
     (('PV1', 'PV2'), 15)
     """
@@ -304,6 +331,10 @@ def read_profile_csv(path: str | Path, unit_suffix: str) -> ProfileTable:
                 f"(the unit suffix states what the values mean)",
             )
 
+    if len(frame) < 2:
+        raise InputError(
+            path, "time", f"expected at least 2 rows of data below the header, found {len(frame)}"
+        )
     times = _parse_times(path, frame["time"])
     step_minutes = _check_grid(path, times)
     values = np.empty((len(frame), len(data_columns)), dtype="float64")
@@ -340,7 +371,8 @@ def builtin_profiles(kind: ProfileKind) -> ProfileTable:
     Raises
     ------
     InputError
-        For an unknown ``kind``, or if the file in ``profiles/`` is missing or invalid.
+        For an unknown ``kind``, or if the file in ``cosim/data/profiles/`` is missing or
+        invalid.
     """
     if kind not in BUILTIN_FILES:
         raise InputError(
@@ -349,7 +381,7 @@ def builtin_profiles(kind: ProfileKind) -> ProfileTable:
             f"unknown built-in profile kind {kind!r}; expected one of {', '.join(BUILTIN_FILES)}",
         )
     filename, suffix = BUILTIN_FILES[kind]
-    table = read_profile_csv(_PROFILE_DIR / filename, suffix)
+    table = read_profile_csv(PROFILE_DIR / filename, suffix)
     table.values.setflags(write=False)
     return ProfileTable(
         source=f"builtin:{kind}",
@@ -357,7 +389,31 @@ def builtin_profiles(kind: ProfileKind) -> ProfileTable:
         step_minutes=table.step_minutes,
         names=table.names,
         values=table.values,
+        annual_kwh=None if kind == "pv" else BUILTIN_ANNUAL_KWH,
     )
+
+
+def annual_energy_kwh(table: ProfileTable) -> np.ndarray:
+    """Annual energy of each column [kWh/a] ([kWh/kWp/a] for PV).
+
+    The table's declared normalisation (``annual_kwh``) if it has one; otherwise measured: the
+    energy over the whole table for a typical year (>= 365 days), the mean power x 8,760 h for
+    a shorter table.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> start = pd.Timestamp("2024-06-01", tz="UTC")
+    >>> t = ProfileTable("x", start, 60, ("a",), np.array([[0.5], [0.5]]))
+    >>> annual_energy_kwh(t).tolist()
+    [4380.0]
+    """
+    if table.annual_kwh is not None:
+        return np.full(len(table.names), float(table.annual_kwh))
+    step_hours = table.step_minutes / 60.0
+    if table.is_typical_year:
+        return table.values.sum(axis=0) * step_hours
+    return table.values.mean(axis=0) * _HOURS_PER_YEAR
 
 
 # --------------------------------------------------------------------------------------------
@@ -406,6 +462,51 @@ def _typical_year_positions(
     pos_end = pos_start + (piece_end - piece_start)
     slot_of_piece = np.searchsorted(boundaries, piece_start, side="right") - 1
     return pos_start, pos_end, slot_of_piece
+
+
+def check_coverage(
+    table: ProfileTable,
+    shift_minutes: np.ndarray,
+    start: pd.Timestamp,
+    slots: int,
+    slot_minutes: int,
+) -> None:
+    """Check that ``table`` covers ``slots`` slots from ``start`` with the given shifts.
+
+    A typical year (>= 365 days) covers any period. A shorter table is used by absolute time
+    and must cover ``[start - max shift, start + slots x slot_minutes - min shift)``.
+
+    Raises
+    ------
+    InputError
+        (key ``time.start``) naming the period the table covers and the period needed.
+    """
+    shifts = np.asarray(shift_minutes, dtype="float64")
+    if table.is_typical_year or slots <= 0:
+        return
+    start = pd.Timestamp(start)
+    if start.tzinfo is None:
+        start = start.tz_localize("UTC")
+    offset = _minutes_between(table.start, start)
+    max_shift = float(shifts.max()) if shifts.size else 0.0
+    min_shift = float(shifts.min()) if shifts.size else 0.0
+    need_from = offset - max_shift
+    need_to = offset + float(slots * slot_minutes) - min_shift
+    if need_from < 0 or need_to > float(table.step_minutes * table.steps):
+        shifted = (
+            f" (including time shifts of {min_shift:g} to {max_shift:g} min)"
+            if np.any(shifts != 0)
+            else ""
+        )
+        scenario_from = table.start + pd.Timedelta(minutes=need_from)
+        scenario_to = table.start + pd.Timedelta(minutes=need_to)
+        raise InputError(
+            table.source,
+            "time.start",
+            f"the profile table covers {table.start.isoformat()} to "
+            f"{table.end.isoformat()}, the scenario needs {scenario_from.isoformat()} to "
+            f"{scenario_to.isoformat()}{shifted}",
+        )
 
 
 def slot_energy(
@@ -491,27 +592,11 @@ def slot_energy(
     if table.is_typical_year:
         pos_start, pos_end, slot_of_piece = _typical_year_positions(table, start, boundaries)
     else:
+        check_coverage(table, shifts, start, slots, slot_minutes)
         offset = _minutes_between(table.start, start)
         pos_start = offset + boundaries[:-1]
         pos_end = offset + boundaries[1:]
         slot_of_piece = np.arange(slots)
-        need_from = pos_start[0] - shifts.max()
-        need_to = pos_end[-1] - shifts.min()
-        if need_from < 0 or need_to > length:
-            shifted = (
-                f" (including time shifts of {shifts.min():g} to {shifts.max():g} min)"
-                if np.any(shifts != 0)
-                else ""
-            )
-            scenario_from = table.start + pd.Timedelta(minutes=need_from)
-            scenario_to = table.start + pd.Timedelta(minutes=need_to)
-            raise InputError(
-                table.source,
-                "time.start",
-                f"the profile table covers {table.start.isoformat()} to "
-                f"{table.end.isoformat()}, the scenario needs {scenario_from.isoformat()} to "
-                f"{scenario_to.isoformat()}{shifted}",
-            )
 
     step = float(table.step_minutes)
     step_hours = step / 60.0

@@ -1,8 +1,9 @@
 """Reading results: one reader for run directories, their role views and sweep directories.
 
 The figures (:mod:`cosim.plots`) and the dashboard (:mod:`cosim.dashboard`) read results only
-through :class:`RunDir`, so a table is found the same way everywhere: ``<name>.parquet`` if
-present (``output.format: parquet``), else ``<name>.csv``.
+through :class:`RunDir`, so a table is found the same way everywhere: ``<name>.csv``, else
+``<name>.parquet`` (``output.format: parquet``: one file, or a folder of part files for the
+tables written in chunks), as :func:`cosim.tableformats.read_table` does.
 
 Three kinds of directory:
 
@@ -15,14 +16,13 @@ Three kinds of directory:
 - a **sweep directory** (``sweep.csv``, one row per run, ``run_dir`` relative to it);
 - a **folder of runs** (sub-directories that are run directories).
 
-Example
--------
->>> from cosim.rundir import RunDir  # doctest: +SKIP
->>> run = RunDir("results/quickstart")  # doctest: +SKIP
->>> run.table("slots", ["time", "clearing_price"]).shape  # doctest: +SKIP
-(48, 2)
->>> run.views()  # doctest: +SKIP
-['consumer_0', 'grid_operator', 'supplier_0']
+Example (after ``cosim run scenarios/quickstart.yaml --out results/quickstart``)::
+
+    from cosim.rundir import RunDir
+
+    run = RunDir("results/quickstart")
+    run.table("slots", ["time", "clearing_price"]).shape  # (48, 2)
+    run.views()  # ['grid_operator', 'supplier_0', ...] with privacy.views set
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ MAX_POINTS = 1000
 ROLE_PATTERN = re.compile(r"^(grid_operator|supplier_\d+|consumer_\d+)$")
 
 #: Files whose presence marks a run directory.
-_RUN_MARKERS = ("slots.csv", "slots.parquet", "summary.json")
+_RUN_MARKERS = ("slots.csv", "slots.parquet", "summary.json")  # a file or a folder
 
 
 class RunDir:
@@ -79,7 +79,7 @@ class RunDir:
         """``sweep`` (has ``sweep.csv``), ``run``, ``runs`` (a folder of runs) or ``empty``."""
         if (self.path / "sweep.csv").is_file():
             return "sweep"
-        if any((self.path / m).is_file() for m in _RUN_MARKERS):
+        if any((self.path / m).exists() for m in _RUN_MARKERS):
             return "run"
         if self._child_runs():
             return "runs"
@@ -88,12 +88,12 @@ class RunDir:
     # -- files of a run -------------------------------------------------------------------------
 
     def file(self, name: str) -> Path | None:
-        """Path of table ``name`` (``.parquet`` preferred over ``.csv``), or None if absent."""
+        """Path of table ``name`` (``.csv`` preferred over ``.parquet``), or None if absent."""
         if "/" in name or "\\" in name or name.startswith("."):
             raise InputError(self.path, name, "a table name without a path")
-        for ext in (".parquet", ".csv"):
+        for ext in (".csv", ".parquet"):
             p = self.path / f"{name}{ext}"
-            if p.is_file():
+            if p.is_file() or (ext == ".parquet" and p.is_dir()):
                 return p
         return None
 
@@ -107,7 +107,7 @@ class RunDir:
         if path is None:
             return []
         if path.suffix == ".parquet":
-            return list(_read_parquet(path, None).columns)
+            return _parquet_columns(path)
         try:
             return list(pd.read_csv(path, nrows=0).columns)
         except (OSError, ValueError) as exc:
@@ -266,7 +266,7 @@ class RunDir:
         return sorted(
             p
             for p in self.path.iterdir()
-            if p.is_dir() and any((p / m).is_file() for m in _RUN_MARKERS)
+            if p.is_dir() and any((p / m).exists() for m in _RUN_MARKERS)
         )
 
 
@@ -277,7 +277,11 @@ def naive_times(values: pd.Series) -> pd.Series:
 
 def bucket_rule(n_slots: int, slot_minutes: float, freq: str = "auto") -> str:
     """``slot``, ``day`` or ``week``: ``freq`` itself, or for ``auto`` the finest that keeps a
-    series of ``n_slots`` slots of ``slot_minutes`` [min] within :data:`MAX_POINTS` points."""
+    series of ``n_slots`` slots of ``slot_minutes`` [min] within :data:`MAX_POINTS` points.
+
+    >>> bucket_rule(48, 30), bucket_rule(17_520, 30), bucket_rule(10 * 17_520, 30)
+    ('slot', 'day', 'week')
+    """
     if freq in ("slot", "day", "week"):
         return freq
     if freq != "auto":
@@ -326,12 +330,34 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _read_parquet(path: Path, columns: Sequence[str] | None) -> pd.DataFrame:
+def _parquet_columns(path: Path) -> list[str]:
+    """Column names of a Parquet table (a file, or a folder of part files)."""
+    import pyarrow.parquet as pq
+
     try:
-        return pd.read_parquet(path, columns=list(columns) if columns is not None else None)
-    except ImportError:
-        raise InputError(
-            path, "(file)", "reading Parquet needs pyarrow (pip install pyarrow)"
-        ) from None
+        if path.is_file():
+            return list(pq.read_schema(path).names)
+        parts = sorted(path.glob("part-*.parquet"))
+        if parts:
+            return list(pq.read_schema(parts[0]).names)
+        names = (path / "_columns").read_text(encoding="utf-8").strip().split(",")
+        return [n for n in names if n]
     except (OSError, ValueError) as exc:
-        raise InputError(path, "(file)", f"cannot read the Parquet file: {exc}") from None
+        raise InputError(path, "(file)", f"cannot read the Parquet table: {exc}") from None
+
+
+def _read_parquet(path: Path, columns: Sequence[str] | None) -> pd.DataFrame:
+    """A Parquet table (a file, or a folder of part files in order), optionally some columns."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    cols = list(columns) if columns is not None else None
+    try:
+        if path.is_file():
+            return pq.read_table(path, columns=cols).to_pandas()
+        parts = sorted(path.glob("part-*.parquet"))
+        if not parts:
+            return pd.DataFrame(columns=cols if cols is not None else _parquet_columns(path))
+        return pa.concat_tables([pq.read_table(p, columns=cols) for p in parts]).to_pandas()
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        raise InputError(path, "(file)", f"cannot read the Parquet table: {exc}") from None

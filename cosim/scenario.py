@@ -34,9 +34,11 @@ from pydantic import (
 
 from cosim.errors import InputError
 from cosim.overrides import apply_overrides, parse_override, set_path
+from cosim.yamlload import read_yaml
 
 __all__ = [
     "BatteryConfig",
+    "ChecksConfig",
     "FulfilmentConfig",
     "GridConfig",
     "MarketConfig",
@@ -62,9 +64,9 @@ BillingModel = Literal[
 
 
 class _Section(BaseModel):
-    """Base of every scenario section: frozen, no unknown keys, no silent type coercion."""
+    """Base of every scenario section: frozen, no unknown keys, no coercion, finite numbers."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class TimeConfig(_Section):
@@ -94,6 +96,13 @@ class TimeConfig(_Section):
             value = value.replace(tzinfo=dt.timezone.utc)
         return value
 
+    @field_validator("start")
+    @classmethod
+    def _start_in_range(cls, value: dt.datetime) -> dt.datetime:
+        if not 1900 <= value.year <= 2200:
+            raise ValueError(f"a start between the years 1900 and 2200 (got {value.isoformat()})")
+        return value
+
     @property
     def slot_hours(self) -> float:
         """Slot length [h]."""
@@ -107,11 +116,12 @@ class NetworkConfig(_Section):
         default="cigre_lv",
         min_length=1,
         description="`cigre_lv` (CIGRE LV, 44 buses), `village` (synthetic village_1, 80 buses), "
+        "`district` (120 synthetic LV networks under one 20 kV bus, 5,208 households), "
         "or a path to a pandapower JSON file (relative to the scenario file).",
     )
     household_rating_kw: float = Field(
         default=4.0,
-        gt=0,
+        ge=0.1,
         description="Rating of one household [kW]; aggregate residential loads are split into "
         "round(P / rating) households (docs/networks.md).",
     )
@@ -202,32 +212,58 @@ class ParticipantsConfig(_Section):
         default=3.0, gt=0, description="PV size of each participant that has PV [kWp]."
     )
     annual_load_kwh: float = Field(
-        default=3500.0, gt=0, description="Median annual consumption of a household [kWh/a]."
+        default=3500.0,
+        gt=0,
+        description="Median annual consumption of a household [kWh/a] (`load_scaling: "
+        "annual_energy` only).",
     )
     annual_load_spread: float = Field(
         default=0.3,
         ge=0,
         le=2,
-        description="Log-normal sigma of households' annual consumption around the median.",
+        description="Log-normal sigma of households' annual consumption around the median "
+        "(`load_scaling: annual_energy` only).",
     )
-    profile_shift_minutes: int = Field(
-        default=60,
+    load_scaling: Literal["auto", "annual_energy", "as_given"] = Field(
+        default="auto",
+        description="How load tables become participants' loads (docs/profiles.md): "
+        "`annual_energy` scales each column to a household's annual energy "
+        "(`annual_load_kwh` with `annual_load_spread`; a business's peak to its connection "
+        "rating); `as_given` uses the values in kW unchanged; `auto`: `annual_energy` for "
+        "built-in tables, `as_given` for CSV files.",
+    )
+    profile_shift_minutes: int | None = Field(
+        default=None,
         ge=0,
         le=720,
-        description="Each participant's profiles are shifted by a seeded whole number of "
-        "15-min steps within +- this [min].",
+        description="Each participant's load profile is shifted by a seeded whole number of "
+        "15-min steps within +- this [min]; default 60 for tables scaled by `annual_energy`, "
+        "0 for tables used `as_given`.",
+    )
+    pv_shift_minutes: int | None = Field(
+        default=None,
+        ge=0,
+        le=720,
+        description="Each participant's PV profile is shifted likewise within +- this [min]; "
+        "default 15 for the built-in PV table, 0 for a PV CSV file.",
     )
     load_profiles: str = Field(
         default="builtin",
-        description="`builtin` (SimBench households) or a CSV path (`*_p_kw` columns).",
+        min_length=1,
+        description="`builtin` (SimBench households, 1,000 kWh/a shapes) or a CSV path "
+        "(`*_p_kw` columns [kW], docs/profiles.md).",
     )
     commercial_profiles: str = Field(
         default="builtin",
-        description="`builtin` (SimBench G0/G1/G3) or a CSV path (`*_p_kw` columns).",
+        min_length=1,
+        description="`builtin` (SimBench G0/G1/G3, 1,000 kWh/a shapes) or a CSV path "
+        "(`*_p_kw` columns [kW]).",
     )
     pv_profiles: str = Field(
         default="builtin",
-        description="`builtin` (SimBench PV1-8) or a CSV path (`*_p_kw_per_kwp` columns).",
+        min_length=1,
+        description="`builtin` (SimBench PV1-8) or a CSV path (`*_p_kw_per_kwp` columns "
+        "[kW/kWp]), multiplied by `pv_kwp`.",
     )
     load_power_factor: float = Field(
         default=0.97,
@@ -391,12 +427,14 @@ class GridConfig(_Section):
         "1e-6 pu, about 100x faster per flow; docs/performance.md).",
     )
     v_min_pu: float = Field(
-        default=0.95, gt=0, description="Lower voltage limit used in summaries [pu]."
+        default=0.95, gt=0, lt=2, description="Lower voltage limit used in summaries [pu]."
     )
     v_max_pu: float = Field(
         default=1.05,
         gt=0,
-        description="Upper voltage limit used in summaries and the network check [pu].",
+        lt=2,
+        description="Upper voltage limit used in summaries and the network check [pu]; above "
+        "`v_min_pu`.",
     )
     line_rating_factor: float = Field(
         default=1.0,
@@ -412,13 +450,80 @@ class GridConfig(_Section):
     )
 
 
+class ChecksConfig(_Section):
+    """Plausibility limits: inputs outside them are refused as a likely unit mistake.
+
+    Each limit can be raised, or all switched off with ``plausibility: false``, when a
+    scenario really means it (docs/profiles.md, "Plausibility checks").
+    """
+
+    plausibility: bool = Field(
+        default=True, description="Apply the limits below (false: none of them)."
+    )
+    max_household_mean_kw: float = Field(
+        default=10.0,
+        gt=0,
+        description="Largest mean load over households and the horizon's table [kW] "
+        "(a typical household: 0.2-1 kW).",
+    )
+    min_household_mean_kw: float = Field(
+        default=0.01,
+        ge=0,
+        description="Smallest mean load over households [kW] (a file in MW falls below).",
+    )
+    max_commercial_mean_kw: float = Field(
+        default=1000.0, gt=0, description="Largest mean load of one business [kW]."
+    )
+    max_pv_kw_per_kwp: float = Field(
+        default=1.5,
+        gt=0,
+        description="Largest value of a PV table [kW/kWp] (a panel peaks near 1; a file in "
+        "W/kWp or in kW reaches far above).",
+    )
+    max_pv_kwp: float = Field(
+        default=100.0,
+        gt=0,
+        description="Largest `participants.pv_kwp` [kWp] (LV rooftop systems: 1-100 kWp).",
+    )
+    max_battery_kwh: float = Field(
+        default=500.0,
+        gt=0,
+        description="Largest `battery.capacity_kwh` [kWh] (home batteries: 5-20 kWh).",
+    )
+    max_participant_bus_kv: float = Field(
+        default=1.0,
+        gt=0,
+        description="Largest nominal voltage of a bus with participants [kV] (LV: 0.4 kV; a "
+        "medium-voltage network's loads are substations, not households).",
+    )
+
+
 class OutputConfig(_Section):
     """What is written and how."""
 
+    format: Literal["csv", "parquet"] = Field(
+        default="csv",
+        description="Result tables as CSV files, or as Parquet (a per-slot table is then a "
+        "folder of part files, one per chunk; `docs/runs.md`).",
+    )
+    participants: bool = Field(
+        default=True,
+        description="Write participants.csv (slot x participant; the largest table). Off, the "
+        "run's totals, bills and all other tables are unchanged.",
+    )
     buses: bool = Field(default=True, description="Write buses.csv (slot x bus).")
     lines: bool = Field(default=True, description="Write lines.csv (slot x line).")
     chunk_slots: int = Field(
-        default=1000, ge=1, description="Results are appended to the CSVs every this many slots."
+        default=1000,
+        ge=1,
+        description="Results are appended to the tables (and a checkpoint written) at most "
+        "every this many slots.",
+    )
+    chunk_rows: int = Field(
+        default=500_000,
+        ge=1,
+        description="Bound on the rows buffered per chunk over all tables: large networks get "
+        "chunks of fewer slots, so memory does not grow with participants x chunk_slots.",
     )
     background_writes: bool = Field(
         default=True,
@@ -475,6 +580,7 @@ class Scenario(_Section):
     fulfilment: FulfilmentConfig = FulfilmentConfig()
     settlement: SettlementConfig = SettlementConfig()
     grid: GridConfig = GridConfig()
+    checks: ChecksConfig = ChecksConfig()
     output: OutputConfig = OutputConfig()
     sweep: SweepConfig = SweepConfig()
     source_file: str | None = Field(
@@ -534,11 +640,43 @@ def scenario_from_mapping(data: Mapping[str, Any], file: str | Path | None = Non
     if file is not None:
         payload["source_file"] = str(Path(file).resolve())
     try:
-        return Scenario.model_validate(payload)
+        scenario = Scenario.model_validate(payload)
     except ValidationError as exc:
         err = exc.errors()[0]
         path, expected = _describe_error(err, Scenario)
         raise InputError(file, path or "(top level)", expected) from None
+    _check_across_sections(scenario, file)
+    return scenario
+
+
+def _check_across_sections(scenario: Scenario, file: str | Path | None) -> None:
+    """Checks that involve keys of several sections (the schema checks one section)."""
+    g, m = scenario.grid, scenario.market
+    if g.v_min_pu >= g.v_max_pu:
+        raise InputError(
+            file,
+            "grid.v_min_pu",
+            f"expected below grid.v_max_pu (got v_min_pu {g.v_min_pu}, v_max_pu {g.v_max_pu}): "
+            "the voltage band is empty",
+        )
+    if m.network_check == "lindistflow":
+        margin = m.network_voltage_margin_pu
+        if g.v_min_pu + margin >= g.v_max_pu - margin:
+            raise InputError(
+                file,
+                "market.network_voltage_margin_pu",
+                f"expected a margin that leaves a voltage band for the lindistflow check (got "
+                f"{margin} on each side of [{g.v_min_pu}, {g.v_max_pu}] pu)",
+            )
+    t = scenario.time
+    end = t.start + dt.timedelta(minutes=t.slots * t.slot_minutes)
+    if end.year > 2200:
+        raise InputError(
+            file,
+            "time.slots",
+            f"expected a horizon ending by the year 2200 (got {t.slots} slots from "
+            f"{t.start.isoformat()})",
+        )
 
 
 def load_scenario(path: str | Path, overrides: Sequence[str] = ()) -> Scenario:
@@ -558,13 +696,7 @@ def load_scenario(path: str | Path, overrides: Sequence[str] = ()) -> Scenario:
         text = p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(p, "(file)", f"cannot read the file: {exc}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else "(yaml)"
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise InputError(p, where, f"invalid YAML: {problem}") from None
+    data = read_yaml(text, p)
     if data is None:
         data = {}
     if not isinstance(data, dict):

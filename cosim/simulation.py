@@ -8,6 +8,7 @@ of the configured backends (power flow, network check, settlement) live here too
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from cosim.battery_strategies import BatteryPlanner
+from cosim.checks import check_inputs
 from cosim.errors import InputError
 from cosim.fulfilment import Orders, plan_orders
 from cosim.grid.lightsim import LightsimFlow
@@ -64,6 +66,9 @@ class Simulation:
         Time to build [s].
     planner : BatteryPlanner or None
         Battery set-points of ``price`` and ``rolling`` (None: self-consumption).
+    chunk_slots : int
+        Slots per chunk of results (and between checkpoints): ``output.chunk_slots``, fewer
+        where a chunk would buffer more than ``output.chunk_rows`` rows.
     """
 
     scenario: Scenario
@@ -77,6 +82,7 @@ class Simulation:
     slot_times: pd.DatetimeIndex
     build_seconds: float
     planner: BatteryPlanner | None = None
+    chunk_slots: int = 1
 
     def self_consumption_orders(
         self, load_kwh: np.ndarray, pv_kwh: np.ndarray, soc_kwh: np.ndarray
@@ -109,7 +115,9 @@ def build_simulation(scenario: Scenario) -> Simulation:
     Raises
     ------
     InputError
-        For a network or profile file that cannot be used.
+        For a network or profile file that cannot be used, or inputs a run would fail on or
+        that are implausible (:func:`cosim.checks.check_inputs`): every check of the inputs
+        happens here, before any slot runs.
     """
     t0 = time.perf_counter()
     net = load_network(scenario.network.name, scenario.source_file)
@@ -119,6 +127,7 @@ def build_simulation(scenario: Scenario) -> Simulation:
     streams = random_streams(scenario.seed)
     profiles = load_profile_set(scenario)
     population = build_population(scenario, attachment, profiles, streams["population"])
+    check_inputs(scenario, net, attachment, population, profiles)
     start = pd.Timestamp(scenario.time.start)
     feed = ProfileFeed(
         population, profiles, start, scenario.time.slot_minutes, scenario.output.chunk_slots
@@ -150,7 +159,24 @@ def build_simulation(scenario: Scenario) -> Simulation:
         times,
         time.perf_counter() - t0,
         planner,
-    )
+        chunk_slots(scenario, population.n, flow.bus_ids.size, flow.line_ids.size,
+                    flow.trafo_ids.size),
+    )  # fmt: skip
+
+
+def chunk_slots(scenario: Scenario, participants: int, buses: int, lines: int, trafos: int) -> int:
+    """Slots per chunk: ``output.chunk_slots``, or fewer so a chunk buffers at most
+    ``output.chunk_rows`` rows (trades counted at their bound, one per participant).
+
+    >>> from cosim.scenario import scenario_from_mapping
+    >>> sc = scenario_from_mapping({"name": "x", "output": {"chunk_rows": 100_000}})
+    >>> chunk_slots(sc, participants=5000, buses=8000, lines=8000, trafos=100)
+    3
+    """
+    out = scenario.output
+    rows = 1 + participants + out.participants * participants + trafos
+    rows += out.buses * buses + out.lines * lines
+    return max(1, min(out.chunk_slots, out.chunk_rows // rows))
 
 
 def _rolling_model(scenario: Scenario, net: Any) -> LinearGridModel:
@@ -224,9 +250,18 @@ def _grid_adapter(scenario: Scenario, net: Any, bus: np.ndarray) -> PandapowerFl
     return PandapowerFlow(net, bus)
 
 
-def open_writer(scenario: Scenario, out_dir: Path) -> ResultWriter:
-    """A :class:`ResultWriter` for the tables this scenario writes, into ``out_dir``."""
-    tables = ["slots", "participants", "trades", "trafos"]
+def open_writer(
+    sim: Simulation, out_dir: Path, resume_marks: Mapping[str, int] | None = None
+) -> ResultWriter:
+    """A :class:`ResultWriter` for the tables this simulation writes, into ``out_dir``.
+
+    ``resume_marks`` (a checkpoint's ``table_bytes``) reopens the tables of an interrupted
+    run, cut back to the checkpoint, instead of starting them afresh.
+    """
+    scenario = sim.scenario
+    tables = ["slots", "trades", "trafos"]
+    if scenario.output.participants:
+        tables.append("participants")
     if scenario.output.buses:
         tables.append("buses")
     if scenario.output.lines:
@@ -237,5 +272,13 @@ def open_writer(scenario: Scenario, out_dir: Path) -> ResultWriter:
         extra["participants"] = ["battery_setpoint_kwh"]
     out = scenario.output
     # a second process formats the CSVs while the run goes on, if there is more than one chunk
-    background = out.background_writes and scenario.time.slots > out.chunk_slots
-    return ResultWriter(out_dir, tables, out.chunk_slots, extra, background=background)
+    background = out.background_writes and scenario.time.slots > sim.chunk_slots
+    return ResultWriter(
+        out_dir,
+        tables,
+        sim.chunk_slots,
+        extra,
+        background=background,
+        resume_marks=resume_marks,
+        table_format=out.format,
+    )

@@ -18,7 +18,7 @@ the engine's sign); ``battery_kwh`` > 0 charges (AC side). Charging ``c`` and di
 ``e[t+1] = e[t] + slot_hours * (eta_charge * c - d / eta_discharge)``. Energy left in a
 battery at the horizon end is worth ``stored_energy_price`` per kWh (the ``cost``
 objectives); the ``tracking`` objective instead ends each window at its start energy
-(BACKGROUND.md section 3). Among optimal schedules a tiny throughput weight growing over
+(the 4-node case of docs/rolling.md). Among optimal schedules a tiny throughput weight growing over
 the horizon (:data:`TIE_BREAK_PER_KWH`) prefers acting early and cycling less.
 """
 

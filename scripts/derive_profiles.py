@@ -1,4 +1,4 @@
-"""Derive cosim's built-in profiles (``profiles/*.csv``) from the SimBench data set.
+"""Derive cosim's built-in profiles (``cosim/data/profiles/*.csv``) from the SimBench data set.
 
 What it does
 ------------
@@ -7,17 +7,17 @@ Reads the complete SimBench 2016 time series shipped inside the ``simbench`` Pyt
 (``;``-separated, 35,136 rows = 366 days x 96 quarter hours), and writes three
 comma-separated files next to this repository's ``cosim/`` package:
 
-``profiles/household_load.csv``
+``cosim/data/profiles/household_load.csv``
     ``time`` and ``H0-A_p_kw, H0-B_p_kw, H0-C_p_kw, H0-G_p_kw, H0-L_p_kw`` (SimBench's
     ``*_pload`` columns), each rescaled so that its energy over the year is exactly 1,000 kWh:
     the value is the mean power [kW] over each 15-minute step of a household that consumes
     1,000 kWh a year. ``H0-H`` is left out: its mean is 66 % of its peak all year round (the
     other H0 profiles: 6-14 %) and its base load is 29 % of its peak, so it is not a typical
     household.
-``profiles/commercial_load.csv``
+``cosim/data/profiles/commercial_load.csv``
     ``time`` and ``G0-A_p_kw, G1-A_p_kw, G3-A_p_kw`` (commerce in general, weekday daytime,
     continuous operation), normalised the same way (1,000 kWh a year).
-``profiles/pv.csv``
+``cosim/data/profiles/pv.csv``
     ``time`` and ``PV1_p_kw_per_kwp .. PV8_p_kw_per_kwp``: SimBench's PV feed-in relative to
     rated power, unchanged apart from clipping at >= 0 [kW/kWp].
 
@@ -155,7 +155,7 @@ def derive(out_dir: Path) -> list[Path]:
 def main() -> None:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    default = Path(__file__).resolve().parents[1] / "profiles"
+    default = Path(__file__).resolve().parents[1] / "cosim" / "data" / "profiles"
     parser.add_argument("--out", type=Path, default=default, help=f"default: {default}")
     args = parser.parse_args()
     for path in derive(args.out):

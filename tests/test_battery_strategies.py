@@ -148,7 +148,7 @@ def test_injection_form_matches_pair_formulation() -> None:
 
 
 def weak_feeder(v_max: float, flow_max: float = 100.0) -> FeederModel:
-    """BACKGROUND s.3 chain, 130x weaker: noon exports push the end voltage up."""
+    """4-node reference chain, 130x weaker: noon exports push the end voltage up."""
     z_base = 1.0e5
     r = 130.0 * np.array([0.0, 1.3509, 1.17024, 0.84111]) / z_base
     x = 130.0 * np.array([0.0, 1.32349, 1.14464, 0.82271]) / z_base
@@ -261,7 +261,7 @@ def scenario(strategy: str, **sections: Any) -> Scenario:
 
 def run(sc: Scenario, out: Path) -> dict[str, Any]:
     sim = build_simulation(sc)
-    return run_simulation(sim, open_writer(sc, out))
+    return run_simulation(sim, open_writer(sim, out))
 
 
 @pytest.fixture(scope="module")

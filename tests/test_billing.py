@@ -1,4 +1,6 @@
-"""Tests of cosim.settlement.billing against BACKGROUND.md section 1.
+"""Tests of cosim.settlement.billing against the published formulas.
+
+docs/billing.md: Hutu & Mustafa 2023; Madhusudan, Zobiri & Mustafa 2022.
 
 The reference implementation below is written independently of the module: one plain
 per-participant if/else per model, read straight from the formulas.
@@ -124,7 +126,7 @@ def slots(draw: st.DrawFn) -> Slot:
 
 
 # --------------------------------------------------------------------------------------------
-# Independent reference: BACKGROUND.md section 1, one participant at a time
+# Independent reference: the published formulas (docs/billing.md), one participant at a time
 
 
 def reference(model: str, slot: Slot, tol: float = TOL) -> tuple[list[float], ...]:
@@ -219,7 +221,7 @@ def reference(model: str, slot: Slot, tol: float = TOL) -> tuple[list[float], ..
         elif model == "universal":
             settle = plain
             deficit_side = (side == "buy" and is_pos(d)) or (side == "sell" and is_neg(d))
-            # BACKGROUND: surplus side = buyers with d <= 0, sellers with d >= 0
+            # the papers: surplus side = buyers with d <= 0, sellers with d >= 0
             surplus_side = (side == "buy" and not is_pos(d)) or (side == "sell" and not is_neg(d))
             price = None
             if td < -tol and deficit_side:

@@ -117,7 +117,8 @@ def test_participant_conventions(tiny_run: Path) -> None:
 def test_bills_against_formulas_from_csv(tiny_run: Path) -> None:
     """Retail and individual bills recomputed from participants.csv and slots.csv.
 
-    Formulas: BACKGROUND.md section 1 (models 1 and 2), written out independently here.
+    Formulas: docs/billing.md (models 1 and 2, after Madhusudan, Zobiri & Mustafa 2022),
+    written out independently here.
     """
     p = read(tiny_run, "participants.csv").merge(
         read(tiny_run, "slots.csv")[["slot", "clearing_price"]], on="slot"
@@ -195,6 +196,23 @@ def test_bad_input_exit_2_one_line(
         assert "Traceback" not in err
 
 
+def test_scenario_typo_reported_without_importing_the_grid_libraries(
+    tiny_scenario: Path,
+) -> None:
+    """``cosim validate`` and ``cosim run`` read the scenario before importing pandapower."""
+    code = (
+        "import sys; from cosim.cli import main; "
+        f"rc = main(['{{}}', {str(tiny_scenario)!r}, '--set', 'time.slotz=2']); "
+        "print(rc, sorted(m for m in ('pandapower', 'lightsim2grid', 'simpy') if m in sys.modules))"
+    )
+    for command in ("validate", "run"):
+        done = subprocess.run(
+            [sys.executable, "-c", code.format(command)], capture_output=True, text=True, check=True
+        )
+        assert done.stdout.strip() == "2 []", done.stdout
+        assert "time.slotz: unknown key" in done.stderr
+
+
 def test_console_script_exit_codes(tiny_scenario: Path, tmp_path: Path) -> None:
     """The installed entry point, as a user runs it."""
     bad = subprocess.run(
@@ -228,7 +246,7 @@ def test_console_script_exit_codes(tiny_scenario: Path, tmp_path: Path) -> None:
 
 
 def _proportional_bills_from_csv(run: Path) -> dict[str, pd.Series]:
-    """Social and universal bills from the CSVs, straight from BACKGROUND.md section 1."""
+    """Social and universal bills from the CSVs, straight from docs/billing.md (Hutu & Mustafa)."""
     p = read(run, "participants.csv").merge(
         read(run, "slots.csv")[["slot", "clearing_price"]], on="slot"
     )
@@ -293,7 +311,10 @@ def test_social_and_universal_bills_against_formulas_from_csv(tiny_run: Path) ->
 
 
 def test_p2p_benefit_against_the_retailer(tiny_run: Path) -> None:
-    """Buyers gain RP - price and sellers price - FiT on every traded kWh (BACKGROUND s.4)."""
+    """Buyers gain RP - price and sellers price - FiT on every traded kWh.
+
+    As in Fernandes, Christin & Kar, SmartGridComm 2024.
+    """
     slots = read(tiny_run, "slots.csv")
     trades = read(tiny_run, "trades.csv")
     buyer = (trades["energy_kwh"] * (RP - trades["price"])).groupby(trades["slot"]).sum()

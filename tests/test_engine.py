@@ -29,7 +29,7 @@ def scenario(**sections: Any) -> Scenario:
 
 def run(sc: Scenario, out: Path) -> dict[str, Any]:
     sim = build_simulation(sc)
-    return run_simulation(sim, open_writer(sc, out))
+    return run_simulation(sim, open_writer(sim, out))
 
 
 def test_failure_halfway_keeps_completed_slots(
@@ -165,7 +165,7 @@ def test_background_writer_gives_identical_bytes(tmp_path: Path) -> None:
     for mode in (True, False):
         sc = scenario(**{**base, "output": {"chunk_slots": 2, "background_writes": mode}})
         sim = build_simulation(sc)
-        writer = open_writer(sc, tmp_path / str(mode))
+        writer = open_writer(sim, tmp_path / str(mode))
         assert (writer._background is not None) is mode
         run_simulation(sim, writer)
     for name in ("slots", "participants", "buses", "lines", "trafos", "trades"):
@@ -176,7 +176,7 @@ def test_background_writer_gives_identical_bytes(tmp_path: Path) -> None:
 
 
 def test_background_writer_failure_is_reported(tmp_path: Path) -> None:
-    from cosim.results import ResultWriter
+    from cosim.results import OutputError, ResultWriter
 
     writer = ResultWriter(tmp_path / "w", ["trades"], chunk_slots=1, background=True)
     writer.add(
@@ -185,5 +185,5 @@ def test_background_writer_failure_is_reported(tmp_path: Path) -> None:
     (tmp_path / "w" / "trades.csv").unlink()
     (tmp_path / "w" / "trades.csv").mkdir()  # appending to a directory fails in the writer process
     writer.end_slot()
-    with pytest.raises(OSError, match="writing results failed"):
+    with pytest.raises(OutputError, match="cannot write the results: Is a directory"):
         writer.close()

@@ -1,4 +1,4 @@
-"""Order planning and delivery conventions (DESIGN.md)."""
+"""Order planning and delivery conventions (docs/glossary.md)."""
 
 from __future__ import annotations
 

@@ -279,3 +279,57 @@ def test_prepare_takes_out_loads_and_sgens_keeps_switches(village, cigre):
     assert prepared_cigre.line.equals(cigre.line)
     assert prepared_cigre.trafo.equals(cigre.trafo)
     assert prepared_cigre is not cigre
+
+
+# ------------------------------------------------------------------ participant buses
+
+
+def _feeder_with(extra: str):
+    from cosim.grid.networks import attach_participants
+
+    net = pp.create_empty_network()
+    mv = pp.create_bus(net, 20.0)
+    lv = pp.create_bus(net, 0.4)
+    pp.create_ext_grid(net, mv)
+    pp.create_transformer(net, mv, lv, "0.25 MVA 20/0.4 kV")
+    pp.create_load(net, lv, p_mw=0.004)
+    if extra == "isolated":
+        pp.create_load(net, pp.create_bus(net, 0.4), p_mw=0.004)
+    elif extra == "trafo_off":
+        net.trafo["in_service"] = False
+    elif extra == "mv_load":
+        pp.create_load(net, mv, p_mw=0.004)
+    return net, attach_participants(net, "mine.json")
+
+
+def test_supplied_lv_participants_pass() -> None:
+    from cosim.grid.networks import check_participant_buses
+
+    net, att = _feeder_with("none")
+    check_participant_buses(net, att, "s.yaml", 1.0)
+
+
+@pytest.mark.parametrize(
+    ("extra", "words"),
+    [
+        ("isolated", "bus 2 (load 1) is not connected to an in-service ext_grid"),
+        ("trafo_off", "bus 1 (load 0) is not connected"),
+    ],
+)
+def test_unsupplied_participants_are_refused(extra: str, words: str) -> None:
+    from cosim.grid.networks import check_participant_buses
+
+    net, att = _feeder_with(extra)
+    with pytest.raises(InputError, match=words.replace("(", r"\(").replace(")", r"\)")):
+        check_participant_buses(net, att, "s.yaml", None)  # hard check: no limit needed
+
+
+def test_mv_participants_need_a_higher_limit() -> None:
+    from cosim.grid.networks import check_participant_buses
+
+    net, att = _feeder_with("mv_load")
+    with pytest.raises(InputError, match="bus 0 has a nominal voltage of 20 kV") as info:
+        check_participant_buses(net, att, "s.yaml", 1.0)
+    assert info.value.key == "checks.max_participant_bus_kv"
+    check_participant_buses(net, att, "s.yaml", 20.0)
+    check_participant_buses(net, att, "s.yaml", None)

@@ -132,12 +132,14 @@ def test_bad_format_is_refused(tiny_run: Path) -> None:
 
 
 def _year_run(path: Path) -> Path:
-    """A year of half-hour slots (slots.csv only), prices missing where nothing traded."""
+    """A completed year of half-hour slots (slots.csv and the summary's status only), prices
+    missing where nothing traded."""
     n = 17_520
     rng = np.random.default_rng(3)
     times = pd.date_range("2017-01-01", periods=n, freq="30min", tz="UTC")
     traded = np.where(rng.uniform(size=n) < 0.4, 0.0, rng.uniform(0, 5, n))
     path.mkdir()
+    (path / "summary.json").write_text('{"status": "completed"}', encoding="utf-8")
     write_table(
         path / "slots.csv",
         pd.DataFrame(

@@ -533,7 +533,7 @@ def test_builtin_tables(kind: str, names: tuple[str, ...]) -> None:
 
 
 def test_builtin_files_have_unit_suffixes() -> None:
-    profiles = Path(__file__).resolve().parents[1] / "profiles"
+    profiles = Path(__file__).resolve().parents[1] / "cosim" / "data" / "profiles"
     for name, suffix in [
         ("household_load.csv", "_p_kw"),
         ("commercial_load.csv", "_p_kw"),

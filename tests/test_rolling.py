@@ -1,4 +1,4 @@
-"""Tests of cosim.market.rolling: the BACKGROUND s.3 case, constraints, objective, rolling."""
+"""Tests of cosim.market.rolling: the 4-node reference case, constraints, objective, rolling."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from cosim.market.rolling import (
 
 TOL = 1e-6
 
-# BACKGROUND s.3, restated here so the checks do not reuse the module's matrices.
+# The 4-node reference case, restated here so the checks do not reuse the module's matrices.
 Z_BASE_OHM = 10.0e3**2 / 1.0e3  # V_b = 10 kV, S_b = 1 kW
 R_OHM = np.array([1.3509, 1.17024, 0.84111])  # lines 0-1, 1-2, 2-3
 X_OHM = np.array([1.32349, 1.14464, 0.82271])

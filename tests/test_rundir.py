@@ -12,6 +12,7 @@ import pytest
 from cosim.errors import InputError
 from cosim.results import write_table
 from cosim.rundir import RunDir, bucket_rule, bucket_starts, naive_times
+from cosim.tableformats import FORMATS
 
 
 def test_run_directory(tiny_run: Path) -> None:
@@ -43,19 +44,27 @@ def test_missing_tables_and_columns_are_input_errors(tiny_run: Path, tmp_path: P
     assert RunDir(tmp_path).summary() == {} and RunDir(tmp_path).scenario() == {}
 
 
-def test_parquet_is_preferred_over_csv(tiny_run: Path, tmp_path: Path) -> None:
+def test_parquet_tables(tiny_run: Path, tmp_path: Path) -> None:
+    """CSV first, else Parquet: one file, or a folder of part files (chunked tables)."""
     run_dir = tmp_path / "run"
     shutil.copytree(tiny_run, run_dir)
     slots = pd.read_csv(run_dir / "slots.csv")
-    try:
-        slots.assign(vm_max_pu=2.0).to_parquet(run_dir / "slots.parquet")
-    except ImportError:  # no Parquet engine here: the reader must say what is missing
-        (run_dir / "slots.parquet").write_bytes(b"PAR1")
-        with pytest.raises(InputError, match="pyarrow"):
-            RunDir(run_dir).table("slots")
-        return
-    got = RunDir(run_dir).table("slots", ["slot", "vm_max_pu"])
-    assert (got["vm_max_pu"] == 2.0).all() and len(got) == len(slots)
+    parquet = FORMATS["parquet"]
+    parquet.write(run_dir / "bills.parquet", pd.read_csv(run_dir / "bills.csv").assign(amount=1.0))
+    run = RunDir(run_dir)
+    assert (run.table("bills")["amount"] != 1.0).any()  # the CSV is read while it exists
+    (run_dir / "bills.csv").unlink()
+    assert (run.table("bills", ["amount"])["amount"] == 1.0).all()
+    (run_dir / "slots.csv").unlink()
+    folder = run_dir / "slots.parquet"
+    parquet.start(folder, list(slots.columns))
+    assert run.has("slots") and run.table("slots").empty
+    assert run.columns("slots") == list(slots.columns)
+    for chunk in (slots.iloc[:4], slots.iloc[4:]):
+        parquet.append(folder, {c: chunk[c].to_numpy() for c in chunk.columns})
+    got = run.table("slots", ["slot", "vm_max_pu"])
+    pd.testing.assert_frame_equal(got, slots[["slot", "vm_max_pu"]])
+    assert run.kind == "run" and run.columns("slots") == list(slots.columns)
 
 
 def test_views(tiny_run: Path, tmp_path: Path) -> None:

@@ -9,13 +9,13 @@ one static HTML file and one script (``static/``); every number comes from the J
 row filters of :mod:`cosim.dashboard.access`. ``docs/dashboard.md`` has the pages, the API and
 the security model.
 
-Example
--------
->>> from cosim.dashboard import Access, Dashboard, create_app  # doctest: +SKIP
->>> access = Access()  # doctest: +SKIP
->>> app = create_app(Dashboard("results/quickstart", access))  # doctest: +SKIP
->>> access.token("researcher")  # doctest: +SKIP
-'researcher.k3...'
+Example (an ASGI app to serve with any ASGI server; ``cosim serve`` uses uvicorn)::
+
+    from cosim.dashboard import Access, Dashboard, create_app
+
+    access = Access()
+    app = create_app(Dashboard("results/quickstart", access))
+    access.token("researcher")  # 'researcher.k3...': send as "Authorization: Bearer ..."
 """
 
 from __future__ import annotations

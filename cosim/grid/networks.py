@@ -5,6 +5,9 @@ Three ways to name a network (scenario key ``network.name``):
 * ``"cigre_lv"``: :func:`pandapower.networks.create_cigre_network_lv` (44 buses, 15 loads);
 * ``"village"``: :func:`pandapower.networks.create_synthetic_voltage_control_lv_network`
   with ``network_class="village_1"`` (80 buses, 47 loads, 13 PV sgens);
+* ``"district"``: 120 of pandapower's synthetic LV networks (24 of each of its five classes)
+  under one 20 kV busbar: 9,529 buses, 120 transformers, 5,208 household loads. Shipped as
+  package data (``cosim/grid/data/district.json``, made by ``scripts/derive_district.py``);
 * anything else: the path of a pandapower JSON file (:func:`pandapower.to_json`).
 
 A participant is one customer behind one meter. :func:`attach_participants` derives them from the
@@ -26,6 +29,7 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -41,12 +45,16 @@ __all__ = [
     "KINDS",
     "Attachment",
     "attach_participants",
+    "check_participant_buses",
     "load_network",
     "prepare_for_participants",
 ]
 
 #: Names accepted by :func:`load_network` besides a file path.
-BUILTIN_NETWORKS: tuple[str, ...] = ("cigre_lv", "village")
+BUILTIN_NETWORKS: tuple[str, ...] = ("cigre_lv", "village", "district")
+
+#: Package data file of each built-in network shipped as JSON.
+_PACKAGED: dict[str, str] = {"district": "district.json"}
 
 #: Participant kinds.
 KINDS: tuple[str, ...] = ("household", "commercial")
@@ -55,6 +63,8 @@ KINDS: tuple[str, ...] = ("household", "commercial")
 _COSIM_KIND_VALUES: tuple[str, ...] = ("household", "split", "commercial")
 
 _KEY = "network.name"
+#: Most participants one network may give (a safeguard against loads in the wrong unit).
+MAX_PARTICIPANTS = 1_000_000
 
 
 def load_network(name: str, scenario_file: str | Path | None = None) -> pandapowerNet:
@@ -63,8 +73,9 @@ def load_network(name: str, scenario_file: str | Path | None = None) -> pandapow
     Parameters
     ----------
     name : str
-        ``"cigre_lv"``, ``"village"``, or the path of a pandapower JSON file. A relative path is
-        looked up next to ``scenario_file`` first, then in the current working directory.
+        ``"cigre_lv"``, ``"village"``, ``"district"``, or the path of a pandapower JSON file. A
+        relative path is looked up next to ``scenario_file`` first, then in the current working
+        directory.
     scenario_file : str or Path, optional
         The scenario the name came from; anchors relative paths and names the file in errors.
 
@@ -83,6 +94,9 @@ def load_network(name: str, scenario_file: str | Path | None = None) -> pandapow
         return pn.create_cigre_network_lv()
     if name == "village":
         return pn.create_synthetic_voltage_control_lv_network(network_class="village_1")
+    if name in _PACKAGED:
+        with resources.as_file(resources.files("cosim.grid") / "data" / _PACKAGED[name]) as path:
+            return pp.from_json(str(path))
     path = _resolve_path(name, scenario_file)
     try:
         net = pp.from_json(str(path))
@@ -132,8 +146,103 @@ def _resolve_path(name: str, scenario_file: str | Path | None) -> Path:
     )
 
 
+#: Columns a simulation reads from each pandapower table (when the table has rows).
+_REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "bus": ("vn_kv", "in_service"),
+    "load": ("bus", "p_mw", "q_mvar", "in_service"),
+    "ext_grid": ("bus", "vm_pu", "va_degree", "in_service"),
+    "line": (
+        "from_bus",
+        "to_bus",
+        "length_km",
+        "r_ohm_per_km",
+        "x_ohm_per_km",
+        "c_nf_per_km",
+        "max_i_ka",
+        "parallel",
+        "df",
+        "in_service",
+    ),
+    "trafo": (
+        "hv_bus",
+        "lv_bus",
+        "sn_mva",
+        "vn_hv_kv",
+        "vn_lv_kv",
+        "vk_percent",
+        "vkr_percent",
+        "in_service",
+    ),
+    "switch": ("bus", "element", "et", "closed"),
+    "sgen": ("bus", "p_mw", "in_service"),
+}
+#: Columns holding bus indices.
+_BUS_COLUMNS = ("bus", "from_bus", "to_bus", "hv_bus", "lv_bus")
+#: Element kinds of a switch (``et``): bus, line, transformer, 3-winding transformer.
+_SWITCH_KINDS = ("b", "l", "t", "t3")
+
+
+def _check_tables(net: pandapowerNet, path: Path, scenario_file: str | Path | None) -> None:
+    """Refuse tables a simulation cannot read: wrong type, missing or non-numeric columns.
+
+    Checks what cosim and the power flow read (``_REQUIRED_COLUMNS``): a table is a data
+    frame with integer row labels; required columns exist; numbers are finite; buses named
+    by elements exist.
+    """
+
+    def fail(what: str) -> InputError:
+        return InputError(scenario_file, _KEY, f"a usable pandapower network at {path}; {what}")
+
+    for table, columns in _REQUIRED_COLUMNS.items():
+        frame = net[table] if table in net else None
+        if frame is None:
+            if table in ("bus", "load", "ext_grid"):
+                raise fail(f"it has no {table} table")
+            continue
+        if not isinstance(frame, pd.DataFrame):
+            raise fail(f"its {table} is a {type(frame).__name__}, not a table")
+        if len(frame) == 0:
+            continue
+        if not pd.api.types.is_integer_dtype(frame.index) or not frame.index.is_unique:
+            raise fail(f"the rows of {table} must have unique integer indices")
+        for column in columns:
+            if column not in frame.columns:
+                raise fail(f"{table} has no column {column!r}")
+            values = frame[column]
+            if column == "et":
+                bad = ~values.isin(_SWITCH_KINDS)
+            elif column in ("in_service", "closed"):
+                bad = ~values.map(lambda v: isinstance(v, (bool, np.bool_)) or v in (0, 1))
+            else:
+                numeric = pd.to_numeric(values, errors="coerce")
+                ok = numeric.notna() & np.isfinite(numeric.astype("float64"))
+                if column in ("bus", "element", *_BUS_COLUMNS):
+                    ok &= numeric.astype("float64") % 1 == 0
+                bad = ~ok
+            if bad.any():
+                row = frame.index[np.flatnonzero(bad.to_numpy())[0]]
+                raise fail(f"{table}.{column} has {values.loc[row]!r} at row {row}")
+    buses = net.bus.index
+    if not (pd.to_numeric(net.bus["vn_kv"]) > 0).all():
+        raise fail("every bus needs a nominal voltage vn_kv > 0")
+    for table in _REQUIRED_COLUMNS:
+        frame = net[table] if table in net else None
+        if frame is None or len(frame) == 0:
+            continue
+        for column in _BUS_COLUMNS:
+            if column in frame.columns and column in _REQUIRED_COLUMNS[table]:
+                missing = ~frame[column].astype("int64").isin(buses)
+                if missing.any():
+                    row = frame.index[np.flatnonzero(missing.to_numpy())[0]]
+                    raise fail(
+                        f"{table}.{column} at row {row} names bus {frame[column].loc[row]}, "
+                        "which does not exist"
+                    )
+
+
 def _check_network(net: pandapowerNet, path: Path, scenario_file: str | Path | None) -> None:
     """Raise :class:`InputError` when ``net`` lacks what a simulation needs."""
+    _check_tables(net, path, scenario_file)
     problems = []
     if len(net.bus) == 0:
         problems.append("no buses")
@@ -254,6 +363,17 @@ def attach_participants(
             f"a finite, non-negative load rating; found {p_kw[bad][0]!r} kW at load {first}",
         )
     rules = _load_rules(loads, network_name, file_for_errors)
+    split = np.array([rule == "split" for rule in rules], dtype=bool)
+    count = int(np.floor(p_kw[split] / household_rating_kw + 0.5).clip(min=1).sum())
+    count += int((~split).sum())
+    if count > MAX_PARTICIPANTS:
+        raise InputError(
+            file_for_errors,
+            "network.household_rating_kw",
+            f"at most {MAX_PARTICIPANTS:,} participants; the network's loads "
+            f"({p_kw.sum():.4g} kW) split into {count:,} households of "
+            f"{household_rating_kw:g} kW: are the loads' p_mw in kW?",
+        )
 
     bus: list[int] = []
     kind: list[str] = []
@@ -335,3 +455,65 @@ def prepare_for_participants(net: pandapowerNet) -> pandapowerNet:
         if table in prepared and len(prepared[table]) > 0:
             prepared[table]["in_service"] = False
     return prepared
+
+
+def check_participant_buses(
+    net: pandapowerNet,
+    attachment: Attachment,
+    scenario_file: str | Path | None,
+    max_kv: float | None,
+) -> None:
+    """Refuse participants the power flow cannot supply, or on buses that are not LV.
+
+    Parameters
+    ----------
+    net : pandapowerNet
+        The network as loaded.
+    attachment : Attachment
+        The participants (from :func:`attach_participants`).
+    scenario_file : str or Path or None
+        Names the file in errors (key ``network.name``).
+    max_kv : float or None
+        Largest nominal voltage of a participant's bus [kV]; None: not checked
+        (``checks.plausibility: false``).
+
+    Raises
+    ------
+    InputError
+        A participant's bus is out of service or not connected to an in-service external grid
+        (an isolated bus, or one behind an open switch or an out-of-service line or
+        transformer): its voltages would be empty and its flows meaningless. Or its nominal
+        voltage is above ``max_kv`` (key ``checks.max_participant_bus_kv``).
+    """
+    from pandapower.topology import unsupplied_buses
+
+    buses = np.unique(attachment.bus)
+    in_service = net.bus["in_service"].astype(bool)
+    off = [int(b) for b in buses if not bool(in_service.get(b, False))]
+    unsupplied = set(int(b) for b in unsupplied_buses(net)) | set(off)
+    bad = [int(b) for b in buses if int(b) in unsupplied]
+    if bad:
+        pairs = zip(attachment.source_load, attachment.bus, strict=True)
+        loads = sorted({int(i) for i, b in pairs if b in bad})
+        what = "out of service" if bad[0] in off else "not connected to an in-service ext_grid"
+        raise InputError(
+            scenario_file,
+            _KEY,
+            f"every load with participants on a supplied bus; bus {bad[0]} (load "
+            f"{loads[0]}) is {what}"
+            + (f", and {len(bad) - 1} more bus(es)" if len(bad) > 1 else "")
+            + " (isolated, or behind an open switch or an out-of-service line)",
+        )
+    if max_kv is None:
+        return
+    vn_kv = net.bus.loc[buses, "vn_kv"].to_numpy(dtype=np.float64)
+    high = np.flatnonzero(~(vn_kv <= max_kv))
+    if high.size:
+        b = int(buses[high[0]])
+        raise InputError(
+            scenario_file,
+            "checks.max_participant_bus_kv",
+            f"participants on low-voltage buses (<= {max_kv:g} kV); bus {b} has a nominal "
+            f"voltage of {vn_kv[high[0]]:g} kV: is this a medium-voltage network whose loads "
+            "are substations, not households? Raise checks.max_participant_bus_kv if you mean it",
+        )

@@ -2,7 +2,7 @@
 
 :class:`FeederModel` holds squared-voltage and line-flow sensitivities, limits and the fixed
 reactive injections; build it with :meth:`FeederModel.radial`,
-:meth:`FeederModel.four_node_reference` (BACKGROUND.md section 3) or
+:meth:`FeederModel.four_node_reference` (docs/rolling.md) or
 :meth:`FeederModel.from_linear_model` (any radial pandapower net via
 :class:`cosim.grid.linear.LinearGridModel`). Used by :mod:`cosim.market.rolling`.
 """
@@ -174,7 +174,7 @@ class FeederModel:
 
     @classmethod
     def four_node_reference(cls) -> FeederModel:
-        """The 4-node chain of BACKGROUND.md section 3.
+        """The 4-node chain of the rolling-horizon reference case (docs/rolling.md).
 
         Per unit on ``S_b = 1 kW`` and ``V_b = 10 kV``, so ``Z_b = V_b**2 / S_b = 1e5 ohm``;
         lines 0-1, 1-2, 2-3 with ``r = 1.3509, 1.17024, 0.84111 ohm`` and

@@ -2,7 +2,7 @@
 
 Pure functions: :func:`solve_window` solves one window as a linear program with HiGHS
 (:func:`scipy.optimize.linprog`, ``method="highs"``); :func:`roll` solves a window, commits its
-first step, carries the battery energy forward and repeats. The method is that of BACKGROUND.md
+first step, carries the battery energy forward and repeats. The method is that of docs/rolling.md
 section 3 (solved there centrally with SLSQP); docs/rolling.md has the full formulation.
 
 Conventions:
@@ -13,7 +13,7 @@ Conventions:
 * ``P_ij`` [kW] is the bilateral trade from ``i`` to ``j`` (> 0: ``i`` sells to ``j``) with
   reciprocity ``P_ji = -P_ij`` (one LP variable per pair ``i < j``, so it holds exactly);
 * ``p_i = sum_j P_ij`` is the net injection (> 0 generation) [kW]; ``sum_i p_i = 0``;
-* ``battery_kw = residual - p`` (> 0 charging, the glossary's sign; BACKGROUND's "battery power
+* ``battery_kw = residual - p`` (> 0 charging, the glossary's sign; the reference's "battery power
   = p_i - (PV - load)" is its negative, discharge-positive); the battery is lossless:
   ``e[t + 1] = e[t] + battery_kw[t] * step_hours``;
 * ``utility_import_kw = -p_0 = sum_{i>=1} p_i``: what the utility takes from the feeder
@@ -116,13 +116,13 @@ class BatteryParams:
 
 # ---------------------------------------------------------------------- reference data
 
-#: Utility import targets of BACKGROUND.md section 3, six 4 h steps [kW].
+#: Utility import targets of the 4-node reference case (docs/rolling.md), six 4 h steps [kW].
 REFERENCE_TARGET_KW: Final[np.ndarray] = np.array([0.0, 10.0, 0.0, 0.0, 40.0, 0.0])
 REFERENCE_TARGET_KW.setflags(write=False)
 #: Priorities of those targets [-].
 REFERENCE_PRIORITY: Final[np.ndarray] = np.array([0.0, 1.0, 0.0, 0.0, 10.0, 0.0])
 REFERENCE_PRIORITY.setflags(write=False)
-#: Our choice of PV minus load (BACKGROUND leaves it to the user), mean over each 4 h step
+#: Our choice of PV minus load (the reference leaves it to the user), mean over each 4 h step
 #: (00-04, 04-08, 08-12, 12-16, 16-20, 20-24) for nodes 1-3 [kW]: small night loads, a
 #: morning peak, PV surplus around noon (largest at node 3), an evening peak.
 REFERENCE_RESIDUAL_KW: Final[np.ndarray] = np.array(
@@ -139,7 +139,7 @@ REFERENCE_RESIDUAL_KW.setflags(write=False)
 
 
 def reference_battery() -> BatteryParams:
-    """Batteries of BACKGROUND.md section 3 at nodes 1-3 (7.5 kW, 4 h steps)."""
+    """Batteries of the 4-node reference case (docs/rolling.md) at nodes 1-3 (7.5 kW, 4 h steps)."""
     return BatteryParams(
         power_kw=np.full(3, 7.5),
         e_min_kwh=np.array([2.0, 10.0, 4.0]),
@@ -530,7 +530,7 @@ def roll(
     prices, feed_in_prices : numpy.ndarray, shape (T_total,), optional
         For ``objective="cost"`` [currency/kWh].
     terminal : {"window_start", "initial"}, default "window_start"
-        Energy each window must end with: its own start energy (BACKGROUND s.3) or
+        Energy each window must end with: its own start energy (the reference case) or
         ``battery.e_init_kwh`` (the day ends where it began).
 
     Returns

@@ -24,11 +24,12 @@ against PV penetration (or the first varied key) with the median over the other 
 and their min-max band, and ``sweep_billing.png`` (supplier profit and mean bill per billing
 model).
 
-Example
--------
->>> from cosim.plots import plot_dir  # doctest: +SKIP
->>> plot_dir("results/quickstart")  # doctest: +SKIP
-[PosixPath('results/quickstart/plots/voltage_heatmap.png'), ...]
+Example::
+
+    from cosim.plots import plot_dir
+
+    plot_dir("results/quickstart", fmt="pdf", currency="EUR")
+    # [PosixPath('results/quickstart/plots/voltage_heatmap.pdf'), ...]
 """
 
 from __future__ import annotations

@@ -26,6 +26,7 @@ Conventions, per participant ``i`` in one slot:
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -79,30 +80,55 @@ _SIDE_CODES: dict[str, int] = {"buy": BUY, "sell": SELL, "none": NO_ORDER}
 
 
 class _Builder:
-    """Coefficient arrays of one model while its terms are assembled, plus the slot context."""
+    """Coefficient arrays of one model while its terms are assembled, plus the slot context.
+
+    Works on one slot (arrays of shape ``(n,)``) or a chunk of slots (``(slots, n)``); every
+    per-slot quantity (slot price, aggregates, the imbalance branch, ratios, shares) is an array
+    over the leading axes, broadcast against the participants with ``[..., None]``. Each entry
+    of a coefficient array undergoes the same floating-point operations in both layouts, so a
+    chunk is bit-identical to its slots settled one by one.
+    """
 
     def __init__(self, info: SlotInfo, prices: Prices, tol_kwh: float) -> None:
-        n = info.n_participants
+        shape = info.side.shape
         self.info = info
         self.s = info.orientation
-        self.slot_price = info.slot_price if np.any(info.accepted) else 0.0
+        any_accepted = np.any(info.accepted, axis=-1)
+        self.slot_price = np.where(any_accepted, info.slot_price, 0.0)[..., None]
         self.rp = prices.retail_price
         self.fit = prices.feed_in_tariff
         self.tol = tol_kwh
         # [coef_c, coef_d, const] of the p2p money, supplier money and supplier energy
-        self.p2p = [np.zeros(n) for _ in range(3)]
-        self.sup = [np.zeros(n) for _ in range(3)]
-        self.energy = [np.zeros(n) for _ in range(3)]
+        self.p2p = [np.zeros(shape) for _ in range(3)]
+        self.sup = [np.zeros(shape) for _ in range(3)]
+        self.energy = [np.zeros(shape) for _ in range(3)]
 
     def terms(self) -> BillTerms:
         return BillTerms(LinearForm(*self.p2p), LinearForm(*self.sup), LinearForm(*self.energy))
 
 
-def _ratio(num: float, den: float) -> float:
-    """Return ``num / den`` clipped to [0, 1]; 0 when ``den <= 0`` (empty aggregate)."""
-    if den <= 0.0:
-        return 0.0
-    return min(max(num / den, 0.0), 1.0)
+def _put(target: FloatArray, value: ArrayLike, where: NDArray[np.bool_]) -> None:
+    """``target[where] = value[where]`` with ``value`` broadcast to ``target``'s shape."""
+    np.copyto(target, value, where=where)
+
+
+def _ratio(num: NDArray[np.float64], den: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Return ``num / den`` clipped to [0, 1] per slot; 0 when ``den <= 0`` (empty aggregate).
+
+    Written as Python's ``min(max(num / den, 0.0), 1.0)`` (same result for -0.0 too).
+    """
+    positive = den > 0.0
+    x = num / np.where(positive, den, 1.0)
+    x = np.where(0.0 > x, 0.0, x)
+    x = np.where(1.0 < x, 1.0, x)
+    return np.where(positive, x, 0.0)
+
+
+def _branches(
+    imbalance: NDArray[np.float64], tol: float
+) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
+    """Per slot: short (``imbalance < -tol``) and long (``> tol``), shaped ``[..., None]``."""
+    return (imbalance < -tol)[..., None], (imbalance > tol)[..., None]
 
 
 def aggregate_masks(info: SlotInfo) -> dict[str, tuple[NDArray[np.bool_], float]]:
@@ -114,7 +140,7 @@ def aggregate_masks(info: SlotInfo) -> dict[str, tuple[NDArray[np.bool_], float]
     Parameters
     ----------
     info : SlotInfo
-        Plaintext of the slot.
+        Plaintext of the slot (or of a chunk of slots: masks of shape ``(slots, n)``).
 
     Returns
     -------
@@ -134,28 +160,39 @@ def aggregate_masks(info: SlotInfo) -> dict[str, tuple[NDArray[np.bool_], float]
     }
 
 
-def aggregate_plain(info: SlotInfo, d: ArrayLike) -> dict[str, float]:
+def aggregate_plain(info: SlotInfo, d: ArrayLike) -> dict[str, Any]:
     """Slot aggregates from plaintext deviations.
 
     Parameters
     ----------
     info : SlotInfo
-        Plaintext of the slot.
-    d : array of float, shape (n,)
+        Plaintext of the slot or of a chunk of slots.
+    d : array of float, shape (n,) or (slots, n)
         Deviations [kWh].
 
     Returns
     -------
-    dict of str to float
-        ``C_plus, C_minus, P_plus, P_minus`` [kWh], each >= 0.
+    dict
+        ``C_plus, C_minus, P_plus, P_minus`` [kWh], each >= 0: floats for one slot, arrays of
+        shape ``(slots,)`` for a chunk. Each is summed over the selected deviations of its slot
+        exactly like a single slot (numpy's pairwise sum of ``d[mask]``), so a chunk gives the
+        same bits as its slots one by one.
     """
     d_arr = np.asarray(d, dtype=np.float64)
     if d_arr.shape != info.side.shape:
         raise ValueError(f"d must have shape {info.side.shape}, got {d_arr.shape}")
+    masks = aggregate_masks(info)
+    if d_arr.ndim == 1:
+        return {name: sign * float(np.sum(d_arr[mask])) for name, (mask, sign) in masks.items()}
+    # a masked sum per slot: summing zeros in place of the others would regroup numpy's
+    # pairwise summation and change the last bits
     return {
-        name: sign * float(np.sum(d_arr[mask]))
-        for name, (mask, sign) in aggregate_masks(info).items()
+        name: sign * np.array([_add(row[m]) for row, m in zip(d_arr, mask, strict=True)])
+        for name, (mask, sign) in masks.items()
     }
+
+
+_add = np.add.reduce  # np.sum of a 1-D float array without its Python wrapper
 
 
 def _retail(b: _Builder, mask: NDArray[np.bool_]) -> None:
@@ -163,8 +200,8 @@ def _retail(b: _Builder, mask: NDArray[np.bool_]) -> None:
     net_sign = b.info.net_sign
     price = np.where(net_sign > 0, b.rp, np.where(net_sign < 0, b.fit, 0.0))
     for k in (0, 1):  # coef_c and coef_d: net = s * (c + d)
-        b.sup[k][mask] = (b.s * price)[mask]
-        b.energy[k][mask] = b.s[mask]
+        _put(b.sup[k], b.s * price, mask)
+        _put(b.energy[k], b.s, mask)
 
 
 def _individual(b: _Builder) -> None:
@@ -173,8 +210,8 @@ def _individual(b: _Builder) -> None:
     buyer_rp = (info.side == BUY) & (info.deviation_sign > 0)
     seller_rp = (info.side == SELL) & (info.deviation_sign <= 0)  # d == 0: the else branch
     price = np.where(buyer_rp | seller_rp, b.rp, b.fit)
-    b.sup[1][acc] = (b.s * price)[acc]
-    b.energy[1][acc] = b.s[acc]
+    _put(b.sup[1], b.s * price, acc)
+    _put(b.energy[1], b.s, acc)
 
 
 def _proportional(
@@ -182,27 +219,27 @@ def _proportional(
     members: NDArray[np.bool_],
     deficit: NDArray[np.bool_],
     surplus: NDArray[np.bool_],
-    d_down: float,
-    d_up: float,
+    d_down: NDArray[np.float64],
+    d_up: NDArray[np.float64],
 ) -> None:
     """Proportional split of one balancing group (all buyers, all sellers, or everyone).
 
-    ``d_down`` is the group's deficit volume, ``d_up`` its surplus volume [kWh]. Members settle
-    ``(c + d) * TP`` unless they carry the group's imbalance: then a fraction ``r`` of their
-    deviation is settled P2P at the slot price and ``1 - r`` with the supplier.
+    ``d_down`` is the group's deficit volume, ``d_up`` its surplus volume [kWh] (per slot).
+    Members settle ``(c + d) * TP`` unless they carry the group's imbalance: then a fraction
+    ``r`` of their deviation is settled P2P at the slot price and ``1 - r`` with the supplier.
+    Short group (``d_up - d_down < -tol``): the deficit side buys the missing part at RP;
+    long group (``> tol``): the surplus side sells the excess at FiT; balanced: ``(c + d) * TP``
+    for all (the continuous limit).
     """
     s = b.s
-    b.p2p[1][members] = s[members] * b.slot_price
-    imbalance = d_up - d_down
-    if imbalance < -b.tol:  # short: the deficit side buys the missing part at RP
-        carriers, r, price = members & deficit, _ratio(d_up, d_down), b.rp
-    elif imbalance > b.tol:  # long: the surplus side sells the excess at FiT
-        carriers, r, price = members & surplus, _ratio(d_down, d_up), b.fit
-    else:  # balanced: (c + d) * TP for all (the continuous limit)
-        return
-    b.p2p[1][carriers] = s[carriers] * (r * b.slot_price)
-    b.sup[1][carriers] = s[carriers] * ((1.0 - r) * price)
-    b.energy[1][carriers] = s[carriers] * (1.0 - r)
+    _put(b.p2p[1], s * b.slot_price, members)
+    short, long = _branches(d_up - d_down, b.tol)
+    carriers = members & ((short & deficit) | (long & surplus))
+    r = np.where(short, _ratio(d_up, d_down)[..., None], _ratio(d_down, d_up)[..., None])
+    price = np.where(short, b.rp, b.fit)
+    _put(b.p2p[1], s * (r * b.slot_price), carriers)
+    _put(b.sup[1], s * ((1.0 - r) * price), carriers)
+    _put(b.energy[1], s * (1.0 - r), carriers)
 
 
 def _equal_split(
@@ -210,8 +247,8 @@ def _equal_split(
     members: NDArray[np.bool_],
     deficit: NDArray[np.bool_],
     surplus: NDArray[np.bool_],
-    d_down: float,
-    d_up: float,
+    d_down: NDArray[np.float64],
+    d_up: NDArray[np.float64],
 ) -> None:
     """Equal-split baseline of one group: each carrier takes an equal share of the other side.
 
@@ -220,28 +257,24 @@ def _equal_split(
     exports ``share = d_down / n`` P2P and the rest ``-s*d - share`` at FiT.
     """
     s = b.s
-    b.p2p[1][members] = s[members] * b.slot_price
-    imbalance = d_up - d_down
-    if imbalance < -b.tol:
-        carriers, volume, direction, price = members & deficit, d_up, 1.0, b.rp
-    elif imbalance > b.tol:
-        carriers, volume, direction, price = members & surplus, d_down, -1.0, b.fit
-    else:
-        return
-    n_carriers = int(np.count_nonzero(carriers))
-    if n_carriers == 0:
-        return
-    share = volume / n_carriers
+    _put(b.p2p[1], s * b.slot_price, members)
+    short, long = _branches(d_up - d_down, b.tol)
+    carriers = members & ((short & deficit) | (long & surplus))
+    volume = np.where(short, d_up[..., None], d_down[..., None])
+    direction = np.where(short, 1.0, -1.0)
+    price = np.where(short, b.rp, b.fit)
+    n_carriers = np.count_nonzero(carriers, axis=-1)[..., None]
+    share = volume / np.maximum(n_carriers, 1)  # no carrier: nothing is written below
     # amount = s*c*TP + direction*share*slot_price + (s*d - direction*share) * price
-    b.p2p[1][carriers] = 0.0
-    b.p2p[2][carriers] = direction * share * b.slot_price
-    b.sup[1][carriers] = s[carriers] * price
-    b.sup[2][carriers] = -direction * share * price
-    b.energy[1][carriers] = s[carriers]
-    b.energy[2][carriers] = -direction * share
+    _put(b.p2p[1], 0.0, carriers)
+    _put(b.p2p[2], direction * share * b.slot_price, carriers)
+    _put(b.sup[1], s * price, carriers)
+    _put(b.sup[2], -direction * share * price, carriers)
+    _put(b.energy[1], s, carriers)
+    _put(b.energy[2], -direction * share, carriers)
 
 
-def _universal_equal(b: _Builder, d_down: float, d_up: float) -> None:
+def _universal_equal(b: _Builder, d_down: NDArray[np.float64], d_up: NDArray[np.float64]) -> None:
     """Equal-split universal baseline: the imbalance cost is split over over-deviators only.
 
     Everyone settles ``(c + d) * TP``. Short market: each over-consuming buyer additionally
@@ -249,37 +282,33 @@ def _universal_equal(b: _Builder, d_down: float, d_up: float) -> None:
     ``(TP - FiT) * TD / n``. Nobody carries the cost when there is no such user (not zero-sum).
     """
     info, acc = b.info, b.info.accepted
-    b.p2p[1][acc] = b.s[acc] * b.slot_price
-    total = d_up - d_down
+    _put(b.p2p[1], b.s * b.slot_price, acc)
+    total = (d_up - d_down)[..., None]
+    short, long = _branches(d_up - d_down, b.tol)
     pos = info.deviation_sign > 0
-    if total < -b.tol:
-        carriers, direction, price = acc & (info.side == BUY) & pos, 1.0, b.rp
-    elif total > b.tol:
-        carriers, direction, price = acc & (info.side == SELL) & pos, -1.0, b.fit
-    else:
-        return
-    n_carriers = int(np.count_nonzero(carriers))
-    if n_carriers == 0:
-        return
-    per_user = direction * abs(total) / n_carriers  # energy from the supplier [kWh]
-    b.p2p[2][carriers] = -per_user * b.slot_price
-    b.sup[2][carriers] = per_user * price
-    b.energy[2][carriers] = per_user
+    carriers = acc & pos & ((short & (info.side == BUY)) | (long & (info.side == SELL)))
+    direction = np.where(short, 1.0, -1.0)
+    price = np.where(short, b.rp, b.fit)
+    n_carriers = np.count_nonzero(carriers, axis=-1)[..., None]
+    per_user = direction * np.abs(total) / np.maximum(n_carriers, 1)  # from the supplier [kWh]
+    _put(b.p2p[2], -per_user * b.slot_price, carriers)
+    _put(b.sup[2], per_user * price, carriers)
+    _put(b.energy[2], per_user, carriers)
 
 
 def _checked_aggregates(
-    aggregates: Mapping[str, float] | None, model: str, tol_kwh: float
-) -> dict[str, float]:
+    aggregates: Mapping[str, Any] | None, model: str, tol_kwh: float
+) -> dict[str, NDArray[np.float64]]:
     if aggregates is None:
         raise ValueError(f"model {model!r} needs the slot aggregates {AGGREGATES}")
-    out: dict[str, float] = {}
+    out: dict[str, NDArray[np.float64]] = {}
     for name in AGGREGATES:
         if name not in aggregates:
             raise ValueError(f"aggregate {name!r} missing")
-        value = float(aggregates[name])
-        if not np.isfinite(value) or value < -tol_kwh:
+        value = np.asarray(aggregates[name], dtype=np.float64)
+        if not np.all(np.isfinite(value)) or np.any(value < -tol_kwh):
             raise ValueError(f"aggregate {name!r} must be finite and >= 0, got {value}")
-        out[name] = max(value, 0.0)
+        out[name] = np.where(0.0 > value, 0.0, value)  # Python's max(value, 0.0)
     return out
 
 
@@ -287,10 +316,10 @@ def bill_terms(
     model: str,
     info: SlotInfo,
     prices: Prices,
-    aggregates: Mapping[str, float] | None = None,
+    aggregates: Mapping[str, Any] | None = None,
     tol_kwh: float = 1e-9,
 ) -> BillTerms:
-    """Bill terms of one billing model in one slot as linear forms in (c, d).
+    """Bill terms of one billing model in one slot (or a chunk of slots) as linear forms in (c, d).
 
     Participants that are not accepted (including side none) settle at retail in every model.
 
@@ -299,10 +328,10 @@ def bill_terms(
     model : str
         One of :data:`MODELS`.
     info : SlotInfo
-        Plaintext of the slot.
+        Plaintext of the slot, or of a chunk of slots (arrays of shape ``(slots, n)``).
     prices : Prices
         Retail price and feed-in tariff [currency/kWh].
-    aggregates : mapping of str to float, optional
+    aggregates : mapping of str to float or to array of shape (slots,), optional
         ``C_plus, C_minus, P_plus, P_minus`` [kWh] as decrypted by the grid operator; required
         for the models in :data:`AGGREGATE_MODELS`.
     tol_kwh : float, default 1e-9
@@ -311,7 +340,7 @@ def bill_terms(
     Returns
     -------
     BillTerms
-        P2P money, supplier money and supplier energy per participant.
+        P2P money, supplier money and supplier energy per participant (and slot).
 
     Examples
     --------
@@ -329,7 +358,7 @@ def bill_terms(
     _retail(b, np.ones_like(acc) if model == "retail" else ~acc)
     if model == "retail":
         return b.terms()
-    b.p2p[0][acc] = (b.s * np.where(acc, info.p2p_price, 0.0))[acc]
+    _put(b.p2p[0], b.s * np.where(acc, info.p2p_price, 0.0), acc)
     if model == "individual":
         _individual(b)
         return b.terms()
@@ -360,23 +389,30 @@ def settle_slot_plain(
     info: SlotInfo,
     prices: Prices,
     tol_kwh: float = 1e-9,
+    aggregates: Mapping[str, Any] | None = None,
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Settle one slot in plaintext.
+    """Settle one slot, or a chunk of slots at once, in plaintext.
+
+    A chunk (arrays of shape ``(slots, n)``) gives bit for bit the results of its slots settled
+    one by one: the same :func:`bill_terms` over arrays of slots.
 
     Parameters
     ----------
     model : str
         One of :data:`MODELS`.
-    c : array of float, shape (n,)
+    c : array of float, shape (n,) or (slots, n)
         Committed volumes [kWh].
-    d : array of float, shape (n,)
+    d : array of float, same shape
         Deviations [kWh].
     info : SlotInfo
-        Plaintext of the slot.
+        Plaintext of the slot or of the chunk.
     prices : Prices
         Retail price and feed-in tariff [currency/kWh].
     tol_kwh : float, default 1e-9
         Tolerance [kWh] for the imbalance tests.
+    aggregates : mapping, optional
+        :func:`aggregate_plain` of ``info`` and ``d``, if already computed (a ledger billing
+        several models computes them once).
 
     Returns
     -------
@@ -389,7 +425,8 @@ def settle_slot_plain(
     """
     c_arr = np.asarray(c, dtype=np.float64)
     d_arr = np.asarray(d, dtype=np.float64)
-    aggregates = aggregate_plain(info, d_arr) if model in AGGREGATE_MODELS else None
+    if aggregates is None and model in AGGREGATE_MODELS:
+        aggregates = aggregate_plain(info, d_arr)
     terms = bill_terms(model, info, prices, aggregates, tol_kwh)
     return (
         terms.amount.evaluate(c_arr, d_arr).astype(np.float64),
@@ -405,14 +442,14 @@ def slot_info_from_plain(
     deviation_kwh: ArrayLike,
     net_kwh: ArrayLike,
     p2p_price: ArrayLike,
-    slot_price: float,
+    slot_price: float | ArrayLike,
     tol_kwh: float = 1e-9,
 ) -> SlotInfo:
-    """Build :class:`SlotInfo` from plaintext participant data.
+    """Build :class:`SlotInfo` from plaintext participant data (one slot or a chunk of slots).
 
     Parameters
     ----------
-    side : array of {"buy", "sell", "none"} or of int {+1, -1, 0}, shape (n,)
+    side : array of {"buy", "sell", "none"} or of int {+1, -1, 0}, shape (n,) or (slots, n)
         Side of the participant's order.
     accepted : array of bool, shape (n,)
         True when any of the order was matched.
@@ -424,7 +461,7 @@ def slot_info_from_plain(
         Net import ``s * (c + d)`` [kWh]; checked against ``c`` and ``d``.
     p2p_price : array of float, shape (n,)
         Volume-weighted trade price per participant [currency/kWh]; NaN when not accepted.
-    slot_price : float
+    slot_price : float or array of float, shape (slots,)
         The slot's P2P price for deviations [currency/kWh]; NaN when nothing traded.
     tol_kwh : float, default 1e-9
         ``|x| <= tol_kwh`` [kWh] counts as zero in the signs.
@@ -435,10 +472,11 @@ def slot_info_from_plain(
     """
     side_arr = np.asarray(side)
     if side_arr.dtype.kind in "USO":
-        unknown = set(side_arr.tolist()) - set(_SIDE_CODES)
+        unknown = set(side_arr.ravel().tolist()) - set(_SIDE_CODES)
         if unknown:
             raise ValueError(f"side must be 'buy', 'sell' or 'none', got {sorted(unknown)}")
-        side_arr = np.array([_SIDE_CODES[x] for x in side_arr.tolist()], dtype=np.int8)
+        codes = [_SIDE_CODES[x] for x in side_arr.ravel().tolist()]
+        side_arr = np.array(codes, dtype=np.int8).reshape(side_arr.shape)
     acc = np.asarray(accepted, dtype=bool)
     c = np.asarray(committed_kwh, dtype=np.float64)
     d = np.asarray(deviation_kwh, dtype=np.float64)
@@ -455,5 +493,5 @@ def slot_info_from_plain(
         deviation_sign=sign_with_tolerance(d, tol_kwh),
         net_sign=sign_with_tolerance(net, tol_kwh),
         p2p_price=np.asarray(p2p_price, dtype=np.float64),
-        slot_price=float(slot_price),
+        slot_price=slot_price,
     )

@@ -238,6 +238,23 @@ class CKKSBatch(EncryptedBatch):
         self.n_slots = n_slots
         self.counts = counts
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle the vector with its (public) context as bytes, for checkpoints."""
+        context = self.vector.context().serialize(save_secret_key=False)
+        return {
+            "key_id": self.key_id,
+            "vector": self.vector.serialize(),
+            "context": context,
+            "n_slots": self.n_slots,
+            "counts": self.counts,
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.key_id = state["key_id"]
+        self.vector = ts.ckks_vector_from(ts.context_from(state["context"]), state["vector"])
+        self.n_slots = state["n_slots"]
+        self.counts = state["counts"]
+
     def scaled(self, coef: ArrayLike) -> CKKSBatch | None:
         k = _as_vector(coef, self.n_slots, "coef")
         if not np.any(k):  # SEAL refuses a product with an all-zero plaintext
@@ -349,7 +366,20 @@ class CKKSSecretKey(SecretKey):
 
     def __init__(self, key_id: str, context: ts.Context) -> None:
         self.key_id = key_id
+        # a context of the secret key alone (no Galois keys): what a checkpoint stores
+        self._context_bytes = context.serialize(
+            save_secret_key=True, save_galois_keys=False, save_relin_keys=False
+        )
         self._secret = context.secret_key()
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle the secret key as its context's bytes (tenseal objects are not picklable)."""
+        return {"key_id": self.key_id, "context": self._context_bytes}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.key_id = state["key_id"]
+        self._context_bytes = state["context"]
+        self._secret = ts.context_from(self._context_bytes).secret_key()
 
     def decrypt(self, batch: EncryptedBatch, counts: OpCounts) -> FloatArray:
         self._check(batch)

@@ -18,6 +18,7 @@ by the participant's supplier when the period closes.
 from __future__ import annotations
 
 import multiprocessing
+import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 
@@ -57,6 +58,7 @@ from cosim.settlement.messages import (
 from cosim.settlement.meters import GO_KEY_ID, Meters
 from cosim.settlement.paillier import randomizer_worker_init
 from cosim.settlement.terms import FloatArray
+from cosim.subprocesses import init_child
 
 __all__ = [
     "BLOB_NAMES",
@@ -113,6 +115,13 @@ def period_ids(slot_times: pd.DatetimeIndex, period: str) -> IntArray:
     else:
         raise ValueError(f"unknown billing period {period!r}; expected one of {PERIODS}")
     return np.concatenate([[0], np.cumsum(key[1:] != key[:-1])]).astype(np.int64)
+
+
+def _init_worker(pooled: bool, parent_pid: int) -> None:
+    """Initializer of an encryption worker: dies with the run, leaves Ctrl-C to it."""
+    init_child(parent_pid)
+    if pooled:
+        randomizer_worker_init()
 
 
 class EncryptedSettlement:
@@ -386,7 +395,8 @@ class EncryptedSettlement:
             self._executor = ProcessPoolExecutor(
                 self.workers - pooled,
                 mp_context=multiprocessing.get_context("spawn"),
-                initializer=randomizer_worker_init if pooled else None,
+                initializer=_init_worker,
+                initargs=(pooled, os.getpid()),
             )
             if pooled:  # DJN randomizers made ahead on the workers; the meters only combine
                 self.meters.use_randomizer_pools(self._executor)

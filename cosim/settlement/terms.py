@@ -25,10 +25,10 @@ FloatArray = NDArray[np.float64]
 
 
 def frozen_array(values: ArrayLike, dtype: Any, name: str) -> NDArray[Any]:
-    """Return a read-only 1-D copy of ``values`` with ``dtype``."""
+    """Return a read-only copy of ``values`` with ``dtype``: one slot (n,) or a chunk (slots, n)."""
     arr = np.array(values, dtype=dtype, copy=True)
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be 1-D, got shape {arr.shape}")
+    if arr.ndim not in (1, 2):
+        raise ValueError(f"{name} must be 1-D (n,) or 2-D (slots, n), got shape {arr.shape}")
     arr.flags.writeable = False
     return arr
 
@@ -41,22 +41,26 @@ def sign_with_tolerance(values: ArrayLike, tol_kwh: float) -> NDArray[np.int8]:
 
 @dataclass(frozen=True, eq=False)
 class SlotInfo:
-    """Plaintext of one slot that the trading platform legitimately sees.
+    """Plaintext of one slot, or of a chunk of slots, that the trading platform legitimately sees.
+
+    Every per-participant array has shape ``(n,)`` for one slot or ``(slots, n)`` for a chunk of
+    slots (the plaintext ledger bills a chunk at once: one implementation of the formulas, over
+    arrays of slots); ``slot_price`` is then a float or an array of shape ``(slots,)``.
 
     Parameters
     ----------
-    side : array of int8, shape (n,)
+    side : array of int8, shape (n,) or (slots, n)
         +1 buy, -1 sell, 0 no order.
-    accepted : array of bool, shape (n,)
+    accepted : array of bool, same shape
         True when any of the participant's order was matched.
-    deviation_sign : array of int8, shape (n,)
+    deviation_sign : array of int8, same shape
         Sign of ``d`` in {-1, 0, +1}; ``|d| <= tol`` is 0.
-    net_sign : array of int8, shape (n,)
+    net_sign : array of int8, same shape
         Sign of ``net_kwh = s * (c + d)``; used only by the retail settlement.
-    p2p_price : array of float, shape (n,)
+    p2p_price : array of float, same shape
         Price of the participant's committed energy [currency/kWh]: its volume-weighted trade
         price. Ignored (may be NaN) when not accepted.
-    slot_price : float
+    slot_price : float or array of float, shape (slots,)
         The slot's single P2P price used to redistribute deviations [currency/kWh]
         (pay-as-clear: the clearing price; pay-as-bid: the volume-weighted mean trade price).
         NaN when nothing traded.
@@ -67,7 +71,7 @@ class SlotInfo:
     deviation_sign: NDArray[np.int8]
     net_sign: NDArray[np.int8]
     p2p_price: FloatArray
-    slot_price: float
+    slot_price: Any  # float for one slot, FloatArray (slots,) for a chunk
 
     def __post_init__(self) -> None:
         side = frozen_array(self.side, np.int8, "side")
@@ -75,15 +79,14 @@ class SlotInfo:
         dev_sign = frozen_array(self.deviation_sign, np.int8, "deviation_sign")
         net_sign = frozen_array(self.net_sign, np.int8, "net_sign")
         price = frozen_array(self.p2p_price, np.float64, "p2p_price")
-        n = side.shape[0]
         for name, arr in (
             ("accepted", accepted),
             ("deviation_sign", dev_sign),
             ("net_sign", net_sign),
             ("p2p_price", price),
         ):
-            if arr.shape[0] != n:
-                raise ValueError(f"{name} has {arr.shape[0]} entries, side has {n}")
+            if arr.shape != side.shape:
+                raise ValueError(f"{name} has shape {arr.shape}, side has {side.shape}")
         for name, arr in (("side", side), ("deviation_sign", dev_sign), ("net_sign", net_sign)):
             if arr.size and (arr.min() < -1 or arr.max() > 1):  # int8: same as isin {-1, 0, 1}
                 raise ValueError(f"{name} must contain only -1, 0, +1")
@@ -91,8 +94,15 @@ class SlotInfo:
             raise ValueError("a participant without an order cannot be accepted")
         if np.any(accepted & ~np.isfinite(price)):
             raise ValueError("p2p_price must be finite for every accepted participant")
-        slot_price = float(self.slot_price)
-        if np.any(accepted) and not np.isfinite(slot_price):
+        slot_price: Any
+        if side.ndim == 1:
+            slot_price = float(self.slot_price)
+        else:
+            slot_price = np.array(self.slot_price, dtype=np.float64, copy=True)
+            if slot_price.shape != side.shape[:1]:
+                raise ValueError(f"slot_price must have shape {side.shape[:1]}")
+            slot_price.flags.writeable = False
+        if np.any(accepted.any(axis=-1) & ~np.isfinite(slot_price)):
             raise ValueError("slot_price must be finite when any participant is accepted")
         object.__setattr__(self, "side", side)
         object.__setattr__(self, "accepted", accepted)
@@ -104,7 +114,7 @@ class SlotInfo:
     @property
     def n_participants(self) -> int:
         """Number of participants in the slot."""
-        return int(self.side.shape[0])
+        return int(self.side.shape[-1])
 
     @property
     def orientation(self) -> FloatArray:
@@ -138,11 +148,11 @@ class LinearForm:
 
     Parameters
     ----------
-    coef_c : array of float, shape (n,)
+    coef_c : array of float, shape (n,) or (slots, n)
         Coefficient of the committed volume [unit of the result / kWh].
-    coef_d : array of float, shape (n,)
+    coef_d : array of float, same shape
         Coefficient of the deviation [unit of the result / kWh].
-    const : array of float, shape (n,)
+    const : array of float, same shape
         Plaintext constant term [unit of the result].
     """
 

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from cosim.sweep.plan import SweepPlan
+from cosim.tableformats import has_table, read_table
 
 __all__ = ["METRIC_COLUMNS", "MODEL_METRICS", "read_json", "run_metrics", "sweep_columns"]
 
@@ -65,7 +66,8 @@ def _bool_column(series: pd.Series) -> np.ndarray:
 def run_metrics(run_dir: Path) -> dict[str, Any]:
     """Summary metrics of a run, computed from its files (executor-independent).
 
-    Reads ``slots.csv``, ``summary.json``, ``bills.csv``, ``suppliers.csv`` and ``run.json``.
+    Reads ``slots``, ``bills`` and ``suppliers`` (CSV or Parquet), ``summary.json`` and
+    ``run.json``.
     Energies in [kWh], prices in [currency/kWh], voltages in [pu], loadings in [%], money in
     [currency]. ``slots_outside_5pct``/``_10pct`` count slots with any bus outside
     [0.95, 1.05]/[0.90, 1.10] pu; ``slots_overloaded`` counts slots with a line or
@@ -88,9 +90,8 @@ def run_metrics(run_dir: Path) -> dict[str, Any]:
     summary = read_json(run_dir / "summary.json") or {}
     for key in ("slots_completed", "participants", "participants_with_pv"):
         out[key] = summary.get(key, np.nan)
-    slots_path = run_dir / "slots.csv"
-    if slots_path.is_file():
-        s = pd.read_csv(slots_path)
+    if has_table(run_dir, "slots"):
+        s = read_table(run_dir, "slots")
         for col in ("load_kwh", "pv_kwh", "import_kwh", "export_kwh", "losses_kwh", "traded_kwh"):
             out[col] = float(s[col].sum()) if col in s else np.nan
         load = out["load_kwh"]
@@ -125,14 +126,13 @@ def run_metrics(run_dir: Path) -> dict[str, Any]:
         )
         out["slots_overloaded"] = int(((line > 100.0) | (trafo > 100.0)).sum())
         out["failed_power_flows"] = int((~_bool_column(s["pf_converged"])).sum())
-    bills_path, suppliers_path = run_dir / "bills.csv", run_dir / "suppliers.csv"
-    if bills_path.is_file():
-        bills = pd.read_csv(bills_path)
+    if has_table(run_dir, "bills"):
+        bills = read_table(run_dir, "bills")
         for model, group in bills.groupby("model", sort=False):
             out[f"total_bills_{model}"] = float(group["amount"].sum())
             out[f"mean_bill_{model}"] = float(group["amount"].mean())
-    if suppliers_path.is_file():
-        suppliers = pd.read_csv(suppliers_path)
+    if has_table(run_dir, "suppliers"):
+        suppliers = read_table(run_dir, "suppliers")
         for model, group in suppliers.groupby("model", sort=False):
             out[f"supplier_profit_{model}"] = float(group["profit"].sum())
     info = read_json(run_dir / RUN_JSON) or {}

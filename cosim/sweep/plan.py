@@ -18,8 +18,6 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from cosim.errors import InputError
 from cosim.scenario import (
     Scenario,
@@ -28,6 +26,7 @@ from cosim.scenario import (
     scenario_to_yaml,
     set_path,
 )
+from cosim.yamlload import read_yaml
 
 __all__ = [
     "PlannedRun",
@@ -125,8 +124,8 @@ def _values_from_text(raw: str, key: str, file: str | Path | None) -> list[Any]:
     if expanded is not None:
         return list(expanded)
     try:
-        values = yaml.safe_load(f"[{raw}]")
-    except yaml.YAMLError:
+        values = read_yaml(f"[{raw}]", file)
+    except InputError:
         raise InputError(
             file, key, f"--vary values {raw!r} are not valid YAML scalars separated by commas"
         ) from None

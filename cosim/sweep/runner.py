@@ -23,6 +23,7 @@ import pandas as pd
 
 from cosim.errors import InputError
 from cosim.scenario import Scenario
+from cosim.subprocesses import init_child
 from cosim.sweep.metrics import RUN_JSON, read_json, run_metrics, sweep_columns
 from cosim.sweep.plan import PlannedRun, SweepPlan, value_text
 
@@ -205,7 +206,10 @@ def _open_executor(
     if n < 1:
         raise InputError(None, "--workers", f"expected at least 1, got {n}")
     pool = cf.ProcessPoolExecutor(
-        max_workers=max(1, min(n, n_tasks)), mp_context=multiprocessing.get_context("spawn")
+        max_workers=max(1, min(n, n_tasks)),
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=init_child,
+        initargs=(os.getpid(), False),
     )
     return pool, lambda wait: pool.shutdown(wait=wait, cancel_futures=True)
 
