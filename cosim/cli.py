@@ -1,4 +1,4 @@
-"""Command line: ``cosim run``, ``cosim validate``, ``cosim sweep``, ``cosim plot``.
+"""Command line: ``cosim run``, ``validate``, ``sweep``, ``plot`` and ``serve``.
 
 The only module that prints. Exit codes: 0 success, 2 invalid input (one line naming the
 file, the key path and what was expected), 1 internal error.
@@ -97,9 +97,45 @@ def _parser() -> argparse.ArgumentParser:
         "--out", type=Path, default=None, help="sweep directory (default results/<name>-sweep/)"
     )
     sweep.add_argument("--quiet", action="store_true", help="no progress and no summary line")
-    plot = sub.add_parser("plot", help="PNG figures of a run or sweep directory into DIR/plots/")
+    plot = sub.add_parser("plot", help="figures of a run or sweep directory into DIR/plots/")
     plot.add_argument("dir", type=Path, help="run directory or sweep directory (with sweep.csv)")
+    plot.add_argument(
+        "--format", dest="fmt", choices=("png", "pdf", "svg"), default="png", help="file format"
+    )
+    plot.add_argument(
+        "--currency",
+        default="currency",
+        help="label of money amounts, e.g. EUR (default: currency)",
+    )
+    plot.add_argument(
+        "--aggregate",
+        choices=("auto", "slot", "day", "week"),
+        default="auto",
+        help="time step of the market figure (auto: day or week for long runs)",
+    )
+    _add_serve(sub)
     return parser
+
+
+def _add_serve(sub: Any) -> None:
+    serve = sub.add_parser(
+        "serve", help="web dashboard over a run, a sweep or a folder of runs (loopback only)"
+    )
+    serve.add_argument("dir", type=Path, help="run directory, sweep directory or folder of runs")
+    serve.add_argument("--port", type=int, default=8050, help="TCP port (0: any free port)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="permit a non-loopback --host (anyone reaching the port with a token reads results)",
+    )
+    serve.add_argument(
+        "--secret-file",
+        type=Path,
+        default=None,
+        help="file holding the token secret (else $COSIM_SERVE_SECRET, else random per start)",
+    )
+    serve.add_argument("--currency", default="currency", help="label of money amounts")
 
 
 def _fail(message: str, code: int) -> int:
@@ -117,6 +153,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _sweep(args)
         if args.command == "plot":
             return _plot(args)
+        if args.command == "serve":
+            return _serve(args)
         return _run(args)
     except InputError as exc:
         return _fail(exc.one_line(), EXIT_INPUT)
@@ -373,11 +411,53 @@ def _plot(args: argparse.Namespace) -> int:
                 f"(continue it with: cosim run --resume {d})",
             )
     try:
-        written = plot_dir(d)
+        written = plot_dir(d, fmt=args.fmt, currency=args.currency, aggregate=args.aggregate)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, KeyError) as exc:
         what = f"missing column {exc}" if isinstance(exc, KeyError) else type(exc).__name__
         raise InputError(d, "(files)", f"a result file is damaged ({what})") from None
     print(f"{len(written)} figures -> {Path(args.dir) / 'plots'}")
+    return EXIT_OK
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from cosim.dashboard import Access, Dashboard, bind, create_app, serve
+    from cosim.dashboard.access import RESEARCHER
+
+    secret: bytes | None = None
+    if args.secret_file is not None:
+        try:
+            secret = args.secret_file.read_bytes().strip()
+        except OSError as exc:
+            raise InputError(
+                args.secret_file, "--secret-file", f"a readable file ({exc})"
+            ) from None
+    elif os.environ.get("COSIM_SERVE_SECRET"):
+        secret = os.environ["COSIM_SERVE_SECRET"].encode()
+    if secret is not None and len(secret) < 16:
+        raise InputError(args.secret_file, "--secret-file", "a secret of at least 16 bytes")
+    access = Access(secret)
+    dash = Dashboard(args.dir, access, currency=args.currency)
+    sock = bind(args.host, args.port, args.allow_remote)
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    roles = dash.roles()
+    print(
+        f"cosim serve: {dash.root.name} ({dash.root.kind}, {len(dash.runs)} "
+        f"run{'s' if len(dash.runs) != 1 else ''}); "
+        f"preparing the pages of {dash.default_run}...",
+        flush=True,
+    )
+    t0 = time.perf_counter()
+    dash.warm()  # a year of bus and line results takes seconds to read: before the URL
+    print(f"ready in {time.perf_counter() - t0:.1f} s")
+    print(f"open http://{shown}:{port}/#token={access.token(RESEARCHER)}")
+    if len(roles) > 1:
+        print(f"{len(roles) - 1} role views; their links are on the researcher's Roles page")
+    print("Ctrl+C stops the server", flush=True)
+    try:
+        serve(create_app(dash), sock).run(sockets=[sock])
+    finally:
+        sock.close()
     return EXIT_OK
 
 

@@ -105,3 +105,75 @@ def test_sweep_without_completed_runs_is_input_error(tmp_path: Path) -> None:
     )
     with pytest.raises(InputError, match="no completed run"):
         plot_dir(d)
+
+
+@pytest.mark.parametrize(("fmt", "magic"), [("pdf", b"%PDF"), ("svg", b"<?xml")])
+def test_formats_and_currency(fmt: str, magic: bytes, tiny_run: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    assert main(["plot", str(run), "--format", fmt, "--currency", "EUR"]) == 0
+    written = sorted((run / "plots").glob(f"*.{fmt}"))
+    assert len(written) == 5 and not list((run / "plots").glob("*.png"))
+    for p in written:
+        assert p.read_bytes().startswith(magic), p
+    if fmt == "svg":  # text is kept as text: labels can be checked
+        market = (run / "plots" / "market_over_time.svg").read_text()
+        assert "Price [EUR/kWh]" in market and "[currency" not in market
+        heat = (run / "plots" / "voltage_heatmap.svg").read_text()
+        assert "Bus R1" in heat and "pandapower index" not in heat  # network bus names
+        bills = (run / "plots" / "bills.svg").read_text()
+        assert "Bill [EUR]" in bills and "box: quartiles" in bills  # 105 participants: boxes
+
+
+def test_bad_format_is_refused(tiny_run: Path) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["plot", str(tiny_run), "--format", "jpg"])
+    assert exc.value.code == 2
+
+
+def _year_run(path: Path) -> Path:
+    """A completed year of half-hour slots (slots.csv and the summary's status only), prices
+    missing where nothing traded."""
+    n = 17_520
+    rng = np.random.default_rng(3)
+    times = pd.date_range("2017-01-01", periods=n, freq="30min", tz="UTC")
+    traded = np.where(rng.uniform(size=n) < 0.4, 0.0, rng.uniform(0, 5, n))
+    path.mkdir()
+    (path / "summary.json").write_text('{"status": "completed"}', encoding="utf-8")
+    write_table(
+        path / "slots.csv",
+        pd.DataFrame(
+            {
+                "slot": np.arange(n),
+                "time": [t.isoformat() for t in times],
+                "clearing_price": np.where(traded > 0, rng.uniform(0.05, 0.35, n), np.nan),
+                "traded_kwh": traded,
+                "vm_min_pu": rng.uniform(0.95, 1.0, n),
+                "vm_max_pu": rng.uniform(1.0, 1.04, n),
+                "loading_max_percent": rng.uniform(0, 80, n),
+            }
+        ),
+    )
+    return path
+
+
+def test_long_runs_are_aggregated(tmp_path: Path) -> None:
+    run = _year_run(tmp_path / "year")
+    assert main(["plot", str(run), "--format", "svg"]) == 0
+    market = (run / "plots" / "market_over_time.svg").read_text()
+    assert "local market per day" in market and "volume-weighted price" in market
+    assert "Energy per day [kWh]" in market
+    grid = (run / "plots" / "grid_over_time.svg").read_text()
+    assert "per day (extremes over its slots)" in grid
+    assert main(["plot", str(run), "--format", "svg", "--aggregate", "week"]) == 0
+    assert "local market per week" in (run / "plots" / "market_over_time.svg").read_text()
+
+
+def test_same_results_same_pdf(tiny_run: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    files = []
+    for _ in range(2):  # no creation date inside: byte-identical files
+        assert main(["plot", str(run), "--format", "pdf"]) == 0
+        files.append((run / "plots" / "market_over_time.pdf").read_bytes())
+    assert files[0] == files[1]

@@ -10,7 +10,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from cosim.errors import InputError
-from cosim.plots._common import DPI, read_csv, save
+from cosim.plots._common import DPI, PlotOptions, save
+from cosim.rundir import RunDir
 
 __all__ = ["SWEEP_METRICS", "plot_sweep"]
 
@@ -48,13 +49,26 @@ _KEY_LABELS: dict[str, tuple[str, str, float]] = {
 }
 
 
-def plot_sweep(sweep_dir: str | Path) -> list[Path]:
-    """Figures of a sweep (module docstring lists them) into ``sweep_dir/plots/``."""
-    d = Path(sweep_dir)
-    table = read_csv(d / "sweep.csv")
-    if "run_dir" not in table or "status" not in table:
-        raise InputError(d / "sweep.csv", "run_dir", "not a sweep.csv (no run_dir/status column)")
-    keys = list(table.columns[: list(table.columns).index("run_dir")])
+def plot_sweep(sweep_dir: str | Path | RunDir, options: PlotOptions | None = None) -> list[Path]:
+    """Figures of a sweep (module docstring lists them) into ``sweep_dir/plots/``.
+
+    Parameters
+    ----------
+    sweep_dir : str, Path or RunDir
+        The sweep directory (with ``sweep.csv``).
+    options : PlotOptions, optional
+        Format and currency label (default: PNG, ``currency``).
+
+    Returns
+    -------
+    list of Path
+        The files written.
+    """
+    opts = options or PlotOptions()
+    run = sweep_dir if isinstance(sweep_dir, RunDir) else RunDir(sweep_dir)
+    d = run.path
+    table = run.sweep()
+    keys = run.sweep_keys()
     if not keys:
         raise InputError(d / "sweep.csv", "(columns)", "no varied keys before run_dir")
     done = table[table["status"] == "completed"]
@@ -71,6 +85,7 @@ def plot_sweep(sweep_dir: str | Path) -> list[Path]:
         if metric not in done or not np.isfinite(done[metric].to_numpy(dtype=float)).any():
             continue
         unit, scale = _energy_unit(done[metric], unit, scale)
+        unit = unit.replace("currency", opts.currency)
         fig = Figure(figsize=(7.5, 4.8), dpi=DPI)
         ax = fig.add_subplot()
         _spread_line(ax, done, xkey, metric, scale, "C0", label)
@@ -90,8 +105,8 @@ def plot_sweep(sweep_dir: str | Path) -> list[Path]:
         ax.set_title(f"{label} vs {_KEY_LABELS.get(xkey, (xkey, '', 1))[0]}", fontsize=12)
         _put_spread_note(fig, name, done, xkey, spread)
         ax.grid(alpha=0.3)
-        written.append(save(fig, out / f"sweep_{metric}.png"))
-    billing = _sweep_billing(done, xkey, spread, name, out)
+        written.append(save(fig, out, f"sweep_{metric}", opts))
+    billing = _sweep_billing(done, xkey, spread, name, out, opts)
     if billing is not None:
         written.append(billing)
     return written
@@ -105,7 +120,9 @@ def _put_spread_note(fig: Figure, name: str, done: pd.DataFrame, xkey: str, spre
     )  # fmt: skip
 
 
-def _sweep_billing(done: pd.DataFrame, xkey: str, spread: str, name: str, out: Path) -> Path | None:
+def _sweep_billing(
+    done: pd.DataFrame, xkey: str, spread: str, name: str, out: Path, opts: PlotOptions
+) -> Path | None:
     models = [
         c.removeprefix("supplier_profit_") for c in done.columns if c.startswith("supplier_profit_")
     ]
@@ -119,9 +136,9 @@ def _sweep_billing(done: pd.DataFrame, xkey: str, spread: str, name: str, out: P
         _spread_line(ax_p, done, xkey, f"supplier_profit_{model}", 1.0, color, model, 0.1, shift)
         if f"mean_bill_{model}" in done:
             _spread_line(ax_b, done, xkey, f"mean_bill_{model}", 1.0, color, model, 0.1, shift)
-    ax_p.set_ylabel("Supplier profit, all suppliers [currency]")
+    ax_p.set_ylabel(f"Supplier profit, all suppliers [{opts.currency}]")
     ax_p.set_title("Supplier profit by billing model", fontsize=11)
-    ax_b.set_ylabel("Mean bill per participant [currency]")
+    ax_b.set_ylabel(f"Mean bill per participant [{opts.currency}]")
     ax_b.set_title("Mean bill by billing model", fontsize=11)
     for ax in (ax_p, ax_b):
         _x_axis(ax, xkey)
@@ -129,7 +146,7 @@ def _sweep_billing(done: pd.DataFrame, xkey: str, spread: str, name: str, out: P
         ax.legend(loc="best", fontsize=9)
     fig.suptitle(f"Billing models vs {_KEY_LABELS.get(xkey, (xkey, '', 1))[0]}", fontsize=12)
     _put_spread_note(fig, name, done, xkey, spread)
-    return save(fig, out / "sweep_billing.png")
+    return save(fig, out, "sweep_billing", opts)
 
 
 def _spread_note(name: str, done: pd.DataFrame, xkey: str, spread: str) -> str:
