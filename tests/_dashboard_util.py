@@ -67,6 +67,7 @@ def make_views(run: Path, consumer: int, supplier: int) -> None:
     On purpose the grid operator's view also holds files it should not (``participants.csv``
     and aggregates of groups below k): the dashboard must still not show them.
     """
+    shutil.rmtree(run / "views", ignore_errors=True)  # replace the views the run wrote
     slots = pd.read_csv(run / "slots.csv")
     parts = pd.read_csv(run / "participants.csv")
     info = pd.read_csv(run / "participants_info.csv")
@@ -154,6 +155,7 @@ def make_sweep(tiny_run: Path, root: Path) -> Path:
         for seed in (1, 2):
             name = f"participants.pv_penetration={pv}__seed={seed}"
             shutil.copytree(tiny_run, root / name)
+            shutil.rmtree(root / name / "views")  # a sweep of runs without role views
             rows.append(
                 {"participants.pv_penetration": pv, "seed": seed, "run_dir": name,
                  "status": "completed", "error": "", **run_metrics(root / name)}

@@ -19,7 +19,8 @@ def test_run_directory(tiny_run: Path) -> None:
     run = RunDir(tiny_run)
     assert run.kind == "run" and run.name == "tiny"
     assert run.summary()["slots"] == 6 and run.scenario()["seed"] == 11
-    assert run.has("slots") and not run.has("aggregates") and run.views() == []
+    assert run.has("slots") and not run.has("aggregates")
+    assert run.views() == ["grid_operator", "supplier_0", "supplier_1", "supplier_2"]  # defaults
     want = pd.read_csv(tiny_run / "slots.csv")
     assert run.columns("slots") == list(want.columns)
     got = run.table("slots", ["vm_max_pu", "slot"])
@@ -70,6 +71,7 @@ def test_parquet_tables(tiny_run: Path, tmp_path: Path) -> None:
 def test_views(tiny_run: Path, tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     shutil.copytree(tiny_run, run_dir)
+    shutil.rmtree(run_dir / "views")  # the ones the run wrote; these are made by hand
     for role in ("consumer_10", "consumer_2", "grid_operator", "supplier_1", "not_a_role"):
         (run_dir / "views" / role).mkdir(parents=True)
     view = run_dir / "views" / "consumer_2"
