@@ -1,56 +1,50 @@
-"""Aggregation groups from the topology and the counts behind buses and lines."""
+"""Participants behind each line (what a line's power would reveal), against brute force."""
 
 from __future__ import annotations
 
-import copy
-from pathlib import Path
-
+import networkx as nx
 import numpy as np
 import pandapower as pp
+import pandapower.topology as top
 import pytest
 
-from cosim.errors import InputError
-from cosim.grid.networks import attach_participants, load_network
-from cosim.privacy.groups import bus_participants, line_participants, participant_groups
-from cosim.scenario import load_scenario
-from cosim.simulation import build_simulation
+from cosim.grid.networks import load_network
+from cosim.privacy.groups import line_participants
+
+
+def _brute_force(net, line_ids: np.ndarray, bus: np.ndarray) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """Open each line in turn and count the participants no external grid reaches."""
+    total = bus.size
+    out = np.full(line_ids.size, total)
+    slack = set(net.ext_grid["bus"].astype(int))
+    for i, line in enumerate(line_ids):
+        in_service = net.line.at[line, "in_service"]
+        net.line.at[line, "in_service"] = False
+        graph = top.create_nxgraph(net, include_trafos=True)
+        net.line.at[line, "in_service"] = in_service
+        fed = set().union(*(nx.node_connected_component(graph, s) for s in slack))
+        cut = int(sum(b not in fed for b in bus))
+        if cut:
+            out[i] = cut
+    return out
 
 
 @pytest.mark.parametrize("name", ["village", "cigre_lv"])
-def test_groups_partition_the_participants(name: str) -> None:
-    net = load_network(name)
-    bus = attach_participants(net, name).bus
-    by_trafo = participant_groups(net, bus, "transformer")
-    by_feeder = participant_groups(net, bus, "feeder")
-    for groups in (by_trafo, by_feeder):
-        members = np.sort(np.concatenate([g.members for g in groups]))
-        np.testing.assert_array_equal(members, np.arange(bus.size))
-    # every feeder lies inside one transformer's group
-    owner = {int(i): g.name for g in by_trafo for i in g.members}
-    for g in by_feeder:
-        assert len({owner[int(i)] for i in g.members}) == 1
-    assert len(by_feeder) >= len(by_trafo)
-
-
-def test_line_counts_match_an_opened_line() -> None:
-    """Opening a line in pandapower de-energises exactly the participants counted behind it."""
-    net = load_network("village")
-    bus = attach_participants(net, "village").bus
-    counts = line_participants(net, net.line.index.to_numpy(), bus)
-    for line in (0, 10, 18, 50):
-        cut = copy.deepcopy(net)
-        cut.line.loc[line, "in_service"] = False
-        unsupplied = pp.topology.unsupplied_buses(cut)
-        assert counts[list(net.line.index).index(line)] == int(np.isin(bus, list(unsupplied)).sum())
-    assert bus_participants(np.array([int(bus[0]), -1]), bus)[1] == 0
-
-
-def test_explicit_groups_must_cover_everyone(tmp_path: Path) -> None:
-    path = tmp_path / "x.yaml"
-    path.write_text(
-        "name: x\ntime: {slots: 2}\nnetwork: {name: village}\n"
-        "privacy: {groups: explicit, explicit_groups: [[0, 1], [2]]}\n",
-        encoding="utf-8",
-    )
-    with pytest.raises(InputError, match=r"privacy\.explicit_groups"):
-        build_simulation(load_scenario(path))
+def test_counts_equal_brute_force_on_radial_and_meshed_networks(name: str) -> None:
+    net = load_network(name, None)
+    rng = np.random.default_rng(3)
+    buses = net.bus.index.to_numpy()
+    bus = rng.choice(buses, size=120)
+    lines = net.line.index.to_numpy()
+    radial = line_participants(net, lines, bus)
+    np.testing.assert_array_equal(radial, _brute_force(net, lines, bus))
+    assert (radial < bus.size).any()  # a radial feeder has lines with few participants behind
+    # close a loop and double a line: lines in a mesh or in parallel reveal nobody
+    far = lines[radial == radial.min()][0]
+    a, b = int(net.line.at[far, "from_bus"]), int(net.line.at[far, "to_bus"])
+    pp.create_line_from_parameters(net, a, b, 0.1, 0.2, 0.1, 0.0, 0.2)
+    pp.create_line_from_parameters(net, int(buses[1]), int(buses[-1]), 0.1, 0.2, 0.1, 0.0, 0.2)
+    lines = net.line.index.to_numpy()
+    meshed = line_participants(net, lines, bus)
+    np.testing.assert_array_equal(meshed, _brute_force(net, lines, bus))
+    assert meshed[lines == far][0] == bus.size

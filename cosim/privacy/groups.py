@@ -112,27 +112,47 @@ def line_participants(
 
     For a line in a mesh (opening it cuts nobody off) the count is the whole network's, so
     such a line is never treated as revealing a small group.
+
+    Linear in the network's size: a line cuts participants off only if it is a bridge of the
+    network (parallel lines never are); the participants it cuts off are those of the subtree
+    below it in a search tree rooted at the external grids.
     """
     graph = _graph(net, trafos=True)
-    slack = {int(b) for b in net.ext_grid["bus"]}
     per_bus = {int(b): int(c) for b, c in zip(*np.unique(bus, return_counts=True), strict=True)}
     total = int(bus.size)
     out = np.full(line_ids.size, total, dtype=np.int64)
-    edges = {
-        int(k[1]): (u, v, k)
+    simple = nx.Graph()
+    simple.add_nodes_from(graph.nodes)
+    multiplicity: dict[frozenset[Any], int] = {}
+    for u, v in graph.edges():
+        if u != v:
+            pair = frozenset((u, v))
+            multiplicity[pair] = multiplicity.get(pair, 0) + 1
+            simple.add_edge(u, v)
+    root = ("external grids",)
+    simple.add_edges_from((root, int(b)) for b in net.ext_grid["bus"])
+    bridges = {frozenset(e) for e in nx.bridges(simple)}
+    order = list(nx.dfs_preorder_nodes(simple, root))
+    parent = dict(nx.dfs_predecessors(simple, root))
+    below = {node: per_bus.get(node, 0) if node != root else 0 for node in order}
+    for node in reversed(order):
+        if node in parent:
+            below[parent[node]] += below[node]
+    unfed = total - below[root]  # participants no external grid reaches at all
+    ends = {
+        int(k[1]): (u, v)
         for u, v, k in graph.edges(keys=True)
         if isinstance(k, tuple) and k[0] == "line"
     }
     for i, line in enumerate(line_ids):
-        if int(line) not in edges:
+        if int(line) not in ends:
             continue
-        u, v, k = edges[int(line)]
-        graph.remove_edge(u, v, key=k)
-        fed = set()
-        for s in slack:
-            fed |= nx.node_connected_component(graph, s)
-        graph.add_edge(u, v, key=k)
-        cut = sum(c for b, c in per_bus.items() if b not in fed)
+        u, v = ends[int(line)]
+        pair = frozenset((u, v))
+        cut = unfed
+        if pair in bridges and multiplicity.get(pair, 0) == 1 and u in below and v in below:
+            child = v if parent.get(v) == u else u
+            cut += below[child]
         if cut:
             out[i] = cut
     return out
