@@ -5,6 +5,7 @@ Usage::
     python benchmarks/scale_curve.py                       # 500, 2,000, 5,000 participants
     python benchmarks/scale_curve.py --sizes 500 2000 5000 20000
     python benchmarks/scale_curve.py --json out.json
+    python benchmarks/scale_curve.py --set privacy.aggregation=none --set privacy.views=none
 
 Each point is K copies of the village feeder (pandapower's ``village_1``, 47 households) under
 one 20 kV busbar, K = round(participants / 47), built with ``scripts/derive_district.py
@@ -43,7 +44,8 @@ from cosim.scenario import load_scenario
 network, slots, out = sys.argv[2], int(sys.argv[3]), Path(sys.argv[4])
 scenario = load_scenario(
     Path(sys.argv[1]) / "scenarios" / "district.yaml",
-    [f"network.name={network}", f"time.slots={slots}", "output.buses=true", "output.lines=true"],
+    [f"network.name={network}", f"time.slots={slots}", "output.buses=true", "output.lines=true",
+     *sys.argv[5:]],
 )
 t0 = time.perf_counter()
 sim = build_simulation(scenario)
@@ -65,7 +67,9 @@ out.write_text(json.dumps({
 """
 
 
-def point(participants: int, slots: int, tmp: Path) -> dict[str, Any]:
+def point(
+    participants: int, slots: int, tmp: Path, overrides: list[str] | None = None
+) -> dict[str, Any]:
     """Build the network of ``participants`` and measure one run in a fresh process."""
     groups = max(1, round(participants / VILLAGE_HOUSEHOLDS))
     network = tmp / f"village_x{groups}.json"
@@ -78,7 +82,8 @@ def point(participants: int, slots: int, tmp: Path) -> dict[str, Any]:
     )  # fmt: skip
     out = tmp / f"point_{groups}.json"
     done = subprocess.run(
-        [sys.executable, "-c", CHILD, str(ROOT), str(network), str(slots), str(out)],
+        [sys.executable, "-c", CHILD, str(ROOT), str(network), str(slots), str(out),
+         *(overrides or [])],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     if done.returncode != 0:
@@ -95,11 +100,19 @@ def main() -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[500, 2000, 5000])
     parser.add_argument("--slots", type=int, default=96)
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="scenario override for every point, e.g. privacy.aggregation=none (repeatable)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         points = []
         for size in args.sizes:
-            points.append(point(size, args.slots, Path(tmp)))
+            points.append(point(size, args.slots, Path(tmp), args.overrides))
             print(f"  {size} participants done", file=sys.stderr)
     print(f"scale curve: K village feeders under one 20 kV bus, {args.slots} slots, lightsim2grid")
     print(

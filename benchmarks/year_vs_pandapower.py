@@ -173,11 +173,19 @@ def main() -> int:
         default="lightsim2grid",
         help="cosim's grid.backend",
     )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="scenario override, e.g. privacy.aggregation=none (repeatable)",
+    )
     args = parser.parse_args()
 
     scenario = load_scenario(
         ROOT / "scenarios" / "village_year.yaml",
-        [f"time.slots={args.slots}", f"grid.backend={args.backend}"],
+        [f"time.slots={args.slots}", f"grid.backend={args.backend}", *args.overrides],
     )
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
