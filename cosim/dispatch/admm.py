@@ -118,6 +118,7 @@ class AdmmResult:
     bytes_exchanged: int = 0
     key_bytes: int = 0
     exchange: SecureExchange | None = None
+    warm_start_rounds: int = 0
 
 
 def layouts(
@@ -157,6 +158,97 @@ def public_price(case: DispatchCase) -> np.ndarray:
     return np.zeros(case.time.steps)
 
 
+def price_taker_start(
+    case: DispatchCase,
+    des_of_node: np.ndarray,
+    problems: list[DesProblem],
+    price_per_kwh: np.ndarray,
+) -> tuple[list[np.ndarray], int]:
+    """Initial boundary values from one upward sweep of price-taking DES.
+
+    From the leaves up, every DES solves its LP with its outgoing boundary flows fixed to what
+    its child DES reported and its incoming flow priced at the public tariff (import costs
+    ``price * dt``, export earns it); it reports its incoming P and Q to its parent. Without
+    congestion these are the optimal flows; with congestion ADMM corrects them. One message
+    round per DES-tree level.
+
+    Returns
+    -------
+    z0 : list of numpy.ndarray
+        Per DES, initial values in its layout (V at ``v_root_pu``).
+    rounds : int
+        Message rounds used (levels of the DES tree minus one).
+    """
+    from scipy.optimize import linprog
+
+    steps = case.time.steps
+    head = {p.des: min(p.nodes, key=lambda v: _depth(case.parent, v)) for p in problems}
+    level = {d: 0 for d in head}
+    for d, v in head.items():
+        u = int(case.parent[v])
+        while u >= 0:
+            if int(des_of_node[u]) != int(des_of_node[case.parent[u]] if case.parent[u] >= 0 else -1):
+                level[d] += 1
+            u = int(case.parent[u])
+    reported: dict[int, np.ndarray] = {}  # line -> (P, Q) of the child end, 2T values
+    z0 = [np.where(p.quantity == 2, case.v_root_pu, 0.0) for p in problems]
+    dt = case.time.step_hours
+    for p in sorted(problems, key=lambda q: -level[q.des]):
+        lp = p.lp
+        cost = lp.cost.copy()
+        lo, hi = lp.lo.copy(), lp.hi.copy()
+        per = 3 * steps
+        for k, line in enumerate(p.lines):
+            cols = p.coupling_cols[k * per : (k + 1) * per]
+            if int(des_of_node[line]) == p.des:  # incoming: priced
+                cost[cols[:steps]] += price_per_kwh * dt
+            else:  # outgoing: fixed to the child's report
+                lo[cols[: 2 * steps]] = hi[cols[: 2 * steps]] = reported[line]
+        # reactive power: first try to import none (devices cover their node's Q), else free
+        q_in = np.concatenate(
+            [
+                p.coupling_cols[k * per + steps : k * per + 2 * steps]
+                for k, line in enumerate(p.lines)
+                if int(des_of_node[line]) == p.des
+            ]
+            or [np.zeros(0, int)]
+        )
+        for fix_q in (True, False):
+            lo_q, hi_q = lo.copy(), hi.copy()
+            if fix_q:
+                lo_q[q_in] = hi_q[q_in] = 0.0
+            res = linprog(
+                cost,
+                A_ub=lp.a_ub if lp.a_ub.shape[0] else None,
+                b_ub=lp.b_ub if lp.a_ub.shape[0] else None,
+                A_eq=lp.a_eq,
+                b_eq=lp.b_eq,
+                bounds=np.column_stack([lo_q, hi_q]),
+                method="highs-ds",
+            )
+            if res.status == 0:
+                break
+        if res.status != 0:
+            return [np.where(q.quantity == 2, case.v_root_pu, 0.0) for q in problems], 0
+        for k, line in enumerate(p.lines):
+            cols = p.coupling_cols[k * per : (k + 1) * per]
+            if int(des_of_node[line]) == p.des:
+                reported[line] = res.x[cols[: 2 * steps]]
+    for p, z in zip(problems, z0, strict=True):
+        per = 3 * steps
+        for k, line in enumerate(p.lines):
+            z[k * per : k * per + 2 * steps] = reported[line]
+    return z0, max(level.values(), default=0)
+
+
+def _depth(parent: np.ndarray, v: int) -> int:
+    d = 0
+    while parent[v] >= 0:
+        v = int(parent[v])
+        d += 1
+    return d
+
+
 def run_admm(
     case: DispatchCase,
     des_of_node: np.ndarray,
@@ -177,7 +269,7 @@ def run_admm(
         from cosim.dispatch.rmme import MaskedLocalQP
 
         gen = rng if rng is not None else np.random.default_rng(0)
-        solvers: list = [MaskedLocalQP(p.lp, gen) for p in problems]
+        solvers: list = [MaskedLocalQP(p.lp, gen, p.coupling_cols) for p in problems]
     elif settings.masking == "none":
         solvers = [LocalQP(p.lp) for p in problems]
     else:
@@ -188,7 +280,11 @@ def run_admm(
     # initial consensus values: zero flows, nominal voltage; duals from the public price
     z = [np.where(p.quantity == 2, case.v_root_pu, 0.0) for p in problems]
     u = [np.zeros(p.coupling_cols.size) for p in problems]
+    warm_rounds = 0
     if settings.price_warm_start:
+        tic = time.perf_counter()
+        z, warm_rounds = price_taker_start(case, des_of_node, problems, public_price(case))
+        secs["warm_start"] = time.perf_counter() - tic
         price = public_price(case) * case.time.step_hours
         for p, ui in zip(problems, u, strict=True):
             per = 3 * steps
@@ -294,4 +390,5 @@ def run_admm(
         bytes_exchanged=0 if exchange is None else exchange.stats.bytes_up + exchange.stats.bytes_down,
         key_bytes=0 if exchange is None else int(sum(exchange.stats.key_bytes.values())),
         exchange=exchange,
+        warm_start_rounds=warm_rounds,
     )
