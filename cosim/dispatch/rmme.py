@@ -21,6 +21,7 @@ import numpy as np
 from scipy import linalg, sparse
 
 from cosim.dispatch.lp import LpMatrices
+from cosim.dispatch.qp import clarabel_settings
 
 __all__ = ["CloudSolver", "MaskedLocalQP"]
 
@@ -57,11 +58,7 @@ class CloudSolver:
         )
         self._rhs = np.concatenate([np.zeros(nw), h])
         self._cones = [clarabel.ZeroConeT(nw), clarabel.NonnegativeConeT(g.shape[0])]
-        self._settings = clarabel.DefaultSettings()
-        self._settings.verbose = False
-        self._settings.tol_gap_abs = 1e-10
-        self._settings.tol_gap_rel = 1e-10
-        self._settings.tol_feas = 1e-10
+        self._settings = clarabel_settings()
 
     def solve(self, d: np.ndarray, lin: np.ndarray) -> np.ndarray:
         """Minimise with penalty weights ``d`` (p,) and masked linear costs ``lin`` (k,)."""
