@@ -40,10 +40,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pandapower as pp
 import pandapower.networks as pn
+import pandas as pd
 
 OUT = Path(__file__).resolve().parents[1] / "cosim" / "dispatch" / "data"
 EXPORT_LEVY = 0.244343  # des_lib.py: tax on each DES's sold power
@@ -76,8 +75,15 @@ def _network(edges: list[tuple[int, int, float, float]], n: int, vn_kv: float) -
     pp.create_ext_grid(net, bus=0, vm_pu=1.0)
     for u, v, r, x in edges:
         pp.create_line_from_parameters(
-            net, u, v, length_km=1.0, r_ohm_per_km=r, x_ohm_per_km=x, c_nf_per_km=0.0,
-            max_i_ka=HUGE_KA, name=f"{u}-{v}",
+            net,
+            u,
+            v,
+            length_km=1.0,
+            r_ohm_per_km=r,
+            x_ohm_per_km=x,
+            c_nf_per_km=0.0,
+            max_i_ka=HUGE_KA,
+            name=f"{u}-{v}",
         )
     return pp.to_json(net)
 
@@ -105,57 +111,126 @@ def derive_source_case(git_dir: Path, case_dir: str, name: str) -> None:
         q = cfg.get("Q_load")
         if p or q:
             rec = {"node": i, "kind": "load", "name": f"load{i}"}
-            rec["p_kw"] = _column(files["P_load"], p["index_col"], p["magnification factor"]) if p else 0.0
-            rec["q_kvar"] = _column(files["Q_load"], q["index_col"], q["magnification factor"]) if q else 0.0
+            rec["p_kw"] = (
+                _column(files["P_load"], p["index_col"], p["magnification factor"]) if p else 0.0
+            )
+            rec["q_kvar"] = (
+                _column(files["Q_load"], q["index_col"], q["magnification factor"]) if q else 0.0
+            )
             devices.append(rec)
         h = cfg.get("H_load")
         if h and h["magnification factor"] != 0:
-            devices.append({"node": i, "kind": "heat_load", "name": f"heat{i}",
-                            "h_kw_th": _column(files["H_load"], h["index_col"], h["magnification factor"])})
+            devices.append(
+                {
+                    "node": i,
+                    "kind": "heat_load",
+                    "name": f"heat{i}",
+                    "h_kw_th": _column(files["H_load"], h["index_col"], h["magnification factor"]),
+                }
+            )
         for key, kind in (("PV", "pv"), ("WP", "wind")):
             if key in cfg:
                 c = cfg[key]
-                devices.append({"node": i, "kind": kind, "name": f"{kind}{i}",
-                                "p_max_kw": _column(files[key], c["index_col"], c["magnification factor"]),
-                                "pf_min": 0.9})
+                devices.append(
+                    {
+                        "node": i,
+                        "kind": kind,
+                        "name": f"{kind}{i}",
+                        "p_max_kw": _column(files[key], c["index_col"], c["magnification factor"]),
+                        "pf_min": 0.9,
+                    }
+                )
         if "CHP" in cfg:
             c = cfg["CHP"]
-            devices.append({"node": i, "kind": "chp", "name": f"chp{i}", "p_max_kw": float(c["P_max"]),
-                            "heat_ratio": float(c["alpha"]), "fuel_price_per_kwh": float(c["gas_p"])})
+            devices.append(
+                {
+                    "node": i,
+                    "kind": "chp",
+                    "name": f"chp{i}",
+                    "p_max_kw": float(c["P_max"]),
+                    "heat_ratio": float(c["alpha"]),
+                    "fuel_price_per_kwh": float(c["gas_p"]),
+                }
+            )
         if "EH" in cfg:
             c = cfg["EH"]
-            devices.append({"node": i, "kind": "electric_heater", "name": f"eh{i}",
-                            "p_max_kw": float(c["P_max"]), "efficiency": float(c["eta"])})
+            devices.append(
+                {
+                    "node": i,
+                    "kind": "electric_heater",
+                    "name": f"eh{i}",
+                    "p_max_kw": float(c["P_max"]),
+                    "efficiency": float(c["eta"]),
+                }
+            )
         if "EHP" in cfg:
             c = cfg["EHP"]
-            devices.append({"node": i, "kind": "heat_pump", "name": f"hp{i}",
-                            "p_max_kw": float(c["P_max"]), "cop": float(c["cop"])})
+            devices.append(
+                {
+                    "node": i,
+                    "kind": "heat_pump",
+                    "name": f"hp{i}",
+                    "p_max_kw": float(c["P_max"]),
+                    "cop": float(c["cop"]),
+                }
+            )
         if "BT" in cfg:
             c = cfg["BT"]
             e = float(c["E_max"])
-            devices.append({"node": i, "kind": "battery", "name": f"bat{i}", "e_max_kwh": e,
-                            "p_max_kw": e / 3.0, "e_start_kwh": 0.3 * e, "e_end_kwh": 0.3 * e,
-                            "eta_charge": float(c["eta_charge"]),
-                            "eta_discharge": float(c["eta_discharge"]),
-                            "self_loss_per_h": float(c["r_loss"])})
+            devices.append(
+                {
+                    "node": i,
+                    "kind": "battery",
+                    "name": f"bat{i}",
+                    "e_max_kwh": e,
+                    "p_max_kw": e / 3.0,
+                    "e_start_kwh": 0.3 * e,
+                    "e_end_kwh": 0.3 * e,
+                    "eta_charge": float(c["eta_charge"]),
+                    "eta_discharge": float(c["eta_discharge"]),
+                    "self_loss_per_h": float(c["r_loss"]),
+                }
+            )
         if "HS" in cfg:
             c = cfg["HS"]
             e = float(c["E_max"])
-            devices.append({"node": i, "kind": "heat_storage", "name": f"hs{i}", "e_max_kwh_th": e,
-                            "h_max_kw_th": e / 3.0, "e_start_kwh_th": 0.3 * e,
-                            "e_end_kwh_th": 0.3 * e, "self_loss_per_h": float(c["r_loss"])})
+            devices.append(
+                {
+                    "node": i,
+                    "kind": "heat_storage",
+                    "name": f"hs{i}",
+                    "e_max_kwh_th": e,
+                    "h_max_kw_th": e / 3.0,
+                    "e_start_kwh_th": 0.3 * e,
+                    "e_end_kwh_th": 0.3 * e,
+                    "self_loss_per_h": float(c["r_loss"]),
+                }
+            )
         if "GI" in cfg:
             c = cfg["GI"]
             buy = _column(files["price"], "price", c["price_buy"]["magnification factor"])
             sell = _column(files["price"], "price", c["price_sell"]["magnification factor"])
-            devices.append({"node": i, "kind": "grid", "name": "grid", "buy_price_per_kwh": buy,
-                            "sell_price_per_kwh": sell, "p_buy_max_kw": float(c["P_buy_max"]),
-                            "p_sell_max_kw": float(c["P_sell_max"])})
+            devices.append(
+                {
+                    "node": i,
+                    "kind": "grid",
+                    "name": "grid",
+                    "buy_price_per_kwh": buy,
+                    "sell_price_per_kwh": sell,
+                    "p_buy_max_kw": float(c["P_buy_max"]),
+                    "p_sell_max_kw": float(c["P_sell_max"]),
+                }
+            )
     table = {
         "source": "aponie0525/A-Dual-Privacy-Framework-for-Decentralized-Energy-Management, "
         f"demo/data/{case_dir} (derived by scripts/derive_dispatch_cases.py)",
-        "steps": 24, "step_hours": 1.0, "v_min_pu": 0.95, "v_max_pu": 1.05, "v_root_pu": 1.0,
-        "export_levy_per_kwh": EXPORT_LEVY, "devices": devices,
+        "steps": 24,
+        "step_hours": 1.0,
+        "v_min_pu": 0.95,
+        "v_max_pu": 1.05,
+        "v_root_pu": 1.0,
+        "export_levy_per_kwh": EXPORT_LEVY,
+        "devices": devices,
     }
     _write(name, _network(edges, n, 10.0), table)
 
@@ -180,28 +255,64 @@ def derive_village() -> None:
     hourly_pv = pv.values[k0 : k0 + 96].reshape(24, 4, -1).mean(axis=1)[:, 0]
     devices: list[dict] = []
     for k, (idx, load) in enumerate(sub.load.iterrows()):
-        devices.append({"node": int(load.bus), "kind": "load", "name": f"house{idx}",
-                        "p_kw": [round(float(v), 6) for v in hourly_h[:, k % hourly_h.shape[1]]],
-                        "q_kvar": [round(float(v) * 0.2, 6) for v in hourly_h[:, k % hourly_h.shape[1]]]})
+        devices.append(
+            {
+                "node": int(load.bus),
+                "kind": "load",
+                "name": f"house{idx}",
+                "p_kw": [round(float(v), 6) for v in hourly_h[:, k % hourly_h.shape[1]]],
+                "q_kvar": [round(float(v) * 0.2, 6) for v in hourly_h[:, k % hourly_h.shape[1]]],
+            }
+        )
     for idx, sg in sub.sgen.iterrows():
         kwp = float(sg.p_mw) * 1000.0
-        devices.append({"node": int(sg.bus), "kind": "pv", "name": f"pv{idx}",
-                        "p_max_kw": [round(float(v) * kwp, 6) for v in hourly_pv], "pf_min": 0.9})
+        devices.append(
+            {
+                "node": int(sg.bus),
+                "kind": "pv",
+                "name": f"pv{idx}",
+                "p_max_kw": [round(float(v) * kwp, 6) for v in hourly_pv],
+                "pf_min": 0.9,
+            }
+        )
         e = 2.0 * kwp
-        devices.append({"node": int(sg.bus), "kind": "battery", "name": f"bat{idx}", "e_max_kwh": e,
-                        "p_max_kw": e / 2.0, "e_start_kwh": e / 2.0, "e_end_kwh": e / 2.0,
-                        "eta_charge": 0.95, "eta_discharge": 0.95, "self_loss_per_h": 0.0})
+        devices.append(
+            {
+                "node": int(sg.bus),
+                "kind": "battery",
+                "name": f"bat{idx}",
+                "e_max_kwh": e,
+                "p_max_kw": e / 2.0,
+                "e_start_kwh": e / 2.0,
+                "e_end_kwh": e / 2.0,
+                "eta_charge": 0.95,
+                "eta_discharge": 0.95,
+                "self_loss_per_h": 0.0,
+            }
+        )
     price = [0.4] * 6 + [0.7] + [1.1] * 3 + [0.7] * 8 + [1.1] * 3 + [0.4] * 3
-    devices.append({"node": root, "kind": "grid", "name": "grid", "buy_price_per_kwh": price,
-                    "sell_price_per_kwh": [0.5 * p for p in price]})
+    devices.append(
+        {
+            "node": root,
+            "kind": "grid",
+            "name": "grid",
+            "buy_price_per_kwh": price,
+            "sell_price_per_kwh": [0.5 * p for p in price],
+        }
+    )
     sub.load.drop(sub.load.index, inplace=True)
     sub.sgen.drop(sub.sgen.index, inplace=True)
     table = {
         "source": "pandapower create_synthetic_voltage_control_lv_network('village_1'); cosim "
         "built-in SimBench H0 and PV1 profiles, 2016-06-21 (derived by "
         "scripts/derive_dispatch_cases.py)",
-        "steps": 24, "step_hours": 1.0, "v_min_pu": 0.95, "v_max_pu": 1.05, "v_root_pu": 1.0,
-        "export_levy_per_kwh": 0.0, "devices": devices,
+        "steps": 24,
+        "step_hours": 1.0,
+        "v_min_pu": 0.95,
+        "v_max_pu": 1.05,
+        "v_root_pu": 1.0,
+        "export_levy_per_kwh": 0.0,
+        "devices": devices,
     }
     _write("village", pp.to_json(sub), table)
 

@@ -33,7 +33,9 @@ def test_shipped_case_matches_its_files(name: str) -> None:
     assert (case.parent >= 0).sum() == case.n - 1  # radial
 
 
-@pytest.mark.parametrize(("name", "mode", "parts"), [("six_bus", "bus", 0), ("village", "balanced", 4)])
+@pytest.mark.parametrize(
+    ("name", "mode", "parts"), [("six_bus", "bus", 0), ("village", "balanced", 4)]
+)
 def test_partition_does_not_change_the_optimum(name: str, mode: str, parts: int) -> None:
     """Blocks plus consensus rows give the optimum of the unpartitioned LP (one DES)."""
     case = load_case(name)
@@ -51,7 +53,9 @@ def test_balanced_partition_is_connected_and_sized() -> None:
     for k in (2, 4, 8):
         labels = partition(case, "balanced", k)
         assert len(set(labels.tolist())) == k
-        heads = [v for v in range(case.n) if case.parent[v] < 0 or labels[case.parent[v]] != labels[v]]
+        heads = [
+            v for v in range(case.n) if case.parent[v] < 0 or labels[case.parent[v]] != labels[v]
+        ]
         assert len(heads) == k  # one entry node per DES: connected parts of the tree
         assert labels[0] == 0
 
@@ -76,8 +80,10 @@ def test_battery_and_heat_rows_hold_at_the_central_optimum() -> None:
             for dev in case.devices[v]:
                 if dev.kind != "battery":
                     continue
-                get = lambda s: np.array([x[names.index(f"{dev.name}.{s}[{t}]")] for t in range(24)])  # noqa: E731
-                c, d, e = get("charge_kw"), get("discharge_kw"), get("e")
+                c, d, e = (
+                    np.array([x[names.index(f"{dev.name}.{s}[{t}]")] for t in range(24)])
+                    for s in ("charge_kw", "discharge_kw", "e")
+                )
                 keep = 1 - dev.self_loss_per_h * dt
                 prev = np.concatenate([[dev.e_start_kwh], e[:-1]])
                 expect = prev * keep + dt * (dev.eta_charge * c - d / dev.eta_discharge)

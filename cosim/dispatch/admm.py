@@ -30,7 +30,7 @@ import numpy as np
 
 from cosim.dispatch.case import DispatchCase
 from cosim.dispatch.devices import GridInterface
-from cosim.dispatch.model import QUANTITIES, DesProblem
+from cosim.dispatch.model import DesProblem
 from cosim.dispatch.privacy import SecureExchange
 from cosim.dispatch.qp import LocalQP
 
@@ -187,7 +187,9 @@ def price_taker_start(
     for d, v in head.items():
         u = int(case.parent[v])
         while u >= 0:
-            if int(des_of_node[u]) != int(des_of_node[case.parent[u]] if case.parent[u] >= 0 else -1):
+            if int(des_of_node[u]) != int(
+                des_of_node[case.parent[u]] if case.parent[u] >= 0 else -1
+            ):
                 level[d] += 1
             u = int(case.parent[u])
     reported: dict[int, np.ndarray] = {}  # line -> (P, Q) of the child end, 2T values
@@ -264,7 +266,9 @@ def run_admm(
     steps = case.time.steps
     secs = dict.fromkeys(("setup", "local", "encrypt", "aggregate", "decrypt", "total"), 0.0)
     lay = layouts(problems, des_of_node, case.parent)
-    exchange = SecureExchange(lay, settings.encryption, settings.key_bits) if len(problems) > 1 else None
+    exchange = (
+        SecureExchange(lay, settings.encryption, settings.key_bits) if len(problems) > 1 else None
+    )
     if settings.masking == "rmme":
         from cosim.dispatch.rmme import MaskedLocalQP
 
@@ -387,7 +391,9 @@ def run_admm(
         dual_residual=np.array(dual),
         rho=np.array(rhos),
         seconds=secs,
-        bytes_exchanged=0 if exchange is None else exchange.stats.bytes_up + exchange.stats.bytes_down,
+        bytes_exchanged=0
+        if exchange is None
+        else exchange.stats.bytes_up + exchange.stats.bytes_down,
         key_bytes=0 if exchange is None else int(sum(exchange.stats.key_bytes.values())),
         exchange=exchange,
         warm_start_rounds=warm_rounds,

@@ -87,7 +87,9 @@ class DispatchCase:
         return replace(self, time=TimeAxis(steps, self.time.step_hours))
 
 
-def _network_arrays(net_json: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, np.ndarray, list[int]]:
+def _network_arrays(
+    net_json: str,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, np.ndarray, list[int]]:
     """Parent, r, x, vn and line limits from a pandapower JSON network (radial, one ext_grid)."""
     import pandapower as pp
 
@@ -243,8 +245,10 @@ def partition(
             remaining = int(alive.sum())
             goal = remaining / (k + 1) if k + 1 > 1 else target
             cands = [v for v in order[1:] if alive[v] and size[v] >= goal]
-            v = min(cands, key=lambda c: (size[c], c)) if cands else max(
-                (c for c in order[1:] if alive[c]), key=lambda c: (size[c], -c)
+            v = (
+                min(cands, key=lambda c: (size[c], c))
+                if cands
+                else max((c for c in order[1:] if alive[c]), key=lambda c: (size[c], -c))
             )
             stack = [v]
             while stack:

@@ -59,8 +59,15 @@ class Injection:
 class DispatchDevice(Protocol):
     """One device of a DES (the interface of every kind)."""
 
-    kind: str
-    name: str
+    @property
+    def kind(self) -> str:
+        """Registry name of the device's kind."""
+        ...
+
+    @property
+    def name(self) -> str:
+        """Unique name within its case (prefixes its variable names)."""
+        ...
 
     def build(self, lp: LpBlock, time: TimeAxis) -> Injection:
         """Add variables and rows to ``lp``; return the injection into the node."""
@@ -121,7 +128,9 @@ class Renewable:
     kind: str = "pv"
 
     def build(self, lp: LpBlock, time: TimeAxis) -> Injection:
-        p = lp.add_var(f"{self.name}.p_kw", time.steps, 0.0, _series({"p": self.p_max_kw}, "p", time))
+        p = lp.add_var(
+            f"{self.name}.p_kw", time.steps, 0.0, _series({"p": self.p_max_kw}, "p", time)
+        )
         q = lp.add_var(f"{self.name}.q_kvar", time.steps, -np.inf, np.inf)
         _pf_rows(lp, q, [(p, 1.0)], self.pf_min)
         return Injection(p=[(p, 1.0)], q=[(q, 1.0)])
@@ -176,7 +185,11 @@ def _storage_rows(
     keep = 1.0 - loss_per_h * dt
     first = slice(0, 1)
     lp.add_eq(
-        [(e[first], 1.0), (into[0][first], -dt * np.asarray(into[1])), (out[0][first], dt * np.asarray(out[1]))],
+        [
+            (e[first], 1.0),
+            (into[0][first], -dt * np.asarray(into[1])),
+            (out[0][first], dt * np.asarray(out[1])),
+        ],
         keep * e_start,
     )
     if time.steps > 1:
@@ -294,7 +307,7 @@ class ElectricHeater:
 
 @dataclass(frozen=True)
 class GridInterface:
-    """Connection to the upstream grid: buy at ``buy_price_per_kwh(t)``, sell at ``sell_price_per_kwh(t)``."""
+    """Connection to the upstream grid: buys at ``buy_price_per_kwh(t)``, sells at the sell price."""
 
     name: str
     buy_price_per_kwh: Any
@@ -309,7 +322,9 @@ class GridInterface:
         buy_price = _series({"b": self.buy_price_per_kwh}, "b", time)
         sell_price = _series({"s": self.sell_price_per_kwh}, "s", time)
         buy = lp.add_var(f"{self.name}.buy_kw", time.steps, 0.0, self.p_buy_max_kw, buy_price * dt)
-        sell = lp.add_var(f"{self.name}.sell_kw", time.steps, 0.0, self.p_sell_max_kw, -sell_price * dt)
+        sell = lp.add_var(
+            f"{self.name}.sell_kw", time.steps, 0.0, self.p_sell_max_kw, -sell_price * dt
+        )
         q = lp.add_var(f"{self.name}.q_kvar", time.steps, -np.inf, np.inf)
         _pf_rows(lp, q, [(buy, 1.0), (sell, 1.0)], self.pf_min)
         return Injection(p=[(buy, 1.0), (sell, -1.0)], q=[(q, 1.0)])
@@ -335,7 +350,8 @@ def make_device(record: Mapping[str, Any]) -> DispatchDevice:
 
     Examples
     --------
-    >>> make_device({"kind": "electric_heater", "name": "eh", "p_max_kw": 5, "efficiency": 0.95}).kind
+    >>> rec = {"kind": "electric_heater", "name": "eh", "p_max_kw": 5, "efficiency": 0.95}
+    >>> make_device(rec).kind
     'electric_heater'
     """
     kind = record.get("kind")

@@ -23,7 +23,7 @@ Term = tuple[np.ndarray, ArrayLike]
 
 @dataclass(frozen=True, eq=False)
 class LpMatrices:
-    """``min c'x`` s.t. ``A_eq x = b_eq``, ``A_ub x <= b_ub``, ``lo <= x <= hi`` (finished block)."""
+    """A finished block: ``min c'x`` s.t. ``A_eq x = b_eq``, ``A_ub x <= b_ub``, bounds."""
 
     cost: np.ndarray
     a_eq: sparse.csr_matrix
@@ -60,7 +60,12 @@ class LpBlock:
         self._units: dict[str, list[np.ndarray]] = {"eq": [], "ub": []}
 
     def add_var(
-        self, name: str, size: int, lo: ArrayLike = 0.0, hi: ArrayLike = np.inf, cost: ArrayLike = 0.0
+        self,
+        name: str,
+        size: int,
+        lo: ArrayLike = 0.0,
+        hi: ArrayLike = np.inf,
+        cost: ArrayLike = 0.0,
     ) -> np.ndarray:
         """Add ``size`` variables; return their column indices."""
         idx = np.arange(self.n, self.n + size)

@@ -69,7 +69,9 @@ class DesProblem:
         return out
 
 
-def _sum_rows(lp: LpBlock, terms: list[Term], const: np.ndarray, steps: int, unit: str = "kw") -> None:
+def _sum_rows(
+    lp: LpBlock, terms: list[Term], const: np.ndarray, steps: int, unit: str = "kw"
+) -> None:
     """``sum(terms) + const == 0`` per step (skipped when empty and zero)."""
     if not terms:
         if np.any(np.abs(const) > 0):

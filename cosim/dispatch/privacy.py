@@ -1,4 +1,4 @@
-"""Encrypted consensus exchange: DES key holders, the distribution system operator (DSO), signed keys.
+"""Encrypted consensus exchange: DES key holders, the DSO, signed key announcements.
 
 Each DES owns one key pair of the configured scheme (``dispatch.encryption``) and one Ed25519
 identity key whose public half every party knows from enrolment. A DES announces its public
@@ -223,7 +223,9 @@ def public_from_bytes(scheme: str, key_id: str, data: bytes) -> Any:
         context = ts.context_from(data)
         return _CkksPublic(CKKSPublicKey(key_id, context))
     if scheme == "paillier_djn":
-        return _PaillierPublic(DJNPublicKey(key_id, phe.PaillierPublicKey(int.from_bytes(data, "big"))))
+        return _PaillierPublic(
+            DJNPublicKey(key_id, phe.PaillierPublicKey(int.from_bytes(data, "big")))
+        )
     raise ValueError(f"unknown encryption {scheme!r}")
 
 
@@ -269,14 +271,20 @@ class DesEndpoint:
         sig = self._identity.sign(announcement_message(self.des, self.scheme, data))
         return KeyAnnouncement(self.des, self.scheme, data, sig)
 
-    def accept(self, announcements: Sequence[KeyAnnouncement], identities: dict[int, bytes]) -> None:
+    def accept(
+        self, announcements: Sequence[KeyAnnouncement], identities: dict[int, bytes]
+    ) -> None:
         """Take the neighbours' keys from relayed announcements; refuse unsigned ones."""
         for ann in announcements:
             if ann.des not in self.shared:
                 continue
             if ann.scheme != self.scheme or not verify_announcement(ann, identities):
-                raise ValueError(f"DES {self.des}: key announcement of DES {ann.des} fails verification")
-            self.neighbour_keys[ann.des] = public_from_bytes(ann.scheme, f"des-{ann.des}", ann.key_bytes)
+                raise ValueError(
+                    f"DES {self.des}: key announcement of DES {ann.des} fails verification"
+                )
+            self.neighbour_keys[ann.des] = public_from_bytes(
+                ann.scheme, f"des-{ann.des}", ann.key_bytes
+            )
         missing = set(self.shared) - set(self.neighbour_keys)
         if missing:
             raise ValueError(f"DES {self.des}: no verified key of neighbours {sorted(missing)}")
@@ -376,7 +384,8 @@ class SecureExchange:
         tic = time.perf_counter()
         self.scheme = scheme
         self.endpoints = [
-            DesEndpoint(d, size, shared, scheme, key_bits) for d, (size, shared) in enumerate(layouts)
+            DesEndpoint(d, size, shared, scheme, key_bits)
+            for d, (size, shared) in enumerate(layouts)
         ]
         sizes = {d: size for d, (size, _) in enumerate(layouts)}
         identities = {e.des: e.identity_public for e in self.endpoints}

@@ -18,17 +18,32 @@ from scipy import sparse
 
 from cosim.dispatch.lp import LpMatrices
 
-__all__ = ["LocalQP", "clarabel_settings"]
+__all__ = ["LocalQP", "clarabel_settings", "solve_clarabel"]
 
 
-def clarabel_settings() -> clarabel.DefaultSettings:
-    """Silent Clarabel settings with tight tolerances (1e-10)."""
+def clarabel_settings(tol: float = 1e-10) -> clarabel.DefaultSettings:
+    """Silent Clarabel settings with gap and feasibility tolerances ``tol``."""
     settings = clarabel.DefaultSettings()
     settings.verbose = False
-    settings.tol_gap_abs = 1e-10
-    settings.tol_gap_rel = 1e-10
-    settings.tol_feas = 1e-10
+    settings.tol_gap_abs = tol
+    settings.tol_gap_rel = tol
+    settings.tol_feas = tol
     return settings
+
+
+def solve_clarabel(
+    p: sparse.csc_matrix,
+    q: np.ndarray,
+    a: sparse.csc_matrix,
+    b: np.ndarray,
+    cones: list,
+) -> np.ndarray:
+    """Clarabel at 1e-10, retried at 1e-8 when it stops for lack of progress."""
+    for tol in (1e-10, 1e-8):
+        sol = clarabel.DefaultSolver(p, q, a, b, cones, clarabel_settings(tol)).solve()
+        if str(sol.status) in ("Solved", "AlmostSolved"):
+            return np.asarray(sol.x, dtype=float)
+    raise RuntimeError(f"QP not solved: {sol.status}")
 
 
 class LocalQP:
@@ -52,7 +67,6 @@ class LocalQP:
             clarabel.ZeroConeT(n_eq),
             clarabel.NonnegativeConeT(self._a.shape[0] - n_eq),
         ]
-        self._settings = clarabel_settings()
 
     def solve(self, hess: np.ndarray, lin: np.ndarray) -> tuple[np.ndarray, float]:
         """Minimiser and LP part ``c'x`` of the objective.
@@ -65,10 +79,5 @@ class LocalQP:
             Added to the LP costs.
         """
         p = sparse.diags(hess, format="csc")
-        sol = clarabel.DefaultSolver(
-            p, self.lp.cost + lin, self._a, self._b, self._cones, self._settings
-        ).solve()
-        if str(sol.status) not in ("Solved", "AlmostSolved"):
-            raise RuntimeError(f"local QP not solved: {sol.status}")
-        x = np.asarray(sol.x, dtype=float)
+        x = solve_clarabel(p, self.lp.cost + lin, self._a, self._b, self._cones)
         return x, float(self.lp.cost @ x)

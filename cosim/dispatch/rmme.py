@@ -21,7 +21,7 @@ import numpy as np
 from scipy import linalg, sparse
 
 from cosim.dispatch.lp import LpMatrices
-from cosim.dispatch.qp import clarabel_settings
+from cosim.dispatch.qp import solve_clarabel
 
 __all__ = ["CloudSolver", "MaskedLocalQP"]
 
@@ -58,7 +58,6 @@ class CloudSolver:
         )
         self._rhs = np.concatenate([np.zeros(nw), h])
         self._cones = [clarabel.ZeroConeT(nw), clarabel.NonnegativeConeT(g.shape[0])]
-        self._settings = clarabel_settings()
 
     def solve(self, d: np.ndarray, lin: np.ndarray) -> np.ndarray:
         """Minimise with penalty weights ``d`` (p,) and masked linear costs ``lin`` (k,)."""
@@ -67,12 +66,9 @@ class CloudSolver:
             (d, (np.arange(k, k + nw), np.arange(k, k + nw))), shape=(k + nw, k + nw)
         )
         q = np.concatenate([lin, np.zeros(nw)])
-        solver = clarabel.DefaultSolver(p, q, self._a, self._rhs, self._cones, self._settings)
-        sol = solver.solve()
-        if str(sol.status) not in ("Solved", "AlmostSolved"):
-            raise RuntimeError(f"masked QP not solved by the cloud: {sol.status}")
+        x = solve_clarabel(p, q, self._a, self._rhs, self._cones)
         self.solves += 1
-        return np.asarray(sol.x, dtype=float)[:k]
+        return x[:k]
 
 
 class MaskedLocalQP:
