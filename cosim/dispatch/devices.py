@@ -307,7 +307,7 @@ class ElectricHeater:
 
 @dataclass(frozen=True)
 class GridInterface:
-    """Connection to the upstream grid: buys at ``buy_price_per_kwh(t)``, sells at the sell price."""
+    """Connection to the upstream grid: buys at ``buy_price_per_kwh(t)``, sells at its price."""
 
     name: str
     buy_price_per_kwh: Any
