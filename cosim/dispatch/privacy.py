@@ -16,10 +16,10 @@ One exchange round (all boundary values packed, no rotations, so no Galois keys)
    neighbours' ciphertexts under ``j``'s key: every slot then holds ``x_u + x_v`` of one line.
 3. DES ``j`` decrypts the sum and halves it: the consensus value ``z = (x_u + x_v) / 2``.
 
-Schemes: ``ckks`` (tenseal, the settlement's parameters: N = 8192, 128-bit security; values
-approximate, error about 1e-9 here), ``paillier_djn`` (exact: the values are fixed-point integers
-at scale ``2**40``, sums exact), ``plain`` (no encryption, the same fixed-point integers, so
-Paillier iterates equal plain ones bit for bit). docs/privacy.md lists what each party learns.
+Schemes: ``ckks`` (tenseal, N = 4096 with a 109-bit modulus, 128-bit security, see
+:data:`CKKS_COEFF_MOD_BIT_SIZES`; values approximate, error about 1e-8), ``paillier_djn``
+(exact: the values are fixed-point integers at scale ``2**40``, sums exact), ``plain`` (no
+encryption, the same fixed-point integers, so Paillier iterates equal plain ones bit for bit). docs/privacy.md lists what each party learns.
 """
 
 from __future__ import annotations
@@ -35,12 +35,17 @@ import tenseal as ts
 
 from cosim.settlement.crypto import (
     CKKSPublicKey,
+    CKKSSecretKey,
     MeterSigner,
     OpCounts,
-    generate_keypair,
     verify_signature,
 )
-from cosim.settlement.paillier import FIXED_POINT_BITS, DJNPublicKey, fixed_point
+from cosim.settlement.paillier import (
+    FIXED_POINT_BITS,
+    DJNPublicKey,
+    fixed_point,
+    generate_paillier_keypair,
+)
 
 __all__ = [
     "ENCRYPTION_SCHEMES",
@@ -55,6 +60,16 @@ __all__ = [
 
 ENCRYPTION_SCHEMES: tuple[str, ...] = ("ckks", "paillier_djn", "plain")
 """Values of ``dispatch.encryption``."""
+
+CKKS_POLY_MODULUS_DEGREE = 4096
+"""Ring dimension of the dispatch's CKKS contexts (2048 slots: a DES with up to 28 boundary
+lines at 24 steps fits one ciphertext)."""
+CKKS_COEFF_MOD_BIT_SIZES: tuple[int, ...] = (60, 49)
+"""One 60-bit data prime and the special prime: the exchange only adds ciphertexts (no
+multiplication, no rescaling, no rotation), so no further level is needed. 109 bits total is
+the HomomorphicEncryption.org bound for 128-bit security at N = 4096."""
+CKKS_SCALE_BITS = 40
+"""Encoding scale ``2**40``: decrypted sums carry an error of about 1e-8 (measured)."""
 
 
 @dataclass(frozen=True)
@@ -205,11 +220,19 @@ def _keypair(scheme: str, key_id: str, key_bits: int) -> tuple[Any, Any]:
     if scheme == "plain":
         return _PlainPublic(key_id), _PlainSecret()
     if scheme == "ckks":
-        pub, sec = generate_keypair("ckks", key_id, galois_keys=False)
-        assert isinstance(pub, CKKSPublicKey)
-        return _CkksPublic(pub), _SettlementSecret(sec)
+        context = ts.context(
+            ts.SCHEME_TYPE.CKKS,
+            poly_modulus_degree=CKKS_POLY_MODULUS_DEGREE,
+            coeff_mod_bit_sizes=list(CKKS_COEFF_MOD_BIT_SIZES),
+        )
+        context.global_scale = 2.0**CKKS_SCALE_BITS
+        public = context.copy()
+        public.make_context_public()  # drops the secret key
+        return _CkksPublic(CKKSPublicKey(key_id, public)), _SettlementSecret(
+            CKKSSecretKey(key_id, context)
+        )
     if scheme == "paillier_djn":
-        pub, sec = generate_keypair("paillier_djn", key_id, key_bits=key_bits)
+        pub, sec = generate_paillier_keypair("paillier_djn", key_id, key_bits)
         assert isinstance(pub, DJNPublicKey)
         return _PaillierPublic(pub), _SettlementSecret(sec)
     raise ValueError(f"unknown encryption {scheme!r}; expected one of {ENCRYPTION_SCHEMES}")
