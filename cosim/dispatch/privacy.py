@@ -19,7 +19,8 @@ One exchange round (all boundary values packed, no rotations, so no Galois keys)
 Schemes: ``ckks`` (tenseal, N = 4096 with a 109-bit modulus, 128-bit security, see
 :data:`CKKS_COEFF_MOD_BIT_SIZES`; values approximate, error about 1e-8), ``paillier_djn``
 (exact: the values are fixed-point integers at scale ``2**40``, sums exact), ``plain`` (no
-encryption, the same fixed-point integers, so Paillier iterates equal plain ones bit for bit). docs/privacy.md lists what each party learns.
+encryption, the same fixed-point integers, so Paillier iterates equal plain ones bit for bit).
+docs/privacy.md lists what each party learns.
 """
 
 from __future__ import annotations
