@@ -162,17 +162,3 @@ def test_cloud_holds_no_constraint_data_in_plaintext(six_bus) -> None:
         assert arr.shape != p.lp.a_eq.shape and arr.shape != p.lp.a_ub.shape
     # rows are permuted and scaled: no masked row is a multiple of another's unscaled form
     assert masked.cloud.g.shape[1] < p.lp.n
-
-
-def test_rmme_dispatch_reaches_the_same_optimum(six_bus) -> None:
-    case, labels, problems = six_bus
-    plain = run_admm(case, labels, problems, AdmmSettings(encryption="plain"))
-    masked = run_admm(
-        case,
-        labels,
-        problems,
-        AdmmSettings(encryption="plain", masking="rmme"),
-        np.random.default_rng(1),
-    )
-    assert plain.converged and masked.converged
-    assert masked.objective == pytest.approx(plain.objective, rel=1e-4)
