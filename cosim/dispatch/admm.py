@@ -14,11 +14,12 @@ Residuals are standard and reported per quantity in its unit: primal ``r = x - z
 pu], dual ``s = rho * (z - z_prev)`` [currency/kW, currency/kvar, currency/pu], with ``z - z_prev``
 in the quantity's unit. The iteration stops when, for every quantity, ``max |r|`` and
 ``max |z - z_prev|`` are below its tolerance (``tol_kw`` for P and Q, ``tol_pu`` for V). Each
-quantity's penalty is balanced separately (``rho *= tau`` when ``|r| > mu |s| / rho_scale``...,
-He et al. 2000) during the first ``balance_iterations`` iterations, then frozen, which keeps
-the convergence guarantee of fixed-penalty ADMM. The scaled duals start from the public
-time-of-use price on P copies (the marginal value of power at the root), which is a warm start,
-not a change of the problem.
+quantity's penalty can be balanced separately (``rho *= tau`` when its primal residual, relative
+to its tolerance, exceeds ``mu`` times its dual one, ``rho /= tau`` in the opposite case; He et
+al. 2000) during the first ``balance_iterations`` iterations, then frozen, which keeps the
+convergence guarantee of fixed-penalty ADMM. The scaled duals start from the public
+time-of-use price on P copies (the marginal value of power at the root) and the boundary values
+from a price-taker sweep (:func:`price_taker_start`): a warm start, not a change of the problem.
 """
 
 from __future__ import annotations
@@ -379,7 +380,6 @@ def run_admm(
             st.aggregate_seconds,
             st.decrypt_seconds,
         )
-        secs["setup"] += st.key_setup_seconds * 0  # already inside setup
     secs["total"] = time.perf_counter() - t0
     objective = float(sum(p.lp.cost @ x for p, x in zip(problems, x_all, strict=True)))
     return AdmmResult(

@@ -269,8 +269,6 @@ def violations(problems: list[DesProblem], x: list[np.ndarray]) -> dict[str, flo
     bound = np.maximum(np.maximum(central.lo - xx, xx - central.hi), 0.0)
     is_v = np.array(["v_pu" in n for n in central.names])
     con = np.abs(cons @ xx)
-    con_v = np.concatenate([p.quantity == 2 for p in problems for _ in (0,)])
-    del con_v
     cons_is_v = np.asarray(abs(cons) @ is_v.astype(float) > 0).reshape(-1)
     for unit in ("kw", "pu"):
         parts = [
