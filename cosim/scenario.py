@@ -663,6 +663,60 @@ class SweepConfig(_Section):
     )
 
 
+class DispatchAdmmConfig(_Section):
+    """Consensus ADMM of the decentralized dispatch (docs/dispatch.md)."""
+
+    rho: float = Field(
+        default=0.1, gt=0, description="Initial penalty of P and Q copies [currency/kW^2]."
+    )
+    voltage_rho_factor: float = Field(
+        default=1e5, gt=0, description="Penalty of voltage copies relative to `rho` [kW^2/pu^2]."
+    )
+    over_relaxation: float = Field(default=1.6, gt=0, lt=2, description="Over-relaxation alpha.")
+    tol_kw: float = Field(
+        default=2.5e-4, gt=0, description="Primal and dual tolerance of P and Q [kW, kvar]."
+    )
+    tol_pu: float = Field(default=2.5e-5, gt=0, description="Primal and dual tolerance of V [pu].")
+    max_iterations: int = Field(default=3000, ge=1, description="Iteration limit.")
+    balance_iterations: int = Field(
+        default=0, ge=0, description="Residual balancing of the penalties in the first iterations."
+    )
+    price_warm_start: bool = Field(
+        default=True,
+        description="Start from the public tariff: price duals and a price-taker upward sweep.",
+    )
+    acceleration: bool = Field(
+        default=False, description="Nesterov extrapolation with restart (fast ADMM)."
+    )
+
+
+class DispatchConfig(_Section):
+    """Decentralized privacy-preserving dispatch of distributed energy systems (DES)."""
+
+    enabled: bool = Field(
+        default=False, description="Solve the dispatch (`python -m cosim.dispatch`; dispatch.csv)."
+    )
+    case: Literal["six_bus", "yingkou60", "village"] = Field(
+        default="six_bus", description="Shipped dispatch case (network and devices)."
+    )
+    partition: Literal["bus", "feeder", "balanced", "explicit"] = Field(
+        default="bus",
+        description="Split into DES: per bus, per feeder, `parts` balanced parts, or `mapping`.",
+    )
+    parts: int = Field(default=0, ge=0, description="Number of DES for `balanced`.")
+    mapping: tuple[int, ...] | None = Field(
+        default=None, description="DES of each node for `explicit`."
+    )
+    encryption: Literal["ckks", "paillier_djn", "plain"] = Field(
+        default="ckks", description="What the DSO sees: CKKS or DJN-Paillier ciphertexts, or plain."
+    )
+    masking: Literal["none", "rmme"] = Field(
+        default="none", description="`rmme`: each DES's local QP is solved masked by a cloud."
+    )
+    key_bits: int = Field(default=2048, ge=2048, description="Paillier modulus size [bit].")
+    admm: DispatchAdmmConfig = DispatchAdmmConfig()
+
+
 class Scenario(_Section):
     """A complete, validated scenario."""
 
@@ -685,6 +739,7 @@ class Scenario(_Section):
     output: OutputConfig = OutputConfig()
     sweep: SweepConfig = SweepConfig()
     privacy: PrivacyConfig = PrivacyConfig()
+    dispatch: DispatchConfig = DispatchConfig()
     source_file: str | None = Field(
         default=None, exclude=True, description="The scenario file (set by the loader)."
     )

@@ -1,0 +1,364 @@
+"""Devices of a distributed energy system (DES) as LP blocks, behind one named interface.
+
+Every device kind implements :class:`DispatchDevice`: ``build(lp, time)`` adds its variables
+and rows to the DES's :class:`~cosim.dispatch.lp.LpBlock` and returns an :class:`Injection`,
+its contribution to the node's active (``p``, kW), reactive (``q``, kvar) and heat (``h``,
+kW_th) balances, positive = supplied to the node. :data:`DEVICE_KINDS` maps the ``kind``
+field of a device table record to its class; :func:`make_device` checks the name. The model
+(:mod:`cosim.dispatch.model`) never asks which kind it holds.
+
+Units: power kW (electric), kvar, kW_th (heat); energy kWh, kWh_th; prices currency/kWh.
+A time axis has ``steps`` slots of ``step_hours`` h. Devices follow the model of the dual-privacy
+framework (Li et al., public repository aponie0525/A-Dual-Privacy-Framework-for-Decentralized-
+Energy-Management; docs/dispatch.md), written from its equations, with three corrections stated
+there: storage updates carry the step length, the battery's power limit and start/end energy are
+parameters (the derivation script sets them to the values the source effectively used), and
+reactive limits use one variable per device.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from cosim.dispatch.lp import LpBlock, Term
+
+__all__ = [
+    "DEVICE_KINDS",
+    "DispatchDevice",
+    "Injection",
+    "TimeAxis",
+    "make_device",
+]
+
+
+@dataclass(frozen=True)
+class TimeAxis:
+    """``steps`` slots of ``step_hours`` hours each."""
+
+    steps: int
+    step_hours: float
+
+
+@dataclass
+class Injection:
+    """A device's contribution to its node's balances, per step (positive = supplied)."""
+
+    p: list[Term] = field(default_factory=list)
+    q: list[Term] = field(default_factory=list)
+    h: list[Term] = field(default_factory=list)
+    p_const: np.ndarray | float = 0.0
+    q_const: np.ndarray | float = 0.0
+    h_const: np.ndarray | float = 0.0
+
+
+class DispatchDevice(Protocol):
+    """One device of a DES (the interface of every kind)."""
+
+    @property
+    def kind(self) -> str:
+        """Registry name of the device's kind."""
+        ...
+
+    @property
+    def name(self) -> str:
+        """Unique name within its case (prefixes its variable names)."""
+        ...
+
+    def build(self, lp: LpBlock, time: TimeAxis) -> Injection:
+        """Add variables and rows to ``lp``; return the injection into the node."""
+        ...
+
+
+def _series(params: Mapping[str, Any], key: str, time: TimeAxis) -> np.ndarray:
+    value = np.asarray(params[key], dtype=float)
+    if value.ndim == 0:
+        return np.full(time.steps, float(value))
+    if value.size < time.steps:
+        raise ValueError(f"{key}: {value.size} values for {time.steps} steps")
+    return value[: time.steps].copy()
+
+
+def _pf_rows(lp: LpBlock, q: np.ndarray, p_terms: list[Term], pf: float) -> None:
+    """``|q| <= tan(acos(pf)) * sum(p_terms)`` as two row groups."""
+    k = math.tan(math.acos(pf))
+    lp.add_ub([(q, 1.0), *[(c, -k * np.asarray(v)) for c, v in p_terms]], 0.0)
+    lp.add_ub([(q, -1.0), *[(c, -k * np.asarray(v)) for c, v in p_terms]], 0.0)
+
+
+@dataclass(frozen=True)
+class FixedLoad:
+    """Electric (``p_kw``), reactive (``q_kvar``, optional) demand of a node [kW, kvar]."""
+
+    name: str
+    p_kw: Any
+    q_kvar: Any = 0.0
+    kind: str = "load"
+
+    def build(self, lp: LpBlock, time: TimeAxis) -> Injection:
+        return Injection(
+            p_const=-_series({"p": self.p_kw}, "p", time),
+            q_const=-_series({"q": self.q_kvar}, "q", time),
+        )
+
+
+@dataclass(frozen=True)
+class HeatLoad:
+    """Heat demand of a node [kW_th]."""
+
+    name: str
+    h_kw_th: Any
+    kind: str = "heat_load"
+
+    def build(self, lp: LpBlock, time: TimeAxis) -> Injection:
+        return Injection(h_const=-_series({"h": self.h_kw_th}, "h", time))
+
+
+@dataclass(frozen=True)
+class Renewable:
+    """PV or wind: ``0 <= p <= p_max_kw(t)`` (curtailable), ``|q| <= tan(acos(pf_min)) p``."""
+
+    name: str
+    p_max_kw: Any
+    pf_min: float = 0.9
+    kind: str = "pv"
+
+    def build(self, lp: LpBlock, time: TimeAxis) -> Injection:
+        p = lp.add_var(
+            f"{self.name}.p_kw", time.steps, 0.0, _series({"p": self.p_max_kw}, "p", time)
+        )
+        q = lp.add_var(f"{self.name}.q_kvar", time.steps, -np.inf, np.inf)
+        _pf_rows(lp, q, [(p, 1.0)], self.pf_min)
+        return Injection(p=[(p, 1.0)], q=[(q, 1.0)])
+
+
+@dataclass(frozen=True)
+class Wind(Renewable):
+    """Wind turbine (same constraints as PV)."""
+
+    kind: str = "wind"
+
+
+@dataclass(frozen=True)
+class CHP:
+    """Combined heat and power: ``0 <= p <= p_max_kw``, ``0 <= h <= heat_ratio * p``.
+
+    Fuel cost ``fuel_price_per_kwh * (1 + heat_ratio) * p * step_hours`` (the fuel of the
+    electric and the largest possible heat output), reactive power at ``pf_min``.
+    """
+
+    name: str
+    p_max_kw: float
+    heat_ratio: float
+    fuel_price_per_kwh: float
+    pf_min: float = 0.8
+    kind: str = "chp"
+
+    def build(self, lp: LpBlock, time: TimeAxis) -> Injection:
+        cost = self.fuel_price_per_kwh * (1.0 + self.heat_ratio) * time.step_hours
+        p = lp.add_var(f"{self.name}.p_kw", time.steps, 0.0, self.p_max_kw, cost)
+        h = lp.add_var(f"{self.name}.h_kw_th", time.steps, 0.0, np.inf)
+        q = lp.add_var(f"{self.name}.q_kvar", time.steps, -np.inf, np.inf)
+        lp.add_ub([(h, 1.0), (p, -self.heat_ratio)], 0.0)
+        _pf_rows(lp, q, [(p, 1.0)], self.pf_min)
+        return Injection(p=[(p, 1.0)], q=[(q, 1.0)], h=[(h, 1.0)])
+
+
+def _storage_rows(
+    lp: LpBlock,
+    name: str,
+    time: TimeAxis,
+    e_max: float,
+    e_start: float,
+    e_end: float,
+    loss_per_h: float,
+    into: Term,
+    out: Term,
+) -> np.ndarray:
+    """State of energy ``e[t] = e[t-1] (1 - loss dt) + dt (into - out)``, ``e[T-1] = e_end``."""
+    e = lp.add_var(f"{name}.e", time.steps, 0.0, e_max)
+    dt = time.step_hours
+    keep = 1.0 - loss_per_h * dt
+    first = slice(0, 1)
+    lp.add_eq(
+        [
+            (e[first], 1.0),
+            (into[0][first], -dt * np.asarray(into[1])),
+            (out[0][first], dt * np.asarray(out[1])),
+        ],
+        keep * e_start,
+    )
+    if time.steps > 1:
+        rest = slice(1, None)
+        lp.add_eq(
+            [
+                (e[rest], 1.0),
+                (e[:-1], -keep),
+                (into[0][rest], -dt * np.asarray(into[1])),
+                (out[0][rest], dt * np.asarray(out[1])),
+            ],
+            0.0,
+        )
+    lp.add_eq([(e[-1:], 1.0)], e_end)
+    return e
+
+
+@dataclass(frozen=True)
+class Battery:
+    """Battery: charge ``c``, discharge ``d`` in ``[0, p_max_kw]``, ``0 <= e <= e_max_kwh``.
+
+    ``e[t] = e[t-1] (1 - self_loss_per_h dt) + dt (eta_charge c - d / eta_discharge)``, from
+    ``e_start_kwh`` to ``e_end_kwh``; inverter ``|q| <= tan(acos(pf_min)) (c + d)``.
+    """
+
+    name: str
+    e_max_kwh: float
+    p_max_kw: float
+    e_start_kwh: float
+    e_end_kwh: float
+    eta_charge: float = 0.95
+    eta_discharge: float = 0.95
+    self_loss_per_h: float = 0.0
+    pf_min: float = 0.8
+    kind: str = "battery"
+
+    def build(self, lp: LpBlock, time: TimeAxis) -> Injection:
+        c = lp.add_var(f"{self.name}.charge_kw", time.steps, 0.0, self.p_max_kw)
+        d = lp.add_var(f"{self.name}.discharge_kw", time.steps, 0.0, self.p_max_kw)
+        q = lp.add_var(f"{self.name}.q_kvar", time.steps, -np.inf, np.inf)
+        _storage_rows(
+            lp,
+            self.name,
+            time,
+            self.e_max_kwh,
+            self.e_start_kwh,
+            self.e_end_kwh,
+            self.self_loss_per_h,
+            (c, self.eta_charge),
+            (d, 1.0 / self.eta_discharge),
+        )
+        _pf_rows(lp, q, [(c, 1.0), (d, 1.0)], self.pf_min)
+        return Injection(p=[(d, 1.0), (c, -1.0)], q=[(q, 1.0)])
+
+
+@dataclass(frozen=True)
+class HeatStorage:
+    """Heat store: store/release in ``[0, h_max_kw_th]``, ``0 <= e <= e_max_kwh_th``."""
+
+    name: str
+    e_max_kwh_th: float
+    h_max_kw_th: float
+    e_start_kwh_th: float
+    e_end_kwh_th: float
+    self_loss_per_h: float = 0.0
+    kind: str = "heat_storage"
+
+    def build(self, lp: LpBlock, time: TimeAxis) -> Injection:
+        sto = lp.add_var(f"{self.name}.store_kw_th", time.steps, 0.0, self.h_max_kw_th)
+        rel = lp.add_var(f"{self.name}.release_kw_th", time.steps, 0.0, self.h_max_kw_th)
+        _storage_rows(
+            lp,
+            self.name,
+            time,
+            self.e_max_kwh_th,
+            self.e_start_kwh_th,
+            self.e_end_kwh_th,
+            self.self_loss_per_h,
+            (sto, 1.0),
+            (rel, 1.0),
+        )
+        return Injection(h=[(rel, 1.0), (sto, -1.0)])
+
+
+@dataclass(frozen=True)
+class HeatPump:
+    """Electric heat pump: draws ``0 <= p <= p_max_kw``, supplies ``cop * p`` kW_th."""
+
+    name: str
+    p_max_kw: float
+    cop: float
+    pf_min: float = 0.8
+    kind: str = "heat_pump"
+
+    def build(self, lp: LpBlock, time: TimeAxis) -> Injection:
+        p = lp.add_var(f"{self.name}.p_kw", time.steps, 0.0, self.p_max_kw)
+        q = lp.add_var(f"{self.name}.q_kvar", time.steps, -np.inf, np.inf)
+        _pf_rows(lp, q, [(p, 1.0)], self.pf_min)
+        return Injection(p=[(p, -1.0)], q=[(q, 1.0)], h=[(p, self.cop)])
+
+
+@dataclass(frozen=True)
+class ElectricHeater:
+    """Resistive heater: draws ``0 <= p <= p_max_kw``, supplies ``efficiency * p`` kW_th."""
+
+    name: str
+    p_max_kw: float
+    efficiency: float
+    kind: str = "electric_heater"
+
+    def build(self, lp: LpBlock, time: TimeAxis) -> Injection:
+        p = lp.add_var(f"{self.name}.p_kw", time.steps, 0.0, self.p_max_kw)
+        return Injection(p=[(p, -1.0)], h=[(p, self.efficiency)])
+
+
+@dataclass(frozen=True)
+class GridInterface:
+    """Connection to the upstream grid: buys at ``buy_price_per_kwh(t)``, sells at its price."""
+
+    name: str
+    buy_price_per_kwh: Any
+    sell_price_per_kwh: Any
+    p_buy_max_kw: float = np.inf
+    p_sell_max_kw: float = np.inf
+    pf_min: float = 0.8
+    kind: str = "grid"
+
+    def build(self, lp: LpBlock, time: TimeAxis) -> Injection:
+        dt = time.step_hours
+        buy_price = _series({"b": self.buy_price_per_kwh}, "b", time)
+        sell_price = _series({"s": self.sell_price_per_kwh}, "s", time)
+        buy = lp.add_var(f"{self.name}.buy_kw", time.steps, 0.0, self.p_buy_max_kw, buy_price * dt)
+        sell = lp.add_var(
+            f"{self.name}.sell_kw", time.steps, 0.0, self.p_sell_max_kw, -sell_price * dt
+        )
+        q = lp.add_var(f"{self.name}.q_kvar", time.steps, -np.inf, np.inf)
+        _pf_rows(lp, q, [(buy, 1.0), (sell, 1.0)], self.pf_min)
+        return Injection(p=[(buy, 1.0), (sell, -1.0)], q=[(q, 1.0)])
+
+
+DEVICE_KINDS: dict[str, Callable[..., DispatchDevice]] = {
+    "load": FixedLoad,
+    "heat_load": HeatLoad,
+    "pv": Renewable,
+    "wind": Wind,
+    "chp": CHP,
+    "battery": Battery,
+    "heat_storage": HeatStorage,
+    "heat_pump": HeatPump,
+    "electric_heater": ElectricHeater,
+    "grid": GridInterface,
+}
+"""Registry: the ``kind`` of a device record -> its class."""
+
+
+def make_device(record: Mapping[str, Any]) -> DispatchDevice:
+    """Device from one device-table record (``kind``, ``name`` and the class's fields).
+
+    Examples
+    --------
+    >>> rec = {"kind": "electric_heater", "name": "eh", "p_max_kw": 5, "efficiency": 0.95}
+    >>> make_device(rec).kind
+    'electric_heater'
+    """
+    kind = record.get("kind")
+    if kind not in DEVICE_KINDS:
+        raise ValueError(f"unknown device kind {kind!r}; expected one of {sorted(DEVICE_KINDS)}")
+    fields = {k: v for k, v in record.items() if k not in ("kind", "node")}
+    try:
+        return DEVICE_KINDS[kind](**fields)
+    except TypeError as exc:
+        raise ValueError(f"device {record.get('name')!r} ({kind}): {exc}") from exc
