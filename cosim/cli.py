@@ -71,6 +71,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     val = sub.add_parser("validate", help="check a scenario without running it")
     add_common(val)
+    disp = sub.add_parser(
+        "dispatch",
+        help="solve a scenario's decentralized dispatch (ADMM) on its own; writes dispatch.csv",
+    )
+    add_common(disp)
+    disp.add_argument(
+        "--out", type=str, default=None, help="output directory (default results/<name>/)"
+    )
+    disp.add_argument(
+        "--force", action="store_true", help="replace cosim's own files in a non-empty --out"
+    )
+    disp.add_argument("--quiet", action="store_true", help="no summary line")
     sweep = sub.add_parser(
         "sweep",
         help="run the cartesian product of varied keys (local processes or a Dask cluster)",
@@ -149,6 +161,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "validate":
             return _validate(args)
+        if args.command == "dispatch":
+            return _dispatch(args)
         if args.command == "sweep":
             return _sweep(args)
         if args.command == "plot":
@@ -188,6 +202,33 @@ def _validate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _dispatch(args: argparse.Namespace) -> int:
+    from cosim.scenario import load_scenario
+
+    scenario = load_scenario(args.scenario, args.overrides)
+    if not scenario.dispatch.enabled:
+        raise InputError(
+            args.scenario,
+            "dispatch.enabled",
+            "expected true: the scenario has no dispatch to solve",
+        )
+    if args.out == "":
+        raise InputError(None, "--out", "expected a directory, got an empty string")
+    import numpy as np
+
+    from cosim.dispatch.run import solve_scenario_dispatch, write_dispatch_csv
+    from cosim.results import prepare_run_dir
+
+    out = Path(args.out) if args.out is not None else Path("results") / scenario.name
+    prepare_run_dir(out, args.force)
+    rng = np.random.default_rng(np.random.SeedSequence(scenario.seed).spawn(1)[0])
+    record = solve_scenario_dispatch(scenario, rng)
+    written = write_dispatch_csv(out, [record])
+    if not args.quiet:
+        print(f"{scenario.name}: dispatch solved -> {', '.join(str(p) for p in written)}")
+    return EXIT_OK
+
+
 def _run(args: argparse.Namespace) -> int:
     from cosim.checkpoint import CHECKPOINT_FILE, read_checkpoint
     from cosim.results import prepare_run_dir, resumable_run
@@ -214,6 +255,13 @@ def _run(args: argparse.Namespace) -> int:
         scenario = load_scenario(args.scenario, args.overrides)
         if args.out == "":
             raise InputError(None, "--out", "expected a directory, got an empty string")
+        if scenario.dispatch.enabled:
+            raise InputError(
+                args.scenario,
+                "dispatch.enabled",
+                "the decentralized dispatch is not part of a market run yet; solve it with: "
+                f"cosim dispatch {args.scenario}",
+            )
         out = Path(args.out) if args.out is not None else Path("results") / scenario.name
     if args.heartbeat <= 0:
         raise InputError(None, "--heartbeat", f"expected seconds > 0, got {args.heartbeat}")

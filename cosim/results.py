@@ -73,6 +73,7 @@ FINAL_TABLES: tuple[str, ...] = (
 RUN_FILES: tuple[str, ...] = (
     *(f"{t}.csv" for t in (*TABLE_COLUMNS, *FINAL_TABLES, "faults", "dispatch")),
     *(f"{t}.parquet" for t in (*TABLE_COLUMNS, *FINAL_TABLES, "faults", "dispatch")),
+    "dispatch_iterations.csv",
     "privacy.json",
     "summary.json",
     "summary.json.tmp",

@@ -694,7 +694,8 @@ class DispatchConfig(_Section):
     """Decentralized privacy-preserving dispatch of distributed energy systems (DES)."""
 
     enabled: bool = Field(
-        default=False, description="Solve the dispatch (`python -m cosim.dispatch`; dispatch.csv)."
+        default=False,
+        description="Solve the dispatch (`cosim dispatch`; dispatch.csv); not yet part of `cosim run`.",
     )
     case: Literal["six_bus", "yingkou60", "village"] = Field(
         default="six_bus", description="Shipped dispatch case (network and devices)."

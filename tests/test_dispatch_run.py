@@ -1,4 +1,4 @@
-"""``python -m cosim.dispatch``: scenario section -> dispatch.csv (contract columns)."""
+"""``cosim dispatch`` (and ``python -m cosim.dispatch``): scenario section -> dispatch.csv."""
 
 from __future__ import annotations
 
@@ -63,3 +63,18 @@ def test_dispatch_entry_rejects_bad_input(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert "dispatch.partition" in done.stderr
+
+
+def test_run_and_dispatch_refuse_each_others_scenarios(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cosim.cli import main
+
+    six_bus = ROOT / "scenarios" / "dispatch_six_bus.yaml"
+    assert main(["run", str(six_bus), "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "dispatch.enabled" in err and f"cosim dispatch {six_bus}" in err
+    assert not (tmp_path / "r").exists()
+    quick = ROOT / "scenarios" / "quickstart.yaml"
+    assert main(["dispatch", str(quick), "--out", str(tmp_path / "d")]) == 2
+    assert "the scenario has no dispatch to solve" in capsys.readouterr().err
