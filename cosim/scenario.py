@@ -695,7 +695,7 @@ class DispatchConfig(_Section):
 
     enabled: bool = Field(
         default=False,
-        description="Solve the dispatch (`cosim dispatch`; dispatch.csv); not yet part of `cosim run`.",
+        description="Solve the dispatch with `cosim dispatch` (dispatch.csv); not in `cosim run`.",
     )
     case: Literal["six_bus", "yingkou60", "village"] = Field(
         default="six_bus", description="Shipped dispatch case (network and devices)."
