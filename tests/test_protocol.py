@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -11,6 +11,7 @@ import phe
 import pytest
 import tenseal as ts
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from privacy_walk import walk
 
 from cosim.settlement.billing import (
     MODELS,
@@ -204,32 +205,9 @@ def test_workers_give_the_same_bills(reference: Any) -> None:
 # --------------------------------------------------------------------------- key custody
 
 
-def _walk(obj: object, seen: set[int] | None = None) -> Iterator[object]:
-    """Every object reachable from ``obj`` through attributes and containers."""
-    seen = set() if seen is None else seen
-    if id(obj) in seen or isinstance(obj, (str, bytes, int, float, bool, type(None))):
-        return
-    seen.add(id(obj))
-    yield obj
-    children: list[object] = []
-    if isinstance(obj, dict):
-        children = [*obj.keys(), *obj.values()]
-    elif isinstance(obj, (list, tuple, set, frozenset)):
-        children = list(obj)
-    elif isinstance(obj, np.ndarray):
-        children = list(obj.ravel()) if obj.dtype == object else []
-    else:
-        children = list(getattr(obj, "__dict__", {}).values())
-        children += [
-            getattr(obj, s) for s in getattr(type(obj), "__slots__", ()) if hasattr(obj, s)
-        ]
-    for child in children:
-        yield from _walk(child, seen)
-
-
 def _secrets(obj: object) -> list[object]:
     found = []
-    for o in _walk(obj):
+    for o in walk(obj):
         if isinstance(
             o,
             (
