@@ -236,15 +236,24 @@ def create_app(dash: Dashboard) -> Starlette:
         scheme, _, token = header.partition(" ")
         return dash.access.role_of(token.strip()) if scheme.lower() == "bearer" else None
 
+    def admit(request: Request, researcher_only: bool = False) -> Role | Response:
+        """The caller's role, or the 401/403 answer: every API route starts here."""
+        role = role_of(request)
+        if role is None:
+            return _error(401, "missing or invalid access token")
+        if researcher_only and role.kind != RESEARCHER:
+            return _error(403, f"not available to role {role.name}")
+        if role.name not in dash.roles():
+            return _error(403, f"no run here has a view for role {role.name}")
+        return role
+
     def run_route(route: str) -> Callable[[Request], Any]:
         handler = _HANDLERS[route]
 
         def endpoint(request: Request) -> Response:
-            role = role_of(request)
-            if role is None:
-                return _error(401, "missing or invalid access token")
-            if role.name not in dash.roles():
-                return _error(403, f"no run here has a view for role {role.name}")
+            role = admit(request)
+            if isinstance(role, Response):
+                return role
             params = dict(request.query_params)
             params.setdefault("run", dash.default_run)
             try:
@@ -264,11 +273,9 @@ def create_app(dash: Dashboard) -> Starlette:
         return endpoint
 
     def whoami(request: Request) -> Response:
-        role = role_of(request)
-        if role is None:
-            return _error(401, "missing or invalid access token")
-        if role.name not in dash.roles():
-            return _error(403, f"no run here has a view for role {role.name}")
+        role = admit(request)
+        if isinstance(role, Response):
+            return role
         runs = [
             name
             for name, run in dash.runs.items()
@@ -288,11 +295,9 @@ def create_app(dash: Dashboard) -> Starlette:
         )
 
     def sweep(request: Request) -> Response:
-        role = role_of(request)
-        if role is None:
-            return _error(401, "missing or invalid access token")
-        if role.kind != RESEARCHER:
-            return _error(403, f"not available to role {role.name}")
+        role = admit(request, researcher_only=True)
+        if isinstance(role, Response):
+            return role
         if dash.root.kind != "sweep":
             return _error(404, "not a sweep directory")
         x = request.query_params.get("x")
@@ -305,11 +310,9 @@ def create_app(dash: Dashboard) -> Starlette:
         return _json(body)
 
     def compare(request: Request) -> Response:
-        role = role_of(request)
-        if role is None:
-            return _error(401, "missing or invalid access token")
-        if role.name not in dash.roles():
-            return _error(403, f"no run here has a view for role {role.name}")
+        role = admit(request)
+        if isinstance(role, Response):
+            return role
         wanted = [r for r in request.query_params.get("runs", "").split(",") if r]
         out: dict[str, Any] = {}
         for name in wanted or list(dash.runs)[:8]:
@@ -324,11 +327,9 @@ def create_app(dash: Dashboard) -> Starlette:
         return _json(body)
 
     def tokens(request: Request) -> Response:
-        role = role_of(request)
-        if role is None:
-            return _error(401, "missing or invalid access token")
-        if role.kind != RESEARCHER:
-            return _error(403, f"not available to role {role.name}")
+        role = admit(request, researcher_only=True)
+        if isinstance(role, Response):
+            return role
         return _json(data.dumps({r: dash.access.token(r) for r in dash.roles()}))
 
     def index(request: Request) -> Response:
