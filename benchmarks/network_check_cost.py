@@ -10,7 +10,8 @@ Usage::
 the households with 10 kWp, summer; lines derated to 25 % and the transformer to 50 %,
 ``--line-factor`` / ``--trafo-factor``). For ``--slots`` random
 daytime slots the script forms the orders and clears the auction exactly as the engine does
-(:func:`cosim.fulfilment.plan_orders`, :func:`cosim.market.auction.clear`), builds the base case
+(:func:`cosim.participants.fulfilment.plan_orders`, :func:`cosim.market.auction.clear`), builds the
+base case
 (forecast net position minus the P2P part) and times, per slot, :func:`check_trades` with the
 ``dc`` and ``lindistflow`` models against one AC power flow
 (:meth:`cosim.grid.powerflow.PandapowerFlow.solve`) of the same slot. It also reports the AC
@@ -43,7 +44,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from cosim.engine import build_simulation  # noqa: E402
+from cosim.engine.build import build_simulation  # noqa: E402
 from cosim.grid.linear import LinearGridModel, derate  # noqa: E402
 from cosim.grid.networks import load_network, prepare_for_participants  # noqa: E402
 from cosim.grid.powerflow import RUNPP_OPTIONS, PandapowerFlow  # noqa: E402

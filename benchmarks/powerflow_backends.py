@@ -46,7 +46,7 @@ sys.path.insert(0, str(ROOT))
 from cosim.grid.lightsim import LightsimFlow  # noqa: E402
 from cosim.grid.networks import attach_participants, load_network  # noqa: E402
 from cosim.grid.powerflow import PandapowerFlow  # noqa: E402
-from cosim.profiles import builtin_profiles  # noqa: E402
+from cosim.participants.profiles import builtin_profiles  # noqa: E402
 
 YEAR_SLOTS = 17_520
 

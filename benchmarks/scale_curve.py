@@ -39,7 +39,8 @@ CHILD = r"""
 import json, resource, sys, tempfile, time
 from pathlib import Path
 sys.path.insert(0, sys.argv[1])
-from cosim.engine import build_simulation, open_writer, run_simulation
+from cosim.engine.build import build_simulation, open_writer
+from cosim.engine.run import run_simulation
 from cosim.scenario import load_scenario
 network, slots, out = sys.argv[2], int(sys.argv[3]), Path(sys.argv[4])
 scenario = load_scenario(

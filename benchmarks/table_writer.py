@@ -1,7 +1,7 @@
 """Result table writing: Arrow CSV and Parquet against the pandas CSV writer, in one run.
 
 The pandas writer (``DataFrame.to_csv`` at full precision, booleans as ``true``/``false``) is
-what cosim used before :mod:`cosim.tableformats`. The table is shaped like ``participants.csv``
+what cosim used before :mod:`cosim.results.formats`. The table is shaped like ``participants.csv``
 of a village year (47 participants x 17,520 slots by default, 19 columns of the same types:
 slot and ids as integers, energies as floats with empty NaN, side as text, accepted as
 booleans). Every writer's file is read back and compared value by value with the data.
@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cosim.tableformats import FORMATS, read_table
+from cosim.results.formats import FORMATS, read_table
 
 
 def _table(rows: int, seed: int = 0) -> dict[str, np.ndarray]:

@@ -49,7 +49,8 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from cosim.engine import build_simulation, open_writer, run_simulation  # noqa: E402
+from cosim.engine.build import build_simulation, open_writer  # noqa: E402
+from cosim.engine.run import run_simulation  # noqa: E402
 from cosim.grid.networks import load_network, prepare_for_participants  # noqa: E402
 from cosim.scenario import load_scenario  # noqa: E402
 

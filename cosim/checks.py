@@ -1,6 +1,6 @@
 """Build-time input checks: everything a run needs is checked before its first slot.
 
-:func:`check_inputs` is called by :func:`cosim.simulation.build_simulation`, so ``cosim
+:func:`check_inputs` is called by :func:`cosim.engine.build.build_simulation`, so ``cosim
 validate`` and ``cosim run`` refuse the same scenarios, and a run stops before it writes
 anything. Two kinds of checks (docs/checks.md):
 
@@ -21,8 +21,8 @@ import pandas as pd
 
 from cosim.errors import InputError
 from cosim.grid.networks import Attachment, check_participant_buses
-from cosim.participants import Population, ProfileSet, load_scaling
-from cosim.profiles import ProfileTable, check_coverage
+from cosim.participants.population import Population, ProfileSet, load_scaling
+from cosim.participants.profiles import ProfileTable, check_coverage
 from cosim.scenario import Scenario
 
 __all__ = ["check_inputs"]

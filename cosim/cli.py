@@ -190,8 +190,8 @@ def _validate(args: argparse.Namespace) -> int:
     from cosim.scenario import load_scenario
 
     scenario = load_scenario(args.scenario, args.overrides)
-    from cosim.engine import build_simulation
-    from cosim.participants import describe_profile_use, load_profile_set
+    from cosim.engine.build import build_simulation
+    from cosim.participants.population import describe_profile_use, load_profile_set
 
     sim = build_simulation(scenario)  # every check a run makes before its first slot
     print(
@@ -217,7 +217,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     import numpy as np
 
     from cosim.dispatch.run import solve_scenario_dispatch, write_dispatch_csv
-    from cosim.results import prepare_run_dir
+    from cosim.results.writer import prepare_run_dir
 
     out = Path(args.out) if args.out is not None else Path("results") / scenario.name
     prepare_run_dir(out, args.force)
@@ -230,8 +230,8 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from cosim.checkpoint import CHECKPOINT_FILE, read_checkpoint
-    from cosim.results import prepare_run_dir, resumable_run
+    from cosim.engine.checkpoint import CHECKPOINT_FILE, read_checkpoint
+    from cosim.results.writer import prepare_run_dir, resumable_run
     from cosim.scenario import load_scenario
 
     checkpoint = None
@@ -266,7 +266,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.heartbeat <= 0:
         raise InputError(None, "--heartbeat", f"expected seconds > 0, got {args.heartbeat}")
     # the engine (pandapower, lightsim2grid, SimPy) only once the scenario is known to be valid
-    from cosim.engine import build_simulation, open_writer, run_simulation
+    from cosim.engine.build import build_simulation, open_writer
+    from cosim.engine.run import run_simulation
 
     if scenario.settlement.encryption == "paillier_djn" and scenario.settlement.workers > 1:
         # the background processes take the other cores: pypaillier runs one thread here
@@ -446,7 +447,7 @@ def _plot(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from cosim.plots import plot_dir
-    from cosim.results import run_status
+    from cosim.results.writer import run_status
 
     d = Path(args.dir)
     if not (d / "sweep.csv").is_file():

@@ -34,7 +34,7 @@ from pydantic import (
 )
 
 from cosim.errors import InputError
-from cosim.overrides import apply_overrides, parse_override, set_path
+from cosim.overrides import apply_overrides
 from cosim.yamlload import read_yaml
 
 __all__ = [
@@ -52,12 +52,9 @@ __all__ = [
     "SettlementConfig",
     "SweepConfig",
     "TimeConfig",
-    "apply_overrides",
     "load_scenario",
-    "parse_override",
     "scenario_from_mapping",
     "scenario_to_yaml",
-    "set_path",
 ]
 
 BILLING_MODELS = ("retail", "individual", "social", "universal", "social_equal", "universal_equal")

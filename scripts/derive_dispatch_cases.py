@@ -236,7 +236,7 @@ def derive_source_case(git_dir: Path, case_dir: str, name: str) -> None:
 
 
 def derive_village() -> None:
-    from cosim.profiles import builtin_profiles
+    from cosim.participants.profiles import builtin_profiles
 
     net = pn.create_synthetic_voltage_control_lv_network(network_class="village_1")
     root = int(net.trafo.lv_bus.iloc[0])

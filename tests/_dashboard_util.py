@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from cosim.dashboard import Access, Dashboard, bind, create_app, serve
-from cosim.results import write_table
+from cosim.results.writer import write_table
 from cosim.sweep import run_metrics
 
 #: Minimum group size written into the grid operator's view.json.

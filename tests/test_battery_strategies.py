@@ -1,4 +1,4 @@
-"""Battery strategies: the horizon LPs (cosim.storage), the planner and runs with each strategy."""
+"""Battery strategies: the horizon LPs (participants.storage), the planner and runs with each."""
 
 from __future__ import annotations
 
@@ -12,19 +12,20 @@ import pandas as pd
 import pytest
 
 from cosim.cli import main
-from cosim.devices import BatteryFleet, dispatch_self_consumption, follow_setpoint
-from cosim.engine import build_simulation, open_writer, run_simulation
+from cosim.engine.build import build_simulation, open_writer
+from cosim.engine.run import run_simulation
+from cosim.grid.feeder import FeederModel, reactive_terms
 from cosim.grid.linear import LinearGridModel
 from cosim.grid.networks import attach_participants, load_network
-from cosim.market.feeder import FeederModel, reactive_terms
 from cosim.market.rolling import (
     REFERENCE_RESIDUAL_KW,
     REFERENCE_TARGET_KW,
     reference_battery,
     solve_window,
 )
+from cosim.participants.battery import BatteryFleet, dispatch_self_consumption, follow_setpoint
+from cosim.participants.storage import plan_feeder, plan_price
 from cosim.scenario import Scenario, scenario_from_mapping
-from cosim.storage import plan_feeder, plan_price
 
 ROOT = Path(__file__).resolve().parents[1]
 TOL = 1e-6
@@ -352,7 +353,7 @@ def test_failed_horizons_fall_back_to_self_consumption(
     runs: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A horizon whose LP does not solve: that slot runs self-consumption, counted by status."""
-    import cosim.battery_strategies as strategies
+    import cosim.participants.strategies as strategies
 
     def failing(*args: Any, **kwargs: Any) -> Any:
         plan = plan_feeder(*args, **kwargs)

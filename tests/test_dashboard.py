@@ -25,8 +25,8 @@ from cosim.dashboard import API_ROUTES, Access, Dashboard, bind, restrict
 from cosim.dashboard.access import Role
 from cosim.dashboard.data import Source, bucket_rule, market
 from cosim.errors import InputError
-from cosim.results import write_table
-from cosim.rundir import RunDir
+from cosim.results.rundir import RunDir
+from cosim.results.writer import write_table
 
 CONSUMER, SUPPLIER = 7, 1
 

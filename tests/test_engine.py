@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cosim.engine import build_simulation, open_writer, run_simulation
+from cosim.engine.build import build_simulation, open_writer
+from cosim.engine.run import run_simulation
 from cosim.grid.powerflow import FlowResult, PandapowerFlow
 from cosim.scenario import Scenario, scenario_from_mapping
 
@@ -176,7 +177,7 @@ def test_background_writer_gives_identical_bytes(tmp_path: Path) -> None:
 
 
 def test_background_writer_failure_is_reported(tmp_path: Path) -> None:
-    from cosim.results import OutputError, ResultWriter
+    from cosim.results.writer import OutputError, ResultWriter
 
     writer = ResultWriter(tmp_path / "w", ["trades"], chunk_slots=1, background=True)
     writer.add(

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cosim.devices import BatteryFleet
-from cosim.fulfilment import deliver, plan_orders
+from cosim.participants.battery import BatteryFleet
+from cosim.participants.fulfilment import deliver, plan_orders
 
 
 def no_batteries(n: int) -> BatteryFleet:

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from cosim.cli import main
 from cosim.errors import InputError
-from cosim.profiles import read_profile_csv
+from cosim.participants.profiles import read_profile_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 FEEDER = ROOT / "networks" / "example_feeder.json"

@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cosim.checkpoint import CHECKPOINT_FILE, read_checkpoint
 from cosim.cli import main
+from cosim.engine.checkpoint import CHECKPOINT_FILE, read_checkpoint
 
 SCENARIO = """\
 name: stoppable
@@ -163,7 +163,8 @@ def test_an_abrupt_stop_cuts_back_to_the_last_checkpoint(
     error: type[BaseException], scenario: Path, reference: Path, tmp_path: Path
 ) -> None:
     """A second Ctrl-C (KeyboardInterrupt anywhere) or a bug in the middle of a slot."""
-    from cosim.engine import build_simulation, open_writer, run_simulation
+    from cosim.engine.build import build_simulation, open_writer
+    from cosim.engine.run import run_simulation
     from cosim.scenario import load_scenario
 
     out = tmp_path / "run"

@@ -90,7 +90,7 @@ def test_wheel_outside_the_repository_runs_the_quickstart(tmp_path: Path) -> Non
         [
             str(python),
             "-c",
-            "from cosim.profiles import PROFILE_DIR; print(PROFILE_DIR)",
+            "from cosim.participants.profiles import PROFILE_DIR; print(PROFILE_DIR)",
         ],
         work,
         env,
@@ -101,7 +101,7 @@ def test_wheel_outside_the_repository_runs_the_quickstart(tmp_path: Path) -> Non
 @pytest.mark.parametrize("name", ["household_load.csv", "commercial_load.csv", "pv.csv"])
 def test_builtin_profiles_are_package_data(name: str) -> None:
     """pyproject's package-data names every file the code reads from cosim/data/."""
-    from cosim.profiles import PROFILE_DIR
+    from cosim.participants.profiles import PROFILE_DIR
 
     tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
 

@@ -12,7 +12,7 @@ import pytest
 from cosim.cli import main
 from cosim.errors import InputError
 from cosim.plots import plot_dir, plot_sweep
-from cosim.results import write_table
+from cosim.results.writer import write_table
 from cosim.sweep import METRIC_COLUMNS
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

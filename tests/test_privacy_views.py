@@ -13,7 +13,8 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from privacy_walk import walk
 
 from cosim.cli import main
-from cosim.engine import run_simulation
+from cosim.engine.build import build_simulation, open_writer
+from cosim.engine.run import run_simulation
 from cosim.grid.networks import load_network
 from cosim.privacy.entitlements import ENTITLEMENTS, check_view
 from cosim.privacy.groups import participant_groups
@@ -21,7 +22,6 @@ from cosim.privacy.masking import MaskingMeter
 from cosim.privacy.schemes import encode_kwh
 from cosim.privacy.threshold import KeyShare
 from cosim.scenario import load_scenario
-from cosim.simulation import build_simulation, open_writer
 
 ENCRYPTED = [
     "settlement.encryption=paillier",

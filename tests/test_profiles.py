@@ -1,4 +1,4 @@
-"""Tests for cosim.profiles: reading/validation, slot energies, built-in tables, assignment.
+"""Tests for cosim.participants.profiles: reading, validation, slot energies, tables, assignment.
 
 Reference energies are computed independently of ``slot_energy`` by explicit summation over a
 1-minute upsampling of small hand-made tables.
@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cosim.errors import InputError
-from cosim.profiles import (
+from cosim.participants.profiles import (
     ProfileTable,
     assign_profiles,
     builtin_profiles,
@@ -613,7 +613,7 @@ def test_assign_profiles_rejects_bad_arguments(n: int, n_profiles: int) -> None:
 
 
 def test_annual_energy_of_tables() -> None:
-    from cosim.profiles import annual_energy_kwh
+    from cosim.participants.profiles import annual_energy_kwh
 
     start = pd.Timestamp("2024-01-01", tz="UTC")
     for days, expected in [(366, 0.5 * 24 * 366), (365, 0.5 * 24 * 365), (1, 0.5 * 8760)]:

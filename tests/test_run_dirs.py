@@ -84,7 +84,7 @@ def test_a_full_disk_during_the_run_is_exit_2_with_consistent_files(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    import cosim.results as results
+    import cosim.results.writer as results
 
     real = results._append_blocks
     calls = {"n": 0}

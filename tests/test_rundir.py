@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 from cosim.errors import InputError
-from cosim.results import write_table
-from cosim.rundir import RunDir, bucket_rule, bucket_starts, naive_times
-from cosim.tableformats import FORMATS
+from cosim.results.formats import FORMATS
+from cosim.results.rundir import RunDir, bucket_rule, bucket_starts, naive_times
+from cosim.results.writer import write_table
 
 
 def test_run_directory(tiny_run: Path) -> None:

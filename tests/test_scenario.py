@@ -9,9 +9,9 @@ import yaml
 from pydantic import ValidationError
 
 from cosim.errors import InputError
+from cosim.overrides import apply_overrides
 from cosim.scenario import (
     Scenario,
-    apply_overrides,
     load_scenario,
     scenario_from_mapping,
     scenario_to_yaml,

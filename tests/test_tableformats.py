@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cosim.cli import main
-from cosim.tableformats import FORMATS, has_table, read_table
+from cosim.results.formats import FORMATS, has_table, read_table
 
 TABLES = ("slots", "participants", "buses", "lines", "trafos", "trades", "bills", "suppliers",
           "settlement_slots", "participants_info")  # fmt: skip
@@ -90,7 +90,8 @@ def test_parquet_run_holds_the_csv_runs_values(
 
 
 def test_parquet_run_stops_and_resumes(tiny_scenario: Path, tiny_run: Path, tmp_path: Path) -> None:
-    from cosim.engine import build_simulation, open_writer, run_simulation
+    from cosim.engine.build import build_simulation, open_writer
+    from cosim.engine.run import run_simulation
     from cosim.scenario import load_scenario
 
     out = tmp_path / "pq"

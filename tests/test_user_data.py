@@ -16,7 +16,7 @@ import simpy
 
 from cosim.cli import main
 from cosim.errors import InputError
-from cosim.profiles import builtin_profiles
+from cosim.participants.profiles import builtin_profiles
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICKSTART = ROOT / "scenarios" / "quickstart.yaml"
@@ -170,7 +170,7 @@ def test_input_error_during_a_run_is_exit_2(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """An InputError raised in the middle of a run (in a SimPy process) is one line, exit 2."""
-    import cosim.participants as participants
+    import cosim.participants.population as participants
 
     real = participants.slot_energy
     calls = {"n": 0}

@@ -5,7 +5,8 @@ from the ``plotly.min.js`` that the ``plotly`` Python package ships, so nothing 
 a CDN and the dashboard works offline. Installed with the ``[dashboard]`` extra. The pages are
 one static HTML file and one script (``static/``); every number comes from the JSON API in
 :mod:`cosim.dashboard.app`, computed and downsampled on the server by
-:mod:`cosim.dashboard.data` from :class:`cosim.rundir.RunDir` readers, with the roles and their
+:mod:`cosim.dashboard.data` from :class:`cosim.results.rundir.RunDir` readers, with the roles and
+their
 row filters of :mod:`cosim.dashboard.access`. ``docs/dashboard.md`` has the pages, the API and
 the security model.
 

@@ -7,7 +7,8 @@ constant-time comparison; the secret is random per server start unless one is co
 Nothing secret is stored in the repository or in the results directory.
 
 Roles: ``researcher`` reads the run directory itself; ``grid_operator``, ``supplier_<j>`` and
-``consumer_<i>`` read only ``views/<role>/`` of a run (see :mod:`cosim.rundir`). On top of what
+``consumer_<i>`` read only ``views/<role>/`` of a run (see :mod:`cosim.results.rundir`). On top of
+what
 a view holds, :func:`restrict` applies the role's row filter (defence in depth: a view that
 holds too much is not passed on):
 
@@ -30,7 +31,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from cosim.rundir import ROLE_PATTERN
+from cosim.results.rundir import ROLE_PATTERN
 
 __all__ = ["RESEARCHER", "Access", "Role", "restrict"]
 

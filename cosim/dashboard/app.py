@@ -4,7 +4,7 @@ Every API route resolves the caller's role from the ``Authorization: Bearer <tok
 (401 without a valid token), picks the run (``?run=<name>`` for a sweep or a folder of runs),
 maps the role to its base directory (the run directory for the researcher, ``views/<role>/``
 for the others; 403 when the run has no view for the role, or the route is the researcher's
-only) and reads through :class:`~cosim.rundir.RunDir` only. Responses are cached per role,
+only) and reads through :class:`~cosim.results.rundir.RunDir` only. Responses are cached per role,
 route and query, so revisiting a page of a year-long run is instant.
 """
 
@@ -28,7 +28,7 @@ from starlette.routing import Route
 from cosim.dashboard import data
 from cosim.dashboard.access import RESEARCHER, Access, Role
 from cosim.errors import InputError
-from cosim.rundir import RunDir
+from cosim.results.rundir import RunDir
 
 __all__ = ["Dashboard", "bind", "create_app", "plotly_js"]
 

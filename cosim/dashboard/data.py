@@ -1,8 +1,8 @@
 """The dashboard's data: JSON-ready figures' data computed from one role's results.
 
-Every function takes a :class:`Source` (a :class:`~cosim.rundir.RunDir` seen through a role)
+Every function takes a :class:`Source` (a :class:`~cosim.results.rundir.RunDir` seen through a role)
 and returns plain dicts/lists (no NaN: missing values are None). Long tables are reduced on
-the server: time series to at most :data:`cosim.rundir.MAX_POINTS` buckets (slot, day or
+the server: time series to at most :data:`cosim.results.rundir.MAX_POINTS` buckets (slot, day or
 week), duration curves to :data:`CURVE_POINTS` points, so a year of 17,520 slots travels as
 365 days.
 A value a role may not see, or a file its view does not hold, comes back as ``None`` (the page
@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from cosim.dashboard.access import RESEARCHER, Role, min_group, restrict
-from cosim.rundir import RunDir, bucket_rule, bucket_starts, naive_times
+from cosim.results.rundir import RunDir, bucket_rule, bucket_starts, naive_times
 
 __all__ = ["CURVE_POINTS", "Source", "dumps"]
 

@@ -15,7 +15,8 @@ protected from is *injection*. So cosim runs the network check on the sellers' e
   the retail price for it, the seller gets nothing for energy it may not export);
 * each seller the check held back (any of its pseudo-trades below fraction 1) gets an export
   cap = executed P2P + allowed feed-in; during delivery its inverter curtails PV beyond the cap
-  (:func:`cosim.fulfilment.deliver`). Sellers the check did not hold back are not capped, so a
+  (:func:`cosim.participants.fulfilment.deliver`). Sellers the check did not hold back are not
+  capped, so a
   forecast error alone never curtails PV.
 
 The check works on forecasts at gate closure; the cap is physical, so a seller's actual export

@@ -41,7 +41,7 @@ from typing import Final, Literal
 import numpy as np
 from scipy.optimize import linprog
 
-from cosim.market.feeder import FeederModel, frozen_checked
+from cosim.grid.feeder import FeederModel, frozen_checked
 from cosim.market.lp_rows import SparseRows
 
 __all__ = [

@@ -3,7 +3,7 @@
 Headless: figures are plain :class:`matplotlib.figure.Figure` objects rendered by the Agg
 canvas, so no pyplot state, no display and no global backend switch are involved.
 
-Files are read through :class:`cosim.rundir.RunDir`. Runs longer than 1,000 slots are shown
+Files are read through :class:`cosim.results.rundir.RunDir`. Runs longer than 1,000 slots are shown
 per day (per week beyond 1,000 days) unless ``aggregate`` says otherwise; money is labelled
 with ``currency``.
 
@@ -40,7 +40,7 @@ from cosim.errors import InputError
 from cosim.plots._common import FORMATS, PlotOptions
 from cosim.plots.run import plot_run
 from cosim.plots.sweep import SWEEP_METRICS, plot_sweep
-from cosim.rundir import RunDir
+from cosim.results.rundir import RunDir
 
 __all__ = ["FORMATS", "SWEEP_METRICS", "PlotOptions", "plot_dir", "plot_run", "plot_sweep"]
 

@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 
 from cosim.errors import InputError
 from cosim.plots._common import DPI, PlotOptions, save
-from cosim.rundir import RunDir, bucket_rule, bucket_starts, naive_times
+from cosim.results.rundir import RunDir, bucket_rule, bucket_starts, naive_times
 
 __all__ = ["plot_run"]
 

@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 
 from cosim.errors import InputError
 from cosim.plots._common import DPI, PlotOptions, save
-from cosim.rundir import RunDir
+from cosim.results.rundir import RunDir
 
 __all__ = ["SWEEP_METRICS", "plot_sweep"]
 

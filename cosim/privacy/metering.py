@@ -1,6 +1,6 @@
 """The privacy-preserving metering component of a run, and what each actor learns from it.
 
-:class:`PrivateMetering` is built by :func:`cosim.simulation.build_simulation` from the
+:class:`PrivateMetering` is built by :func:`cosim.engine.build.build_simulation` from the
 ``privacy:`` section and is called from one place per slot (:meth:`PrivateMetering.record_slot`,
 after the slot's power flow) and once at the end (:meth:`PrivateMetering.finish`). Per batch
 of ``privacy.batch_slots`` slots the meters of each group run the configured aggregation
@@ -318,7 +318,7 @@ class PrivateMetering:
     def finish(self, out_dir: Path, settlement: Any) -> dict[str, Any]:
         """Close the last batch, write ``privacy.json`` and the role views; return the report."""
         from cosim.privacy.views import write_views
-        from cosim.results import write_json
+        from cosim.results.writer import write_json
 
         self._close_batch()
         report = self.report()

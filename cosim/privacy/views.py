@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 
 from cosim.privacy.metering import PrivateMetering
-from cosim.results import write_json, write_table
-from cosim.tableformats import FORMATS
+from cosim.results.formats import FORMATS
+from cosim.results.writer import write_json, write_table
 
 __all__ = ["write_views"]
 

@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cosim.results.formats import has_table, read_table
 from cosim.sweep.plan import SweepPlan
-from cosim.tableformats import has_table, read_table
 
 __all__ = ["METRIC_COLUMNS", "MODEL_METRICS", "read_json", "run_metrics", "sweep_columns"]
 

@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from cosim.errors import InputError
+from cosim.overrides import set_path
 from cosim.scenario import (
     Scenario,
     load_scenario,
     scenario_from_mapping,
     scenario_to_yaml,
-    set_path,
 )
 from cosim.yamlload import read_yaml
 

@@ -63,7 +63,7 @@ def execute_run(scenario: Scenario, run_dir: str, expected_hash: str) -> dict[st
         The final content of ``run.json``: ``hash``, ``status`` (``completed`` or
         ``failed``), ``error``, ``wall_s`` [s], ``host``, ``pid``.
     """
-    from cosim.engine import run_scenario
+    from cosim.engine.run import run_scenario
 
     path = Path(run_dir)
     if path.exists():
@@ -164,7 +164,7 @@ def _row(run: PlannedRun, status: str, error: str | None, reused: bool) -> dict[
 def _write_sweep_csv(
     path: Path, rows: Iterable[dict[str, Any]], columns: Sequence[str]
 ) -> pd.DataFrame:
-    from cosim.results import write_table
+    from cosim.results.writer import write_table
 
     frame = pd.DataFrame(list(rows))
     frame = frame.reindex(columns=[*columns, *(c for c in frame.columns if c not in columns)])

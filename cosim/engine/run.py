@@ -17,9 +17,9 @@ k*L..      meters           delivery during the slot         commitments of slot
 (k+1)*L    recorder         buffers the slot's rows          grid and settlement of slot k
 =========  ===============  ===============================  ==================================
 
-The engine calls pure functions (:mod:`cosim.fulfilment`, :mod:`cosim.market.auction`,
+The engine calls pure functions (:mod:`cosim.participants.fulfilment`, :mod:`cosim.market.auction`,
 :mod:`cosim.settlement`) and the grid adapter; it does no I/O except through the
-:class:`~cosim.results.ResultWriter` it is given.
+:class:`~cosim.results.writer.ResultWriter` it is given.
 """
 
 from __future__ import annotations
@@ -38,8 +38,14 @@ import pandas as pd
 import simpy
 
 from cosim import __version__
-from cosim.battery_strategies import setpoint_column
-from cosim.checkpoint import (
+from cosim.engine.build import (
+    Simulation,
+    build_simulation,
+    check_margins,
+    make_settlement,
+    open_writer,
+)
+from cosim.engine.checkpoint import (
     CHECKPOINT_FILE,
     Checkpoint,
     CheckpointAssembler,
@@ -47,25 +53,19 @@ from cosim.checkpoint import (
     restore_parts,
     scenario_digest,
 )
-from cosim.fulfilment import Delivery, Orders, deliver
 from cosim.grid.powerflow import FlowResult
 from cosim.market.auction import ClearingResult, clear
 from cosim.market.export_limits import ExportDecision, apply_fractions, limit_exports
 from cosim.market.orders import OrderBook
-from cosim.results import ResultWriter, output_errors, write_json
+from cosim.participants.fulfilment import Delivery, Orders, deliver
+from cosim.participants.strategies import setpoint_column
+from cosim.results.writer import ResultWriter, output_errors, write_json
 from cosim.scenario import Scenario, scenario_to_yaml
 from cosim.settlement.billing import Prices
 from cosim.settlement.ledger import Ledger
 from cosim.settlement.protocol import EncryptedSettlement
-from cosim.simulation import (  # re-exported: the engine's public entry points
-    Simulation,
-    build_simulation,
-    check_margins,
-    make_settlement,
-    open_writer,
-)
 
-__all__ = ["Simulation", "build_simulation", "open_writer", "run_scenario", "run_simulation"]
+__all__ = ["run_scenario", "run_simulation"]
 
 ProgressCallback = Callable[[int], None]
 StopRequest = Callable[[], bool]
@@ -141,7 +141,7 @@ def run_simulation(
     """Run the slots, write the result files and return the summary.
 
     Rows are flushed to disk every ``output.chunk_slots`` slots, each time followed by a
-    checkpoint (:mod:`cosim.checkpoint`) from which :func:`run_simulation` can ``resume``.
+    checkpoint (:mod:`cosim.engine.checkpoint`) from which :func:`run_simulation` can ``resume``.
 
     How a run ends, and what it leaves (every table always ends at the same slot):
 

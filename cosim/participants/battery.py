@@ -1,4 +1,4 @@
-"""Device physics and order formation for all participants at once (struct of arrays).
+"""Battery physics for all participants at once (struct of arrays).
 
 Pure functions over numpy arrays, one entry per participant. Energies are per slot [kWh],
 powers [kW]; a participant without a device has zeros for its parameters.
@@ -12,16 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cosim.market.orders import BUY, SELL
-
-__all__ = [
-    "BatteryFleet",
-    "dispatch_self_consumption",
-    "follow_setpoint",
-    "forecast",
-    "limit_prices",
-    "order_sides",
-]
+__all__ = ["BatteryFleet", "dispatch_self_consumption", "follow_setpoint"]
 
 
 @dataclass(frozen=True)
@@ -126,52 +117,3 @@ def follow_setpoint(
     """
     target = np.nan_to_num(np.asarray(setpoint_kwh, dtype=np.float64), nan=0.0)
     return dispatch_self_consumption(-target, soc_kwh, fleet, slot_hours)
-
-
-def forecast(actual_kwh: np.ndarray, relative_error: float, rng: np.random.Generator) -> np.ndarray:
-    """Forecast of a non-negative energy with a Gaussian relative error.
-
-    ``forecast = actual * (1 + relative_error * z)``, ``z ~ N(0, 1)``, clipped at zero.
-    One draw per entry, always (also when the error is 0), so the random stream does not
-    depend on the error level.
-
-    Parameters
-    ----------
-    actual_kwh : ndarray
-        What will actually happen [kWh] (>= 0).
-    relative_error : float
-        Standard deviation of the relative error [-].
-    rng : numpy.random.Generator
-        Source of randomness.
-    """
-    z = rng.standard_normal(actual_kwh.shape)
-    return np.maximum(actual_kwh * (1.0 + relative_error * z), 0.0)
-
-
-def order_sides(net_forecast_kwh: np.ndarray, min_order_kwh: float) -> np.ndarray:
-    """Order side per participant from its forecast net import [kWh].
-
-    Returns int8: ``BUY`` (+1) above ``min_order_kwh``, ``SELL`` (-1) below its negative,
-    0 (no order) in between.
-    """
-    side = np.zeros(net_forecast_kwh.shape, dtype=np.int8)
-    side[net_forecast_kwh > min_order_kwh] = BUY
-    side[net_forecast_kwh < -min_order_kwh] = SELL
-    return side
-
-
-def limit_prices(
-    n: int, feed_in_tariff: float, retail_price: float, strategy: str, rng: np.random.Generator
-) -> np.ndarray:
-    """Limit price of each order [currency/kWh], within [feed-in tariff, retail price].
-
-    ``uniform`` draws each limit uniformly from the interval (zero-intelligence traders);
-    ``midpoint`` gives everyone the interval's midpoint. Always ``n`` uniform draws are
-    consumed so the stream does not depend on the strategy.
-    """
-    u = rng.random(n)
-    if strategy == "uniform":
-        return feed_in_tariff + u * (retail_price - feed_in_tariff)
-    if strategy == "midpoint":
-        return np.full(n, 0.5 * (feed_in_tariff + retail_price))
-    raise ValueError(f"unknown bid strategy {strategy!r}")

@@ -21,10 +21,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cosim.checkpoint import CHECKPOINT_FILE, Checkpoint, write_checkpoint
+from cosim.engine.checkpoint import CHECKPOINT_FILE, Checkpoint, write_checkpoint
 from cosim.errors import InputError
+from cosim.results.formats import FORMATS
 from cosim.subprocesses import init_child
-from cosim.tableformats import FORMATS
 
 __all__ = [
     "TABLE_COLUMNS",
@@ -181,7 +181,7 @@ def _alive(pid: int) -> bool:
 
 
 def write_table(path: Path, frame: pd.DataFrame) -> None:
-    """Write a table as CSV (:class:`cosim.tableformats.CsvFormat`: exact floats, true/false)."""
+    """Write a table as CSV (:class:`cosim.results.formats.CsvFormat`: exact floats, true/false)."""
     FORMATS["csv"].write(Path(path), frame)
 
 
@@ -222,10 +222,10 @@ class ResultWriter:
         Format and append chunks in a separate process (same bytes; call :meth:`close` at the
         end). Ignored where this process may not have children.
     resume_marks : mapping of str to int, optional
-        A checkpoint's :attr:`~cosim.checkpoint.Checkpoint.table_bytes`: reopen the tables of
+        A checkpoint's :attr:`~cosim.engine.checkpoint.Checkpoint.table_bytes`: reopen the tables of
         an interrupted run cut back to it, instead of starting them afresh.
     table_format : str, default "csv"
-        A key of :data:`cosim.tableformats.FORMATS` (``output.format``).
+        A key of :data:`cosim.results.formats.FORMATS` (``output.format``).
     """
 
     def __init__(

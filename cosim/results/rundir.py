@@ -3,7 +3,7 @@
 The figures (:mod:`cosim.plots`) and the dashboard (:mod:`cosim.dashboard`) read results only
 through :class:`RunDir`, so a table is found the same way everywhere: ``<name>.csv``, else
 ``<name>.parquet`` (``output.format: parquet``: one file, or a folder of part files for the
-tables written in chunks), as :func:`cosim.tableformats.read_table` does.
+tables written in chunks), as :func:`cosim.results.formats.read_table` does.
 
 Three kinds of directory:
 
@@ -18,7 +18,7 @@ Three kinds of directory:
 
 Example (after ``cosim run scenarios/quickstart.yaml --out results/quickstart``)::
 
-    from cosim.rundir import RunDir
+    from cosim.results.rundir import RunDir
 
     run = RunDir("results/quickstart")
     run.table("slots", ["time", "clearing_price"]).shape  # (48, 2)

@@ -2,7 +2,7 @@
 
 Before gate closure each participant forecasts its load and PV (with a relative error),
 simulates its battery's self-consumption dispatch on that forecast (or takes its planned
-set-point, :mod:`cosim.battery_strategies`) and submits one order for the forecast net
+set-point, :mod:`cosim.participants.strategies`) and submits one order for the forecast net
 position. During the slot the actual load and PV happen, the battery dispatches on the actual
 residual (or holds the net import its set-point planned), and the resulting net import is
 what the meter reads.
@@ -15,17 +15,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cosim.devices import (
-    BatteryFleet,
-    dispatch_self_consumption,
-    follow_setpoint,
-    forecast,
-    limit_prices,
-    order_sides,
-)
-from cosim.market.orders import SELL
+from cosim.market.orders import BUY, SELL
+from cosim.participants.battery import BatteryFleet, dispatch_self_consumption, follow_setpoint
 
-__all__ = ["Delivery", "Orders", "deliver", "forecast_slot", "orders_from_forecast", "plan_orders"]
+__all__ = [
+    "Delivery",
+    "Orders",
+    "deliver",
+    "forecast",
+    "forecast_slot",
+    "limit_prices",
+    "order_sides",
+    "orders_from_forecast",
+    "plan_orders",
+]
 
 #: Fills below this are treated as not accepted [kWh].
 FILL_TOL_KWH = 1e-12
@@ -86,7 +89,7 @@ def plan_orders(
     feed_in_tariff, retail_price : float
         Bounds of the limit prices [currency/kWh].
     bid_strategy : str
-        ``uniform`` or ``midpoint`` (:func:`cosim.devices.limit_prices`).
+        ``uniform`` or ``midpoint`` (:func:`cosim.participants.battery.limit_prices`).
     forecast_rng, price_rng : numpy.random.Generator
         Streams for forecast errors and limit prices.
     """
@@ -124,7 +127,8 @@ def orders_from_forecast(
     load_f_kwh, pv_f_kwh : ndarray
         Forecast load and PV energy of the slot [kWh].
     setpoint_kwh : ndarray or None
-        Planned energy into each battery [kWh] (:func:`cosim.devices.follow_setpoint`); None:
+        Planned energy into each battery [kWh]
+        (:func:`cosim.participants.battery.follow_setpoint`); None:
         self-consumption dispatch on the forecast.
 
     Other parameters are those of :func:`plan_orders`.
@@ -246,3 +250,52 @@ def deliver(
         deviation_kwh=delivered - committed,
         pv_curtailed_kwh=curtailed,
     )
+
+
+def forecast(actual_kwh: np.ndarray, relative_error: float, rng: np.random.Generator) -> np.ndarray:
+    """Forecast of a non-negative energy with a Gaussian relative error.
+
+    ``forecast = actual * (1 + relative_error * z)``, ``z ~ N(0, 1)``, clipped at zero.
+    One draw per entry, always (also when the error is 0), so the random stream does not
+    depend on the error level.
+
+    Parameters
+    ----------
+    actual_kwh : ndarray
+        What will actually happen [kWh] (>= 0).
+    relative_error : float
+        Standard deviation of the relative error [-].
+    rng : numpy.random.Generator
+        Source of randomness.
+    """
+    z = rng.standard_normal(actual_kwh.shape)
+    return np.maximum(actual_kwh * (1.0 + relative_error * z), 0.0)
+
+
+def order_sides(net_forecast_kwh: np.ndarray, min_order_kwh: float) -> np.ndarray:
+    """Order side per participant from its forecast net import [kWh].
+
+    Returns int8: ``BUY`` (+1) above ``min_order_kwh``, ``SELL`` (-1) below its negative,
+    0 (no order) in between.
+    """
+    side = np.zeros(net_forecast_kwh.shape, dtype=np.int8)
+    side[net_forecast_kwh > min_order_kwh] = BUY
+    side[net_forecast_kwh < -min_order_kwh] = SELL
+    return side
+
+
+def limit_prices(
+    n: int, feed_in_tariff: float, retail_price: float, strategy: str, rng: np.random.Generator
+) -> np.ndarray:
+    """Limit price of each order [currency/kWh], within [feed-in tariff, retail price].
+
+    ``uniform`` draws each limit uniformly from the interval (zero-intelligence traders);
+    ``midpoint`` gives everyone the interval's midpoint. Always ``n`` uniform draws are
+    consumed so the stream does not depend on the strategy.
+    """
+    u = rng.random(n)
+    if strategy == "uniform":
+        return feed_in_tariff + u * (retail_price - feed_in_tariff)
+    if strategy == "midpoint":
+        return np.full(n, 0.5 * (feed_in_tariff + retail_price))
+    raise ValueError(f"unknown bid strategy {strategy!r}")

@@ -63,7 +63,7 @@ class Checkpoint:
     table_bytes : dict of str to int
         Where each result table ends once the slots ``< slot`` were written: its length [byte]
         for CSV, its number of part files for Parquet (:meth:`TableFormat.mark
-        <cosim.tableformats.TableFormat.mark>`).
+        <cosim.results.formats.TableFormat.mark>`).
     source_file : str or None
         The scenario file the run was started from (relative data paths resolve against it).
     version : str

@@ -31,8 +31,8 @@ import numpy as np
 from scipy import sparse
 from scipy.optimize import linprog
 
-from cosim.devices import BatteryFleet
-from cosim.market.feeder import FeederModel
+from cosim.grid.feeder import FeederModel
+from cosim.participants.battery import BatteryFleet
 
 __all__ = ["TIE_BREAK_PER_KWH", "VIOLATION_PENALTY", "BatteryPlan", "plan_feeder", "plan_price"]
 

@@ -4,7 +4,8 @@
 gate closure (``participants.battery_strategy`` other than ``self_consumption``). It forecasts
 load and PV over ``battery.horizon_slots`` (the slot itself from the forecast the orders use,
 the slots after it from the ``horizon`` random stream with the same relative error), solves
-the horizon with :func:`cosim.storage.plan_price` or :func:`cosim.storage.plan_feeder`
+the horizon with :func:`cosim.participants.storage.plan_price` or
+:func:`cosim.participants.storage.plan_feeder`
 starting from the metered state of charge, and returns the first slot's set-points. A horizon
 that does not solve gives ``None``: that slot falls back to self-consumption, and the planner
 counts it by status. docs/rolling.md ("Battery strategies in runs") has the design.
@@ -18,13 +19,13 @@ from typing import Any
 
 import numpy as np
 
-from cosim.devices import BatteryFleet
-from cosim.fulfilment import Orders, forecast_slot, orders_from_forecast
+from cosim.grid.feeder import FeederModel, reactive_terms
 from cosim.grid.linear import LinearGridModel
-from cosim.market.feeder import FeederModel, reactive_terms
-from cosim.participants import Population, ProfileFeed
+from cosim.participants.battery import BatteryFleet
+from cosim.participants.fulfilment import Orders, forecast_slot, orders_from_forecast
+from cosim.participants.population import Population, ProfileFeed
+from cosim.participants.storage import BatteryPlan, plan_feeder, plan_price
 from cosim.scenario import Scenario
-from cosim.storage import BatteryPlan, plan_feeder, plan_price
 
 __all__ = ["BatteryPlanner", "setpoint_column", "stored_energy_price"]
 
@@ -53,7 +54,7 @@ class BatteryPlanner:
     feed : ProfileFeed
         Actual load and PV, around which the look-ahead forecasts are drawn.
     rng : numpy.random.Generator
-        The ``horizon`` stream (:func:`cosim.participants.random_streams`).
+        The ``horizon`` stream (:func:`cosim.participants.population.random_streams`).
     linear : LinearGridModel, optional
         ``"lindistflow"`` model of the (derated) network; required for ``rolling``, whose
         limits are ``grid.v_min_pu``/``grid.v_max_pu`` and the branch ratings, tightened by
@@ -121,7 +122,8 @@ class BatteryPlanner:
         """Forecast slot ``k``, plan the batteries and form the orders (the engine's call).
 
         The same draws from ``forecast_rng`` and ``price_rng`` as
-        :func:`cosim.fulfilment.plan_orders`, so the orders' forecasts and limit prices do not
+        :func:`cosim.participants.fulfilment.plan_orders`, so the orders' forecasts and limit
+        prices do not
         depend on the strategy.
 
         Returns

@@ -7,13 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cosim.devices import (
-    BatteryFleet,
-    dispatch_self_consumption,
-    forecast,
-    limit_prices,
-    order_sides,
-)
+from cosim.participants.battery import BatteryFleet, dispatch_self_consumption
+from cosim.participants.fulfilment import forecast, limit_prices, order_sides
 
 
 def fleet(

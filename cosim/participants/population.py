@@ -13,10 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from cosim.devices import BatteryFleet
 from cosim.errors import InputError
 from cosim.grid.networks import Attachment
-from cosim.profiles import (
+from cosim.participants.battery import BatteryFleet
+from cosim.participants.profiles import (
     ProfileTable,
     annual_energy_kwh,
     assign_profiles,

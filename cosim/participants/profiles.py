@@ -18,7 +18,7 @@ Alignment of a table with the scenario's clock (see ``docs/profiles.md``):
 Example
 -------
 >>> import numpy as np, pandas as pd
->>> from cosim.profiles import builtin_profiles, slot_energy
+>>> from cosim.participants.profiles import builtin_profiles, slot_energy
 >>> table = builtin_profiles("household")
 >>> e_kwh = slot_energy(table, np.array([0, 1]), np.array([0.0, 60.0]),
 ...                     pd.Timestamp("2023-01-01", tz="UTC"), slots=48, slot_minutes=30)
@@ -61,7 +61,7 @@ BUILTIN_FILES: dict[str, tuple[str, str]] = {
 }
 
 #: Folder of the built-in profile files, inside the installed package.
-PROFILE_DIR = Path(__file__).resolve().parent / "data" / "profiles"
+PROFILE_DIR = Path(__file__).resolve().parent.parent / "data" / "profiles"
 #: Annual energy of every column of the built-in load tables [kWh/a] (their normalisation).
 BUILTIN_ANNUAL_KWH = 1000.0
 _HOURS_PER_YEAR = 8760.0
@@ -306,7 +306,7 @@ def read_profile_csv(path: str | Path, unit_suffix: str) -> ProfileTable:
 
     Examples
     --------
-    >>> from cosim.profiles import read_profile_csv
+    >>> from cosim.participants.profiles import read_profile_csv
     >>> table = read_profile_csv("my_pv.csv", "_p_kw_per_kwp")  # doctest: +SKIP
     >>> table.names[:2], table.step_minutes  # doctest: +SKIP
     (('PV1', 'PV2'), 15)
@@ -558,7 +558,7 @@ def slot_energy(
     Examples
     --------
     >>> import numpy as np, pandas as pd
-    >>> from cosim.profiles import ProfileTable, slot_energy
+    >>> from cosim.participants.profiles import ProfileTable, slot_energy
     >>> table = ProfileTable("example", pd.Timestamp("2024-06-01", tz="UTC"), 60, ("a",),
     ...                      np.array([[1.0], [3.0]]))
     >>> slot_energy(table, np.array([0]), np.array([0.0]), table.start, 4, 30)[:, 0]
@@ -663,7 +663,7 @@ def assign_profiles(n: int, n_profiles: int, rng: np.random.Generator) -> np.nda
     Examples
     --------
     >>> import numpy as np
-    >>> from cosim.profiles import assign_profiles
+    >>> from cosim.participants.profiles import assign_profiles
     >>> np.bincount(assign_profiles(7, 3, np.random.default_rng(1)), minlength=3).tolist()
     ... # doctest: +SKIP
     [2, 3, 2]

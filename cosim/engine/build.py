@@ -1,7 +1,7 @@
 """Building a simulation from a scenario: network, participants, profiles, grid and settlement.
 
 :func:`build_simulation` does every check that needs files (network JSON, profile CSVs) and
-returns a :class:`Simulation`; :func:`cosim.engine.run_simulation` then runs it. The builders
+returns a :class:`Simulation`; :func:`cosim.engine.run.run_simulation` then runs it. The builders
 of the configured backends (power flow, network check, settlement) live here too.
 """
 
@@ -16,21 +16,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cosim.battery_strategies import BatteryPlanner
 from cosim.checks import check_inputs
 from cosim.errors import InputError
-from cosim.fulfilment import Orders, plan_orders
 from cosim.grid.lightsim import LightsimFlow
 from cosim.grid.linear import LinearGridModel, derate
 from cosim.grid.networks import Attachment, attach_participants, load_network
 from cosim.grid.powerflow import PandapowerFlow
-from cosim.participants import (
+from cosim.participants.fulfilment import Orders, plan_orders
+from cosim.participants.population import (
     Population,
     ProfileFeed,
     build_population,
     load_profile_set,
     random_streams,
 )
+from cosim.participants.strategies import BatteryPlanner
 from cosim.privacy.groups import (
     bus_participants,
     line_participants,
@@ -38,7 +38,7 @@ from cosim.privacy.groups import (
 )
 from cosim.privacy.metering import PrivateMetering
 from cosim.privacy.schemes import SharedKey
-from cosim.results import ResultWriter
+from cosim.results.writer import ResultWriter
 from cosim.scenario import Scenario
 from cosim.settlement.billing import Prices
 from cosim.settlement.ledger import Ledger
@@ -100,7 +100,8 @@ class Simulation:
     ) -> Orders:
         """Orders of one slot with self-consumption batteries, from the scenario's settings.
 
-        :func:`cosim.fulfilment.plan_orders` with the run's forecast error, order threshold,
+        :func:`cosim.participants.fulfilment.plan_orders` with the run's forecast error, order
+        threshold,
         prices, bid strategy and random streams (it draws from ``forecast`` and ``prices``).
         """
         sc = self.scenario

@@ -1,0 +1,1 @@
+"""Participants: who they are, their profiles and devices, how they bid and deliver."""

@@ -1,0 +1,1 @@
+"""Result files: the writer, the table formats and the reader of run folders."""
