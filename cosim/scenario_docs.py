@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
+from cosim.registry import Registry
 from cosim.scenario import Scenario
 
 __all__ = ["render"]
@@ -79,7 +80,11 @@ def _rows(model: type[BaseModel], prefix: str) -> list[str]:
             rows.extend(_rows(ann, f"{prefix}{name}."))
             continue
         desc = (field.description or "").replace("|", "\\|")
-        cells = [f"`{prefix}{name}`", _type_name(ann), _default(field), _bounds(field), desc]
+        registry = next((m for m in field.metadata if isinstance(m, Registry)), None)
+        kind = _type_name(ann)
+        if registry is not None:  # a key naming an implementation: the registered names
+            kind = " \\| ".join(f"`{n}`" for n in registry.names)
+        cells = [f"`{prefix}{name}`", kind, _default(field), _bounds(field), desc]
         rows.append("| " + " | ".join(cells) + " |")
     return rows
 

@@ -194,8 +194,15 @@ def build_simulation(scenario: Scenario) -> Simulation:
         net, scenario.network.name, scenario.network.household_rating_kw
     )
     streams = random_streams(scenario.seed)
-    profiles = load_profile_set(scenario)
-    population = build_population(scenario, attachment, profiles, streams["population"])
+    profiles = load_profile_set(scenario.participants, scenario.source_file)
+    population = build_population(
+        scenario.participants,
+        scenario.battery,
+        scenario.settlement.suppliers,
+        attachment,
+        profiles,
+        streams["population"],
+    )
     check_inputs(scenario, net, attachment, population, profiles)
     start = pd.Timestamp(scenario.time.start)
     feed = ProfileFeed(

@@ -279,7 +279,7 @@ class Market:
         decision (None without a check). ``load_kwh`` sets the reactive power the check sees.
         """
         book = self.order_book(orders)
-        result = clear(book, self.mechanism)  # type: ignore[arg-type]
+        result = clear(book, self.mechanism)
         check = None
         if self.linear is not None:
             lim = self.limits
