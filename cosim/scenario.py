@@ -738,6 +738,12 @@ class Scenario(_Section):
     sweep: SweepConfig = SweepConfig()
     privacy: PrivacyConfig = PrivacyConfig()
     dispatch: DispatchConfig = DispatchConfig()
+    devices: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Devices behind the participants' meters: device type -> its settings "
+        "(`{}` for the defaults), e.g. `ev: {share: 0.3}`; each type's keys, units and defaults "
+        "are in docs/devices.md.",
+    )
     source_file: str | None = Field(
         default=None, exclude=True, description="The scenario file (set by the loader)."
     )
