@@ -61,7 +61,7 @@ FloatArray = NDArray[np.float64]
 #: Modules of the device types shipped with cosim; each registers its type when imported.
 #: They are imported on first use of the registry (:func:`device_types`), not by this module,
 #: so a device module may import this one without an import cycle.
-BUILTIN_DEVICE_MODULES: tuple[str, ...] = ()
+BUILTIN_DEVICE_MODULES: tuple[str, ...] = ("cosim.participants.ev",)
 
 #: First element of every device stream's spawn key: far above the children that
 #: ``SeedSequence(seed).spawn`` hands out (0, 1, 2, ...), so no device stream can coincide with
