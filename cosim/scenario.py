@@ -741,8 +741,8 @@ class Scenario(_Section):
     devices: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description="Devices behind the participants' meters: device type -> its settings "
-        "(`{}` for the defaults), e.g. `ev: {share: 0.3}`; each type's keys, units and defaults "
-        "are in docs/devices.md.",
+        "(`{}` for the defaults), e.g. `ev: {share: 0.3}`; the types' keys follow below "
+        "(docs/devices.md).",
     )
     source_file: str | None = Field(
         default=None, exclude=True, description="The scenario file (set by the loader)."

@@ -290,3 +290,9 @@ def test_the_shipped_example_builds() -> None:
     )
     fleet = build_devices(immediate.devices, ctx, immediate.seed).devices["ev"]
     assert isinstance(fleet, EVFleet) and fleet.config.strategy == "immediate"
+
+
+def test_a_slot_length_other_than_the_built_one_is_refused() -> None:
+    devices = build_devices({"ev": {}}, context(5, 10), seed=0)
+    with pytest.raises(ValueError, match=r"built for 0\.5 h slots"):
+        devices.energy_kwh(0, np.zeros(5), np.zeros(5), 0.25)

@@ -48,7 +48,7 @@ MET_TOLERANCE_KWH = 1e-9
 
 
 class EVConfig(BaseModel):
-    """Electric vehicles charging at home (``devices.ev``)."""
+    """Electric vehicles charging at home (docs/devices.md)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
@@ -308,6 +308,8 @@ class EVFleet:
         """Grid energy of the chargers in slot ``k`` per participant [kWh] (>= 0)."""
         if k != self.k:
             raise ValueError(f"EV fleet expected slot {self.k}, got {k}")
+        if abs(slot_hours - self.dt_h) > 1e-9:
+            raise ValueError(f"EV fleet built for {self.dt_h} h slots, got {slot_hours}")
         self.k = k + 1
         self._events(k)
         out = np.zeros(self.n)
