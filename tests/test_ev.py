@@ -101,7 +101,7 @@ def test_ev_is_registered() -> None:
     assert device_types()["ev"].config_model is EVConfig
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(
     seed=st.integers(0, 2**32 - 1),
     slot_minutes=st.sampled_from([15, 30, 60]),
@@ -114,6 +114,7 @@ def test_ev_is_registered() -> None:
     departure_std=st.floats(0.0, 5.0),
     energy=st.floats(0.0, 40.0),
     energy_std=st.floats(0.0, 20.0),
+    start_minutes=st.integers(0, 24 * 4 - 1).map(lambda q: 15 * q),
 )
 def test_sessions_follow_the_rules(
     seed: int,
@@ -127,8 +128,10 @@ def test_sessions_follow_the_rules(
     departure_std: float,
     energy: float,
     energy_std: float,
+    start_minutes: int,
 ) -> None:
     n, dt = 10, slot_minutes / 60
+    start = pd.Timestamp("2016-06-01", tz="UTC") + pd.Timedelta(minutes=start_minutes)
     slots = int(3 * 24 / dt)
     config: dict[str, Any] = {
         "share": 1.0,
@@ -146,7 +149,8 @@ def test_sessions_follow_the_rules(
     }
     cfg = EVConfig.model_validate(config)
     load, pv = profiles(n, slots, slot_minutes, seed)
-    devices = build_devices({"ev": config}, context(n, slots, slot_minutes), seed=seed)
+    ctx = context(n, slots, slot_minutes, start=start.isoformat())
+    devices = build_devices({"ev": config}, ctx, seed=seed)
     res = simulate(devices, load, pv, dt)
     e, e_max = res["ev_kwh"], charger_kw * dt
     # the limit, the sign, the sum

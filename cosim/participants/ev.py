@@ -228,7 +228,8 @@ class EVFleet:
         need = np.clip(c.energy_mean_kwh + c.energy_std_kwh * z[2], 0.0, c.battery_kwh)
         arrive = np.maximum(24.0 * d + a_h, self.last_departure_h)  # not before it left
         leave = 24.0 * np.floor(arrive / 24.0) + dep_h
-        leave = np.where(leave <= arrive, leave + 24.0, leave)  # the first dep_h after arrival
+        # the first dep_h after arrival (not the same instant up to rounding)
+        leave = np.where(leave <= arrive + 1e-6, leave + 24.0, leave)
         self.last_departure_h = leave
         # plugged in for whole slots: from the first slot starting at or after arrival up to
         # the last slot ending at or before departure
@@ -238,7 +239,8 @@ class EVFleet:
         dep = np.floor(x_dep + 1e-9).astype(np.int64)
         early = arr < 0  # plugged in before the run starts: the part of the need left at slot 0
         if early.any():
-            need[early] *= np.clip(x_dep[early] / (x_dep[early] - x_arr[early]), 0.0, 1.0)
+            stay = x_dep[early] - x_arr[early]  # > 0
+            need[early] *= np.clip(x_dep[early] / stay, 0.0, 1.0)
             arr[early] = 0
         self.next_dep, self.next_need = dep, need
         come = dep > 0  # day -1's vehicles that left before the start: no session
