@@ -28,8 +28,7 @@ TOL = 1e-7
 
 
 def context(n: int, slots: int, slot_minutes: int = 30, start: str = "2016-06-01") -> DeviceContext:
-    kinds = np.array(["household"] * n)
-    kinds[::5] = "commercial"
+    kinds = np.array(["commercial" if i % 5 == 0 else "household" for i in range(n)])
     times = pd.date_range(start, periods=slots, freq=f"{slot_minutes}min", tz="UTC")
     return DeviceContext(n=n, kind=kinds, slot_minutes=slot_minutes, slot_times=times)
 
@@ -300,3 +299,22 @@ def test_a_slot_length_other_than_the_built_one_is_refused() -> None:
     devices = build_devices({"ev": {}}, context(5, 10), seed=0)
     with pytest.raises(ValueError, match=r"built for 0\.5 h slots"):
         devices.energy_kwh(0, np.zeros(5), np.zeros(5), 0.25)
+
+
+@pytest.mark.parametrize(
+    ("settings_", "vehicles"),
+    [({"share": 0.0}, 0), ({"kinds": ["commercial"], "share": 1.0}, 2), ({"share": 1.0}, 8)],
+)
+def test_fleets_of_any_size_including_none(settings_: dict[str, Any], vehicles: int) -> None:
+    n, slots = 10, 96
+    load, pv = profiles(n, slots, 30, seed=5)
+    ctx = context(n, slots)
+    devices = build_devices({"ev": settings_}, ctx, seed=1)
+    res = simulate(devices, load, pv, 0.5)
+    owners = np.flatnonzero(res["ev_session"].max(axis=0) > 0)
+    assert devices.summary()["ev"]["vehicles"] == owners.size == vehicles
+    kinds = set(settings_.get("kinds", ["household"]))
+    assert all(ctx.kind[i] in kinds for i in owners)
+    others = np.setdiff1d(np.arange(n), owners)
+    assert np.all(res["total"][:, others] == 0)
+    assert (res["total"].sum() > 0) == (vehicles > 0)
