@@ -38,6 +38,7 @@ from cosim.grid.flows import POWER_FLOWS
 from cosim.market.auction import PRICE_RULES
 from cosim.overrides import apply_overrides
 from cosim.participants.config import BatteryConfig, ParticipantsConfig
+from cosim.participants.devices import validate_device_configs
 from cosim.yamlload import read_yaml
 
 __all__ = [
@@ -581,6 +582,12 @@ class Scenario(Section):
     sweep: SweepConfig = SweepConfig()
     privacy: PrivacyConfig = PrivacyConfig()
     dispatch: DispatchConfig = DispatchConfig()
+    devices: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Devices behind the participants' meters: device type -> its settings "
+        "(`{}` for the defaults), e.g. `ev: {share: 0.3}`; the types' keys follow below "
+        "(docs/devices.md).",
+    )
     source_file: str | None = Field(
         default=None, exclude=True, description="The scenario file (set by the loader)."
     )
@@ -658,6 +665,7 @@ def scenario_from_mapping(data: Mapping[str, Any], file: str | Path | None = Non
 
 def _check_across_sections(scenario: Scenario, file: str | Path | None) -> None:
     """Checks that involve keys of several sections (the schema checks one section)."""
+    validate_device_configs(scenario.devices, file)  # each device type's own schema
     g, m = scenario.grid, scenario.market
     if g.v_min_pu >= g.v_max_pu:
         raise InputError(

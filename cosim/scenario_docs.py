@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
+from cosim.participants.devices import device_types
 from cosim.registry import Registry
 from cosim.scenario import Scenario
 
@@ -89,6 +90,16 @@ def _rows(model: type[BaseModel], prefix: str) -> list[str]:
     return rows
 
 
+def _device_rows() -> list[str]:
+    """The keys of every registered device type, under ``devices.<name>``."""
+    rows = []
+    for name, device_type in sorted(device_types().items()):
+        title = (device_type.config_model.__doc__ or "").strip().splitlines()[0]
+        rows.append(f"| **`devices.{name}`** | section | | | {title} |")
+        rows.extend(_rows(device_type.config_model, f"devices.{name}."))
+    return rows
+
+
 def render() -> str:
     """The scenario reference page as Markdown."""
     lines = [
@@ -103,6 +114,7 @@ def render() -> str:
         "| key | type | default | bounds | meaning |",
         "|---|---|---|---|---|",
         *_rows(Scenario, ""),
+        *_device_rows(),
         "",
     ]
     return "\n".join(lines)
