@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cosim.checks import check_inputs
+from cosim.engine.checks import check_inputs
 from cosim.engine.processes import Market
 from cosim.errors import InputError
 from cosim.grid.flows import POWER_FLOWS, PowerFlow
@@ -161,7 +161,7 @@ def build_simulation(scenario: Scenario) -> Simulation:
     ------
     InputError
         For a network or profile file that cannot be used, or inputs a run would fail on or
-        that are implausible (:func:`cosim.checks.check_inputs`): every check of the inputs
+        that are implausible (:func:`cosim.engine.checks.check_inputs`): every check of the inputs
         happens here, before any slot runs.
     """
     t0 = time.perf_counter()
