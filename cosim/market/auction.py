@@ -26,7 +26,8 @@ from typing import Final, Literal, get_args
 import numpy as np
 from numpy.typing import NDArray
 
-from cosim.market.orders import BUY, SELL, OrderBook
+from cosim.conventions import BUY, SELL
+from cosim.market.orders import OrderBook
 
 Mechanism = Literal["pay_as_clear", "pay_as_bid"]
 """Price rule: one uniform price, or each trade at the buyer's limit price."""
@@ -134,7 +135,8 @@ def clear(book: OrderBook, mechanism: Mechanism) -> ClearingResult:
 
     Examples
     --------
-    >>> from cosim.market.orders import BUY, SELL, OrderBook
+    >>> from cosim.conventions import BUY, SELL
+    >>> from cosim.market.orders import OrderBook
     >>> book = OrderBook(
     ...     participant=[1, 2, 3],
     ...     side=[BUY, SELL, SELL],

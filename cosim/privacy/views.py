@@ -17,9 +17,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cosim.jsonio import write_json
 from cosim.privacy.metering import PrivateMetering
 from cosim.results.formats import FORMATS
-from cosim.results.writer import write_json, write_table
+from cosim.results.writer import write_table
 
 __all__ = ["write_views"]
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from cosim.conventions import FloatArray, IntArray
 from cosim.privacy.threshold import KeyShare, combine, pack, unpack
 from cosim.settlement.billing import (
     AGGREGATE_MODELS,
@@ -55,7 +56,6 @@ from cosim.settlement.messages import (
 )
 from cosim.settlement.meters import GO_KEY_ID
 from cosim.settlement.paillier import PaillierBatch
-from cosim.settlement.terms import FloatArray
 
 __all__ = [
     "GO_KEY_ID",
@@ -67,8 +67,6 @@ __all__ = [
     "gross_energy_form",
     "supplier_key_id",
 ]
-
-IntArray = NDArray[np.int64]
 
 
 def supplier_key_id(index: int) -> str:

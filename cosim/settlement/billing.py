@@ -31,12 +31,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from cosim.conventions import BUY, NO_ORDER, SELL, FloatArray
 from cosim.settlement.terms import (
-    BUY,
-    NO_ORDER,
-    SELL,
     BillTerms,
-    FloatArray,
     LinearForm,
     Prices,
     SlotInfo,

@@ -29,7 +29,9 @@ import tenseal as ts
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import ArrayLike
+
+from cosim.conventions import FloatArray
 
 __all__ = [
     "CKKS",
@@ -46,8 +48,6 @@ __all__ = [
     "generate_keypair",
     "verify_signature",
 ]
-
-FloatArray = NDArray[np.float64]
 
 SCHEMES: tuple[str, ...] = ("paillier", "paillier_djn", "ckks")
 """Homomorphic schemes (values of ``settlement.encryption`` other than ``plain``)."""

@@ -16,17 +16,16 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from cosim.conventions import FloatArray, IntArray
 from cosim.settlement.crypto import CKKSPublicKey, MeterSigner, OpCounts, PublicKey
 from cosim.settlement.messages import MeterPayload, SignedPayload
 from cosim.settlement.paillier import DJNPublicKey
-from cosim.settlement.terms import FloatArray, sign_with_tolerance
+from cosim.settlement.terms import sign_with_tolerance
 
 __all__ = ["GO_KEY_ID", "Meters"]
 
 GO_KEY_ID = "grid-operator"
 """Key name of the grid operator."""
-
-IntArray = NDArray[np.int64]
 
 
 @dataclass(frozen=True, eq=False)

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from cosim.conventions import FloatArray
 from cosim.settlement.actors import (
     DecryptionAuthority,
     GridOperator,
@@ -59,7 +60,6 @@ from cosim.settlement.messages import (
 )
 from cosim.settlement.meters import GO_KEY_ID, Meters
 from cosim.settlement.paillier import randomizer_worker_init
-from cosim.settlement.terms import FloatArray
 from cosim.subprocesses import init_child
 
 __all__ = [
