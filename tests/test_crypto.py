@@ -7,18 +7,11 @@ import pickle
 import numpy as np
 import pytest
 
-from cosim.settlement.crypto import (
-    CKKS,
-    CKKSPublicKey,
-    KeyMismatchError,
-    MeterSigner,
-    OpCounts,
-    PublicKey,
-    SecretKey,
-    generate_keypair,
-    verify_signature,
-)
+from cosim.settlement.ckks import CKKS, CKKSPublicKey
+from cosim.settlement.crypto import KeyMismatchError, OpCounts, PublicKey, SecretKey
 from cosim.settlement.paillier import FIXED_POINT_SCALE, PaillierBatch, fixed_point
+from cosim.settlement.schemes import generate_keypair
+from cosim.settlement.signatures import MeterSigner, verify_signature
 
 KeyPair = tuple[PublicKey, SecretKey]
 

@@ -13,25 +13,20 @@ import tenseal as ts
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from privacy_walk import walk
 
+from cosim.settlement.actors import PrivacyError, gross_energy_form
 from cosim.settlement.billing import (
     MODELS,
-    Prices,
     aggregate_masks,
     aggregate_plain,
     bill_terms,
     slot_info_from_plain,
 )
-from cosim.settlement.crypto import KeyMismatchError, MeterSigner, OpCounts, SecretKey
+from cosim.settlement.crypto import KeyMismatchError, OpCounts, SecretKey
 from cosim.settlement.ledger import Ledger
-from cosim.settlement.protocol import (
-    EncryptedSettlement,
-    EncryptedSum,
-    MeterPayload,
-    PrivacyError,
-    SignedPayload,
-    gross_energy_form,
-    period_ids,
-)
+from cosim.settlement.messages import EncryptedSum, MeterPayload, SignedPayload
+from cosim.settlement.protocol import EncryptedSettlement, period_ids
+from cosim.settlement.signatures import MeterSigner
+from cosim.settlement.terms import Prices
 
 PRICES = Prices(retail_price=0.35, feed_in_tariff=0.05)
 SUPPLIER = np.array([0, 1, 0, 1, 1])

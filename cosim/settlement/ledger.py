@@ -17,11 +17,11 @@ import pandas as pd
 
 from cosim.settlement.billing import (
     AGGREGATE_MODELS,
-    Prices,
     aggregate_plain,
     settle_slot_plain,
     slot_info_from_plain,
 )
+from cosim.settlement.terms import Prices
 
 __all__ = ["Ledger"]
 
