@@ -41,6 +41,7 @@ from cosim.settlement.meters import GO_KEY_ID, Meters
 from cosim.settlement.paillier import randomizer_worker_init
 from cosim.settlement.schemes import SCHEMES
 from cosim.settlement.terms import Prices
+from cosim.settlement.totals import SettlementTotals
 from cosim.subprocesses import init_child
 
 __all__ = ["PERIODS", "Disclosures", "EncryptedSettlement", "period_ids"]
@@ -106,8 +107,8 @@ def _init_worker(pooled: bool, parent_pid: int) -> None:
         randomizer_worker_init()
 
 
-class EncryptedSettlement:
-    """PPBSP settlement on Paillier or CKKS with the interface of :class:`Ledger`.
+class EncryptedSettlement(SettlementTotals):
+    """PPBSP settlement on Paillier or CKKS: a :class:`~cosim.settlement.backend.SettlementBackend`.
 
     Parameters
     ----------
@@ -188,9 +189,7 @@ class EncryptedSettlement:
         sup = np.asarray(supplier, dtype=np.int64)
         if sup.ndim != 1 or np.any(sup < 0) or np.any(sup >= n_suppliers):
             raise ValueError(f"supplier must be a 1-D array of indices in [0, {n_suppliers})")
-        self.models = tuple(models)
-        self.supplier = sup
-        self.n_suppliers = n_suppliers
+        super().__init__(models, sup, n_suppliers)
         self.prices = prices
         self.backend = backend
         self._scheme = scheme
@@ -199,7 +198,7 @@ class EncryptedSettlement:
         self.tol_kwh = tol_kwh
         self._tamper = tamper
         self._period = period_ids(slot_times, period)
-        n_slots, n = len(slot_times), sup.size
+        n_slots = len(slot_times)
         self._capacity = scheme.batch_slots
 
         self.authority: DecryptionAuthority | None = None
@@ -233,13 +232,9 @@ class EncryptedSettlement:
         )
         self._executor: ProcessPoolExecutor | None = None
 
-        self.bills = {m: np.zeros(n) for m in self.models}
-        self.supplier_profit = {m: np.zeros(n_suppliers) for m in self.models}
-        self.supplier_energy_kwh = {m: np.zeros(n_suppliers) for m in self.models}
-        self.slot_supplier_energy_kwh = {m: np.full(n_slots, np.nan) for m in self.models}
-        self.pot = dict.fromkeys(self.models, 0.0)
-        self.max_abs_slot_pot = dict.fromkeys(self.models, 0.0)
-        self.rejected_payloads: list[dict[str, object]] = []
+        self.slot_supplier_energy_kwh: dict[str, FloatArray] = {
+            m: np.full(n_slots, np.nan) for m in self.models
+        }
         self._next_slot = 0
         self._batch_start = 0
         self._unaudited_pots = 0
@@ -286,6 +281,40 @@ class EncryptedSettlement:
             self._close_period()
         return {m: float(self.slot_supplier_energy_kwh[m][k]) for m in self.models}
 
+    def settle_chunk(
+        self,
+        side: NDArray[np.generic],
+        accepted: NDArray[np.bool_],
+        committed_kwh: FloatArray,
+        deviation_kwh: FloatArray,
+        net_kwh: FloatArray,
+        p2p_price: FloatArray,
+        slot_price: FloatArray,
+    ) -> dict[str, FloatArray]:
+        """Settle consecutive slots, one by one (the arguments of :meth:`Ledger.settle_chunk`).
+
+        Arrays of shape ``(slots, n)``, ``slot_price`` of shape ``(slots,)``.
+
+        Returns
+        -------
+        dict
+            Per model, the supplier energy of each slot [kWh], shape ``(slots,)``, as
+            :meth:`settle` returned it (NaN while a slot's CKKS batch is open).
+        """
+        returned = [
+            self.settle(
+                side[t],
+                accepted[t],
+                committed_kwh[t],
+                deviation_kwh[t],
+                net_kwh[t],
+                p2p_price[t],
+                float(slot_price[t]),
+            )
+            for t in range(len(slot_price))
+        ]
+        return {m: np.array([r[m] for r in returned], dtype=np.float64) for m in self.models}
+
     def finish(self) -> None:
         """Close an open batch and billing period (suppliers open the bills); stop workers."""
         if self._next_slot > self._batch_start:
@@ -300,30 +329,6 @@ class EncryptedSettlement:
             self.meters.use_randomizer_pools(None)
             self._executor.shutdown(cancel_futures=True)
             self._executor = None
-
-    def bills_frame(self) -> pd.DataFrame:
-        """``bills.csv``: participant x model, amount > 0 pays (as :meth:`Ledger.bills_frame`)."""
-        n, m = self.supplier.size, len(self.models)
-        return pd.DataFrame(
-            {
-                "participant": np.tile(np.arange(n), m),
-                "model": np.repeat(self.models, n),
-                "amount": np.concatenate([self.bills[x] for x in self.models]) if m else [],
-                "supplier": np.tile(self.supplier, m),
-            }
-        )
-
-    def suppliers_frame(self) -> pd.DataFrame:
-        """``suppliers.csv``: supplier x model, profit and balancing energy traded."""
-        s, m = self.n_suppliers, len(self.models)
-        return pd.DataFrame(
-            {
-                "supplier": np.tile(np.arange(s), m),
-                "model": np.repeat(self.models, s),
-                "profit": np.concatenate([self.supplier_profit[x] for x in self.models]),
-                "energy_kwh": np.concatenate([self.supplier_energy_kwh[x] for x in self.models]),
-            }
-        )
 
     def crypto_counts(self) -> dict[str, dict[str, int]]:
         """Encryptions, decryptions and homomorphic operations per actor, and their total."""
