@@ -245,12 +245,15 @@ class EncryptionScheme(ABC):
         (:meth:`PublicKey.use_pool`); the meters then encrypt in the settlement's process.
     key_sharing : bool
         The grid operator's key can be a 2-of-2 shared key (:mod:`cosim.privacy.threshold`).
+    uses_key_bits : bool
+        ``settlement.key_bits`` sets the key size (else it is ignored).
     """
 
     name: ClassVar[str]
     batch_slots: ClassVar[int] = 1
     pooled_randomizers: ClassVar[bool] = False
     key_sharing: ClassVar[bool] = False
+    uses_key_bits: ClassVar[bool] = False
 
     @classmethod
     def check_key_bits(cls, key_bits: int, insecure_test_keys: bool) -> None:

@@ -574,6 +574,7 @@ class PaillierScheme(EncryptionScheme):
     name = "paillier"
     batch_slots = 1
     key_sharing = True
+    uses_key_bits = True
     public_key_type: type[PaillierPublicKey] = PaillierPublicKey
 
     @classmethod
