@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 __all__ = ["json_safe", "read_json", "write_json"]
 
@@ -66,11 +67,18 @@ def read_json(path: Path) -> dict[str, Any] | None:
 
 
 def json_safe(value: Any) -> Any:
-    """``value`` with mapping keys as str, numpy scalars as Python numbers and NaN/inf as None."""
+    """``value`` with mapping keys as str, arrays as lists, numpy scalars as Python numbers and
+    NaN/inf as None.
+
+    >>> json_safe({1: np.array([0.5, np.nan]), "n": np.int64(3)})
+    {'1': [0.5, None], 'n': 3}
+    """
     if isinstance(value, Mapping):
         return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [json_safe(v) for v in value]
+    if isinstance(value, (np.ndarray, pd.Series, pd.Index)):
+        return [json_safe(v) for v in np.asarray(value).tolist()]
     if isinstance(value, (np.integer,)):
         return int(value)
     if isinstance(value, (float, np.floating)):
