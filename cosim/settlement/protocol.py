@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -175,6 +177,7 @@ class EncryptedSettlement(SettlementTotals):
         tol_kwh: float = 1e-9,
         go_key_sharing: bool = False,
     ) -> None:
+        started = time.perf_counter()
         unknown = set(models) - set(MODELS)
         if unknown:
             raise ValueError(f"unknown billing models {sorted(unknown)}; expected {MODELS}")
@@ -239,6 +242,15 @@ class EncryptedSettlement(SettlementTotals):
         self._batch_start = 0
         self._unaudited_pots = 0
         self._period_open = False
+        if workers > 1:  # started now, so that the first slot finds them ready
+            self._start_workers()
+            self.meters.warm_randomizer_pools()
+        self.setup_seconds = time.perf_counter() - started
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Restore from a checkpoint: workers and pools are started again when needed."""
+        self.__dict__.update(state)
+        self.setup_seconds = 0.0
 
     # ----------------------------------------------------------------- Ledger interface
 
@@ -388,18 +400,27 @@ class EncryptedSettlement(SettlementTotals):
                 out.append(p)
         return out
 
+    @property
+    def _worker_processes(self) -> int:
+        """Processes of the worker pool: ``workers - 1`` with pooled randomizers, else all."""
+        return self.workers - int(self._scheme.pooled_randomizers) if self.workers > 1 else 0
+
+    def _start_workers(self) -> None:
+        """Start the worker processes (and the meters' randomizer pools on them)."""
+        pooled = self._scheme.pooled_randomizers
+        self._executor = ProcessPoolExecutor(
+            self._worker_processes,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_init_worker,
+            initargs=(pooled, os.getpid()),
+        )
+        if pooled:  # DJN randomizers made ahead on the workers; the meters only combine
+            self.meters.use_randomizer_pools(self._executor)
+
     def _close_batch(self) -> None:
         first, n_slots = self._batch_start, self._next_slot - self._batch_start
         if self.workers > 1 and self._executor is None:
-            pooled = self._scheme.pooled_randomizers
-            self._executor = ProcessPoolExecutor(
-                self.workers - pooled,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=_init_worker,
-                initargs=(pooled, os.getpid()),
-            )
-            if pooled:  # DJN randomizers made ahead on the workers; the meters only combine
-                self.meters.use_randomizer_pools(self._executor)
+            self._start_workers()
         if self._scheme.pooled_randomizers:  # meters combine precomputed randomizers here
             payloads = self.meters.payloads(first, None, 1)
         else:
@@ -477,12 +498,23 @@ class EncryptedSettlement(SettlementTotals):
         self._batch_start = self._next_slot
 
     def _close_period(self) -> None:
+        if self._next_slot == self._period.size and self._executor is not None:
+            self.meters.use_randomizer_pools(None)  # no batch left: free the workers
         bills = self.platform.period_bills()
         fallback = [s.take_fallback_bills() for s in self.suppliers]
-        for j, sup in enumerate(self.suppliers):
-            mine = [(m, u, b) for m in self.models for u, b in bills[m][j].items()]
-            opened = sup.open_many([b for _, _, b in mine])
-            for (model, user, _), amount in zip(mine, opened, strict=True):
+        mine = [
+            [(m, u, b) for m in self.models for u, b in bills[m][j].items()]
+            for j in range(self.n_suppliers)
+        ]
+        # every supplier's opening is submitted before any is collected, so the workers (the
+        # suppliers' compute, docs/privacy.md) and this process decrypt at the same time
+        openings = [
+            sup.start_opening([b for _, _, b in mine[j]], self._executor, self._worker_processes)
+            for j, sup in enumerate(self.suppliers)
+        ]
+        for j, opening in enumerate(openings):
+            opened = opening.result()
+            for (model, user, _), amount in zip(mine[j], opened, strict=True):
                 bill = float(amount[0]) + fallback[j].get(user, 0.0)
                 self.bills[model][user] += bill
                 self.disclosures.supplier_bills.append((j, user, model, bill))
