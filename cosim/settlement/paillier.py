@@ -230,20 +230,23 @@ class PaillierBatch(EncryptedBatch):
         Terms with the same fixed-point coefficient in a slot are multiplied together first
         and exponentiated once; the result equals the term-by-term sum exactly.
         """
-        live = [(b, as_vector(k, b.n_slots, "coef")) for b, k in terms]
-        live = [(b, k) for b, k in live if np.any(k)]
+        live: list[tuple[PaillierBatch, list[float]]] = []
+        for batch, k in terms:
+            vector = as_vector(k, batch.n_slots, "coef")
+            if vector.any():
+                assert isinstance(batch, PaillierBatch)
+                live.append((batch, vector.tolist()))
         if not live:
             return None
         first = live[0][0]
-        assert isinstance(first, PaillierBatch)
+        for batch, _ in live:  # once per term (the checks do not depend on the slot)
+            first._check(batch)
+            _same_scale(first, batch)
         slots = []
         for t in range(first.n_slots):
             acc = first.accumulator()
             for batch, k in live:
-                first._check(batch)
-                assert isinstance(batch, PaillierBatch)
-                _same_scale(first, batch)
-                acc.add_value(batch.values[t], float(k[t]))
+                acc.add_value(batch.values[t], k[t])
             slots.append(acc.value())
         return first._like(slots, first.scale_bits + FIXED_POINT_BITS)
 
