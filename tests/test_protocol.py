@@ -318,6 +318,38 @@ def test_trading_platform_holds_no_private_key(runs: Any, backend: str) -> None:
     assert _secrets(es.meters) != []  # the meters' signing keys
 
 
+def test_suppliers_worker_processes_reach_no_other_actor(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(actors, "OPENING_PART_DECRYPTIONS", 1)  # bills opened in several parts
+    es = EncryptedSettlement(
+        MODELS, SUPPLIER, 2, PRICES, backend="paillier", key_bits=1024, insecure_test_keys=True,
+        slot_times=TIMES, period="day", workers=2,
+    )  # fmt: skip
+    mine = {id(o) for sup in es.suppliers for o in _secrets(sup)}
+    checked = []
+    original = actors.Opening.result
+
+    def result(opening: actors.Opening) -> list[Any]:
+        # parts of the opening are on the suppliers' worker processes now
+        compute = es._supplier_compute
+        assert compute is not None and compute is not es._executor
+        for actor in (es.platform, es.meters, es.grid_operator):
+            reached = list(walk(actor))
+            assert not any(o is compute for o in reached)
+            assert not mine & {id(o) for o in reached}  # no supplier key
+        checked.append(opening)
+        return original(opening)
+
+    monkeypatch.setattr(actors.Opening, "result", result)
+    try:
+        for s in SLOTS:
+            es.settle(*s)
+        es.finish()
+    finally:
+        es.close()
+    assert len(checked) == 2 * es.n_suppliers  # two billing days
+    assert_same(es, plain(SLOTS)[0], atol=1e-9)
+
+
 @pytest.mark.parametrize("period", ["slot", "horizon"])
 def test_go_decrypts_only_the_slot_aggregates(runs: Any, period: str) -> None:
     es, _ = runs("paillier", period)

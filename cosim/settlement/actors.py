@@ -104,6 +104,11 @@ class Supplier:
         """
         return _open_sums(self._secret, totals, self.counts)
 
+    @property
+    def delegates_opening(self) -> bool:
+        """Whether its key can go to worker processes acting for it (:meth:`start_opening`)."""
+        return self._secret.portable
+
     def start_opening(
         self, totals: Sequence[EncryptedSum], compute: Executor | None, processes: int
     ) -> Opening:

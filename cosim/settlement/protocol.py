@@ -234,6 +234,7 @@ class EncryptedSettlement(SettlementTotals):
             tol_kwh,
         )
         self._executor: ProcessPoolExecutor | None = None
+        self._supplier_compute: ProcessPoolExecutor | None = None
 
         self.slot_supplier_energy_kwh: dict[str, FloatArray] = {
             m: np.full(n_slots, np.nan) for m in self.models
@@ -341,6 +342,9 @@ class EncryptedSettlement(SettlementTotals):
             self.meters.use_randomizer_pools(None)
             self._executor.shutdown(cancel_futures=True)
             self._executor = None
+        if self._supplier_compute is not None:
+            self._supplier_compute.shutdown(cancel_futures=True)
+            self._supplier_compute = None
 
     def crypto_counts(self) -> dict[str, dict[str, int]]:
         """Encryptions, decryptions and homomorphic operations per actor, and their total."""
@@ -400,22 +404,29 @@ class EncryptedSettlement(SettlementTotals):
                 out.append(p)
         return out
 
-    @property
-    def _worker_processes(self) -> int:
-        """Processes of the worker pool: ``workers - 1`` with pooled randomizers, else all."""
-        return self.workers - int(self._scheme.pooled_randomizers) if self.workers > 1 else 0
-
     def _start_workers(self) -> None:
-        """Start the worker processes (and the meters' randomizer pools on them)."""
+        """Start the worker processes: the meters' (and their randomizer pools on them) and,
+        when the suppliers can delegate decryption, the suppliers' (docs/privacy.md)."""
         pooled = self._scheme.pooled_randomizers
+        spawn = multiprocessing.get_context("spawn")
         self._executor = ProcessPoolExecutor(
-            self._worker_processes,
-            mp_context=multiprocessing.get_context("spawn"),
+            self.workers - int(pooled),
+            mp_context=spawn,
             initializer=_init_worker,
             initargs=(pooled, os.getpid()),
         )
         if pooled:  # DJN randomizers made ahead on the workers; the meters only combine
             self.meters.use_randomizer_pools(self._executor)
+        if self._supplier_compute is None and all(s.delegates_opening for s in self.suppliers):
+            # separate processes: they run suppliers' openings only, never a meter's work, and
+            # they idle between billing periods
+            self._supplier_compute = ProcessPoolExecutor(
+                self.workers - 1,
+                mp_context=spawn,
+                initializer=_init_worker,
+                initargs=(False, os.getpid()),
+            )
+            self._supplier_compute.submit(int)  # starts its process now, during the build
 
     def _close_batch(self) -> None:
         first, n_slots = self._batch_start, self._next_slot - self._batch_start
@@ -506,10 +517,10 @@ class EncryptedSettlement(SettlementTotals):
             [(m, u, b) for m in self.models for u, b in bills[m][j].items()]
             for j in range(self.n_suppliers)
         ]
-        # every supplier's opening is submitted before any is collected, so the workers (the
-        # suppliers' compute, docs/privacy.md) and this process decrypt at the same time
+        # every supplier's opening is submitted before any is collected, so the suppliers'
+        # worker processes (their compute, docs/privacy.md) and this process decrypt together
         openings = [
-            sup.start_opening([b for _, _, b in mine[j]], self._executor, self._worker_processes)
+            sup.start_opening([b for _, _, b in mine[j]], self._supplier_compute, self.workers - 1)
             for j, sup in enumerate(self.suppliers)
         ]
         for j, opening in enumerate(openings):
