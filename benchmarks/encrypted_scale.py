@@ -18,9 +18,11 @@ set-up (key generation, worker start, warm randomizer pools: ``settlement_setup`
 ``summary.json``), is reported apart, and so is the fixed part of the run (``T(n1)`` less the
 set-up and ``n1`` marginal slots: mostly the suppliers' bill opening at the end). Per user-slot it
 is divided by the participants. The same is computed for the CPU time of the run's process and
-its worker processes (``getrusage`` of the process and of its reaped children), which shows
-how many cores the encrypted slots keep busy (CPU / wall). Every backend runs in the same
-invocation, so the encrypted / plain ratio of the marginal costs comes from one run.
+its worker processes (``getrusage`` of the process and of its reaped children; the workers'
+share is printed apart), which shows how many cores the encrypted slots keep busy (CPU / wall;
+on a machine shared with other jobs this is capped by what the scheduler gives). Every backend
+runs in the same invocation, so the encrypted / plain ratio of the marginal costs comes from one
+run.
 
 ``--before PATH`` runs the encrypted points a second time with the ``cosim`` package of another
 checkout (e.g. the code before a change), in the same invocation, and prints the after/before
@@ -68,16 +70,18 @@ def main():
     t0 = time.perf_counter()
     sim = build_simulation(scenario)
     t1 = time.perf_counter()
-    c1 = cpu(resource.RUSAGE_SELF) + cpu(resource.RUSAGE_CHILDREN)
+    s1, w1 = cpu(resource.RUSAGE_SELF), cpu(resource.RUSAGE_CHILDREN)
     with tempfile.TemporaryDirectory() as tmp:
         summary = run_simulation(sim, open_writer(sim, Path(tmp)))
     t2 = time.perf_counter()
-    c2 = cpu(resource.RUSAGE_SELF) + cpu(resource.RUSAGE_CHILDREN)
+    s2, w2 = cpu(resource.RUSAGE_SELF), cpu(resource.RUSAGE_CHILDREN)
     out.write_text(json.dumps({
         "participants": sim.population.n,
         "build_s": t1 - t0,
         "run_s": t2 - t1,
-        "run_cpu_s": c2 - c1,
+        "run_cpu_s": s2 + w2 - s1 - w1,
+        "run_cpu_main_s": s2 - s1,
+        "run_cpu_workers_s": w2 - w1,
         "stages_s": summary["timings_s"],
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "bills": summary["settlement"]["models"],
@@ -109,12 +113,14 @@ def marginal(first: dict[str, Any], second: dict[str, Any], slots: tuple[int, in
     n = first["participants"]
     wall = (second["run_s"] - first["run_s"]) / extra
     cpu = (second["run_cpu_s"] - first["run_cpu_s"]) / extra
+    cpu_workers = (second["run_cpu_workers_s"] - first["run_cpu_workers_s"]) / extra
     setup = first["stages_s"].get("settlement_setup", 0.0)  # inside run_simulation
     return {
         "participants": n,
         "s_per_slot": wall,
         "ms_per_user_slot": wall / n * 1e3,
         "cpu_s_per_slot": cpu,
+        "worker_cpu_s_per_slot": cpu_workers,
         "cores_busy": cpu / wall if wall > 0 else None,
         "fixed_s": first["run_s"] - setup - slots[0] * wall,
         "build_s": first["build_s"] + setup,
@@ -170,13 +176,14 @@ def main() -> int:
     )
     print(
         f"  {'backend':<26} {'s/slot':>8} {'ms/user-slot':>13} {'CPU s/slot':>11} "
-        f"{'cores':>6} {'fixed':>7} {'build':>7}"
+        f"{'workers':>8} {'cores':>6} {'fixed':>7} {'build':>7}"
     )
     for name, f in figures.items():
         cores = f"{f['cores_busy']:.2f}" if f["cores_busy"] is not None else "-"
         print(
             f"  {name:<26} {f['s_per_slot']:>8.3f} {f['ms_per_user_slot']:>13.4f} "
-            f"{f['cpu_s_per_slot']:>11.3f} {cores:>6} {f['fixed_s']:>6.1f}s "
+            f"{f['cpu_s_per_slot']:>11.3f} {f['worker_cpu_s_per_slot']:>8.3f} {cores:>6} "
+            f"{f['fixed_s']:>6.1f}s "
             f"{f['build_s']:>6.1f}s"
         )
     print(f"  {args.encryption} / plain per slot: {enc['s_per_slot'] / plain['s_per_slot']:.0f}x")
