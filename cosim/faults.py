@@ -604,7 +604,7 @@ def schedule_faults(
     ]
     drawn = _random_outages(config.outage, g_outage, n_slots, slot_minutes, line_ids, trafo_ids)
     intervals = _merge(listed + drawn)
-    changes, sets = _outage_sets(intervals)
+    changes, sets = _outage_sets(intervals, n_slots)
     return FaultSchedule(
         n_slots=n_slots,
         n_participants=n_participants,
@@ -619,9 +619,10 @@ def schedule_faults(
     )
 
 
-def _outage_sets(intervals: list[OutageInterval]) -> tuple[list[int], list[Outage]]:
+def _outage_sets(intervals: list[OutageInterval], n_slots: int) -> tuple[list[int], list[Outage]]:
     """Slots where the set of elements out of service changes, and the set from there on."""
-    bounds = sorted({iv.start_slot for iv in intervals} | {iv.end_slot for iv in intervals})
+    ends = {iv.end_slot for iv in intervals if iv.end_slot < n_slots}
+    bounds = sorted({iv.start_slot for iv in intervals} | ends)
     changes: list[int] = []
     sets: list[Outage] = []
     previous = Outage()
