@@ -38,7 +38,7 @@ from __future__ import annotations
 import bisect
 import copy
 import math
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Generator, Hashable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Generic, Literal, TypeVar
@@ -51,6 +51,7 @@ from cosim.participants.fulfilment import Delivery, Orders
 
 if TYPE_CHECKING:  # the scenario imports this module: pandas and pandapower only when used
     import pandas as pd
+    import simpy
     from pandapower.auxiliary import pandapowerNet
 
     from cosim.settlement.messages import SignedPayload
@@ -59,6 +60,7 @@ __all__ = [
     "FAULTS_COLUMNS",
     "FAULT_KINDS",
     "HANDLING",
+    "FaultEvents",
     "FaultLog",
     "FaultSchedule",
     "FaultsConfig",
@@ -359,6 +361,11 @@ class FaultSchedule:
             and not np.any(self._settlement_delay > 0)
             and not self.intervals
         )
+
+    @property
+    def no_late_readings(self) -> bool:
+        """No reading of the horizon is late."""
+        return self._late_reading.slot.size == 0
 
     def _check_slot(self, k: int) -> None:
         if not 0 <= k < self.n_slots:
@@ -784,15 +791,22 @@ def mark_missing(
 class MissingPayloads:
     """The encrypted settlement's ``tamper`` hook that drops the payloads of missing readings.
 
-    Pass an instance as ``EncryptedSettlement(..., tamper=hook)`` and call :meth:`add` with
-    each missing participant-slot before the slot is settled. A meter's payload covers a batch
-    of slots (one slot with Paillier, a billing period with CKKS): it is not delivered when any
-    of its slots is missing, and the platform then settles the participant at retail from its
-    supplier's meter for every slot of the batch (reason ``missing payload``). Picklable (the
-    settlement is checkpointed with it).
+    Pass an instance as ``EncryptedSettlement(..., tamper=hook)``. A reading is missing when
+    the ``schedule`` says so (:meth:`FaultSchedule.missing_readings`: later than the deadline,
+    or never) or when :meth:`add` marked it before its slot was settled. A meter's payload
+    covers a batch of slots (one slot with Paillier, a billing period with CKKS): it is not
+    delivered when any of its slots is missing, and the platform then settles the participant
+    at retail from its supplier's meter for every slot of the batch (reason ``missing
+    payload``, docs/privacy.md). Picklable: the settlement is checkpointed with it.
+
+    Parameters
+    ----------
+    schedule : FaultSchedule, optional
+        The run's faults.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, schedule: FaultSchedule | None = None) -> None:
+        self.schedule = schedule
         self.missing: set[tuple[int, int]] = set()
 
     def add(self, slot: int, participants: np.ndarray) -> None:
@@ -801,14 +815,21 @@ class MissingPayloads:
         ids = np.flatnonzero(idx) if idx.dtype == bool else idx.astype(np.int64)
         self.missing.update((int(p), int(slot)) for p in ids.tolist())
 
+    def is_missing(self, user: int, slot: int) -> bool:
+        """Whether the reading of ``user`` in ``slot`` is missing."""
+        if (user, slot) in self.missing:
+            return True
+        s = self.schedule
+        return s is not None and bool(s.missing_readings(slot)[user])
+
     def __call__(self, user: int, first_slot: int, payload: SignedPayload) -> SignedPayload | None:
-        if not self.missing:
+        if not self.missing and (self.schedule is None or self.schedule.no_late_readings):
             return payload
         from cosim.settlement.messages import MeterPayload
 
         n_slots = MeterPayload.from_bytes(payload.message).n_slots
         for k in range(first_slot, first_slot + n_slots):
-            if (user, k) in self.missing:
+            if self.is_missing(user, k):
                 return None
         return payload
 
@@ -948,3 +969,153 @@ def disconnect(
         pv_curtailed_kwh=np.where(m, pv_kwh, delivery.pv_curtailed_kwh),
     )
     return out, np.where(m, load_kwh, zero)
+
+
+# --------------------------------------------------------------------------- during a run
+
+
+class FaultEvents:
+    """The faults of one run as the engine's processes meet them; every event goes to :attr:`log`.
+
+    The engine calls one method per phase; with an empty schedule each returns its input
+    unchanged and logs nothing. Which network a phase uses is the one of the slot it works
+    on (:meth:`outage`), not a global switch: when an outage starts at ``c*L`` the grid process
+    is still solving slot ``c - 1`` on the old network.
+
+    Parameters
+    ----------
+    schedule : FaultSchedule
+        The run's faults (:func:`schedule_faults`).
+    net : pandapowerNet
+        The network the grid adapter and the network check were built from (derated).
+    participant_bus : numpy.ndarray of int
+        Bus of each participant.
+    check_model : callable, optional
+        ``check_model(outage)`` builds the network check's model of an outage set (e.g.
+        ``LinearGridModel.from_pandapower(outaged_net(net, outage), kind)``); each set is built
+        once (:class:`PerOutage`). ``None`` without a network check.
+    base_model : object, optional
+        The network check's model without outage (not rebuilt).
+    """
+
+    def __init__(
+        self,
+        schedule: FaultSchedule,
+        net: pandapowerNet,
+        participant_bus: np.ndarray,
+        check_model: Callable[[Outage], Any] | None = None,
+        base_model: Any = None,
+    ) -> None:
+        self.schedule = schedule
+        self.log = FaultLog()
+        self.unserved_kwh = 0.0
+        self._minutes = schedule.slot_minutes
+        n = int(np.asarray(participant_bus).size)
+        bus = np.asarray(participant_bus)
+        self._islanded: PerOutage[np.ndarray] = PerOutage(
+            lambda o: islanded_participants(net, o, bus), base=np.zeros(n, dtype=bool)
+        )
+        self._models: PerOutage[Any] | None = (
+            PerOutage(check_model, base=base_model) if check_model is not None else None
+        )
+
+    def outage(self, k: int) -> Outage:
+        """The elements out of service in slot ``k``."""
+        return self.schedule.outage(k)
+
+    def check_model(self, k: int) -> Any:
+        """The network check's model of slot ``k`` (its outage set); None without a check."""
+        return self._models.get(self.outage(k)) if self._models is not None else None
+
+    def gate(self, k: int, orders: Orders) -> Orders:
+        """Gate closure of slot ``k`` (``k*L``): the late orders are excluded (and logged)."""
+        late = self.schedule.late_orders(k) & (orders.side != 0)
+        if not late.any():
+            return orders
+        for p in np.flatnonzero(late).tolist():
+            self.log.add(k, k * self._minutes, "missed_gate", p, handling="excluded_from_auction")
+        return exclude_late_orders(orders, late)
+
+    def deliver(
+        self,
+        k: int,
+        delivery: Delivery,
+        load_kwh: np.ndarray,
+        pv_kwh: np.ndarray,
+        soc_before_kwh: np.ndarray,
+    ) -> Delivery:
+        """Delivery of slot ``k``: participants cut off by its outage are disconnected."""
+        outage = self.outage(k)
+        if outage.empty:
+            return delivery
+        mask = self._islanded.get(outage)
+        if not mask.any():
+            return delivery
+        out, unserved = disconnect(delivery, mask, load_kwh, pv_kwh, soc_before_kwh)
+        label = outage.label()
+        for p in np.flatnonzero(mask).tolist():
+            self.log.add(
+                k, k * self._minutes, "outage", p, label, energy_kwh=float(unserved[p]),
+                handling="disconnected_anti_islanding",
+            )  # fmt: skip
+        self.unserved_kwh += float(unserved.sum())
+        return out
+
+    def readings(self, env: simpy.Environment, k: int) -> Generator[simpy.Event, Any, np.ndarray]:
+        """SimPy: wait for the late readings of slot ``k``, at most until its deadline.
+
+        Use as ``missing = yield from faults.readings(env, k)`` once the slot's on-time
+        readings are in (at ``(k+1)*L`` or later). Each late reading arrives as a timeout at
+        ``(k+1)*L + delay``; the settlement waits for all of them or for the deadline
+        ``(k+1)*L + deadline_minutes``, whichever comes first. Returns the missing readings
+        (bool per participant) and logs every late one.
+        """
+        delays = self.schedule.reading_delays(k)
+        late = np.flatnonzero(delays > 0)
+        missing = delays > self.schedule.deadline_minutes
+        if late.size == 0:
+            return missing
+        end = (k + 1) * self._minutes
+        if missing.any():  # the readings in time arrive before it: the deadline decides
+            yield env.timeout(max(end + self.schedule.deadline_minutes - env.now, 0.0))
+        else:  # each late reading arrives as its own event; the last one decides
+            yield env.all_of(
+                [env.timeout(max(end + float(delays[p]) - env.now, 0.0)) for p in late.tolist()]
+            )
+        for p in late.tolist():
+            self.log.add_reading(
+                k, self._minutes, p, float(delays[p]), self.schedule.deadline_minutes
+            )
+        return missing
+
+    def settlement_messages(
+        self, env: simpy.Environment, k: int
+    ) -> Generator[simpy.Event, Any, float]:
+        """SimPy: the settlement messages of slot ``k`` on their way (delayed, and logged, or not).
+
+        Use as ``yield from faults.settlement_messages(env, k)`` between billing slot ``k`` and
+        handing its results on. Returns the delay [min] (0: none).
+        """
+        delay = self.schedule.settlement_delay_minutes(k)
+        if delay > 0:
+            yield env.timeout(delay)
+            self.log.add(k, env.now, "settlement_delay", delay_minutes=delay,
+                         handling="settled_late")  # fmt: skip
+        return delay
+
+    def outages(self, env: simpy.Environment, k0: int = 0) -> Generator[simpy.Event, Any, None]:
+        """SimPy process: each outage start and end at ``slot * L`` from slot ``k0`` on (logged)."""
+        events = sorted(
+            [(iv.start_slot, 1, iv) for iv in self.schedule.intervals]
+            + [(iv.end_slot, 0, iv) for iv in self.schedule.intervals
+               if iv.end_slot < self.schedule.n_slots],
+            key=lambda e: (e[0], e[1], e[2].element, e[2].index),
+        )  # fmt: skip
+        for slot, starts, iv in events:
+            if slot < k0:
+                continue
+            yield env.timeout(slot * self._minutes - env.now)
+            handling = "network_changed" if starts else "network_restored"
+            self.log.add(
+                slot, slot * self._minutes, "outage", element=iv.label(), handling=handling
+            )

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import copy
 import pickle
+from collections.abc import Generator
 from typing import Any
 
 import numpy as np
 import pandapower.topology as top
 import pandas as pd
 import pytest
+import simpy
 
 from cosim.errors import InputError
 from cosim.faults import (
     FAULT_KINDS,
     FAULTS_COLUMNS,
     HANDLING,
+    FaultEvents,
     FaultLog,
     FaultsConfig,
     LateReadingConfig,
@@ -565,3 +568,101 @@ def test_flow_result_keeps_its_positional_form() -> None:
     nan = np.full(1, np.nan)
     res = FlowResult(True, nan, nan, nan, nan, 0.0, 0.0)
     assert res.unsupplied_kw == 0.0
+
+
+# --------------------------------------------------------------------------- events in SimPy
+
+
+def _events(cfg: FaultsConfig, net: Any, att: Any, n_slots: int = 6) -> FaultEvents:
+    flow = PandapowerFlow(net, att.bus)
+    rng = np.random.default_rng(np.random.SeedSequence(21))
+    sched = schedule_faults(cfg, n_slots, len(att), 30, flow.line_ids, flow.trafo_ids, rng)
+    return FaultEvents(sched, net, att.bus)
+
+
+def test_settlement_waits_for_late_readings_until_the_deadline(cigre: tuple[Any, Any]) -> None:
+    net, att = cigre
+    cfg = FaultsConfig(
+        late_reading=LateReadingConfig(
+            rate=0.02, mean_delay_minutes=30, never_share=0.3, deadline_minutes=45
+        )
+    )
+    ev = _events(cfg, net, att, n_slots=40)
+    env = simpy.Environment()
+    seen: list[tuple[int, float, np.ndarray]] = []
+
+    def settlement() -> Generator[simpy.Event, Any, None]:
+        for k in range(40):
+            if env.now < (k + 1) * 30:
+                yield env.timeout((k + 1) * 30 - env.now)
+            missing = yield from ev.readings(env, k)
+            seen.append((k, env.now, missing))
+
+    env.process(settlement())
+    env.run()
+    now = 0.0
+    for k, t, missing in seen:
+        delays = ev.schedule.reading_delays(k)
+        np.testing.assert_array_equal(missing, delays > 45)
+        end = max((k + 1) * 30, now)  # the previous slot may have waited past this one's end
+        wait = 45.0 if missing.any() else float(delays.max())
+        assert t == pytest.approx(max(end, (k + 1) * 30 + wait))
+        now = t
+    rec = ev.log.frame()
+    assert set(rec["kind"]) == {"late_reading"}
+    assert len(rec) == sum(int((ev.schedule.reading_delays(k) > 0).sum()) for k in range(40))
+    handled = rec.set_index(["slot", "participant"])["handling"]
+    for k, _, missing in seen:
+        for p in np.flatnonzero(missing).tolist():
+            assert handled[k, p] == "settled_at_retail_from_supplier_meter"
+    assert "settled_late" in set(rec["handling"])
+    assert any(m.any() for _, _, m in seen) and any(not m.any() for _, _, m in seen)
+
+
+def test_gate_delivery_messages_and_outage_events(cigre: tuple[Any, Any]) -> None:
+    net, att = cigre
+    cfg = FaultsConfig(
+        missed_gate=MissedGateConfig(rate=0.2),
+        settlement_delay=SettlementDelayConfig(rate=1.0, mean_delay_minutes=4),
+        outage=OutageConfig(
+            events=(OutageEvent(element="trafo", index=1, start_slot=2, end_slot=4),)
+        ),
+    )
+    ev = _events(cfg, net, att)
+    n = len(att)
+    rng = np.random.default_rng(0)
+    orders, d, _, _, load, pv = _market_slot(rng, n)
+    gated = ev.gate(3, orders)
+    late = ev.schedule.late_orders(3) & (orders.side != 0)
+    assert late.any() and (gated.side[late] == 0).all()
+    np.testing.assert_array_equal(gated.side[~late], orders.side[~late])
+    assert ev.outage(1).empty and ev.outage(2) == Outage(trafos=(1,))
+    assert ev.deliver(1, d, load, pv, np.zeros(n)) is d
+    out = ev.deliver(2, d, load, pv, np.zeros(n))
+    cut = islanded_participants(net, Outage(trafos=(1,)), att.bus)
+    assert cut.any() and (out.net_kwh[cut] == 0).all()
+    assert ev.unserved_kwh == pytest.approx(load[cut].sum())
+    env = simpy.Environment()
+    env.process(ev.outages(env))
+    times: list[float] = []
+
+    def settle() -> Generator[simpy.Event, Any, None]:
+        yield env.timeout(30)
+        delay = yield from ev.settlement_messages(env, 0)
+        times.append(env.now)
+        assert delay == ev.schedule.settlement_delay_minutes(0) > 0
+
+    env.process(settle())
+    env.run()
+    assert times == [pytest.approx(30 + ev.schedule.settlement_delay_minutes(0))]
+    rec = ev.log.frame()
+    assert list(rec.columns) == list(FAULTS_COLUMNS)
+    assert set(rec["kind"]) == {"missed_gate", "outage", "settlement_delay"}
+    outage = rec[(rec["kind"] == "outage") & (rec["participant"] == -1)]
+    assert outage[["time_minutes", "element", "handling"]].values.tolist() == [
+        [60.0, "trafo 1", "network_changed"],
+        [120.0, "trafo 1", "network_restored"],
+    ]
+    islanded = rec[rec["handling"] == "disconnected_anti_islanding"]
+    assert sorted(islanded["participant"]) == np.flatnonzero(cut).tolist()
+    np.testing.assert_allclose(islanded["energy_kwh"], load[np.sort(islanded["participant"])])
