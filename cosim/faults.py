@@ -868,23 +868,34 @@ T = TypeVar("T")
 class PerOutage(Generic[T]):
     """One object per outage set, built on first use and kept (e.g. the network check model).
 
+    The object without outage (``base``) is always kept; of the others the ``keep`` most
+    recently used (outage sets follow one another in time, an old one is rarely needed again,
+    and a network check model of a large network is large).
+
     >>> calls = []
     >>> cache = PerOutage(lambda o: calls.append(o) or len(calls))
     >>> cache.get(Outage(lines=(1,))), cache.get(Outage(lines=(1,))), cache.get(Outage())
     (1, 1, 2)
     """
 
-    def __init__(self, build: Callable[[Outage], T], base: T | None = None) -> None:
+    def __init__(self, build: Callable[[Outage], T], base: T | None = None, keep: int = 4) -> None:
         self._build = build
+        self._base = base
+        self._keep = keep
         self._cache: dict[Hashable, T] = {}
-        if base is not None:
-            self._cache[Outage()] = base
 
     def get(self, outage: Outage) -> T:
         """The object of ``outage`` (built by ``build(outage)`` the first time)."""
-        if outage not in self._cache:
-            self._cache[outage] = self._build(outage)
-        return self._cache[outage]
+        if outage.empty and self._base is not None:
+            return self._base
+        if outage in self._cache:
+            value = self._cache.pop(outage)  # most recent last
+        else:
+            value = self._build(outage)
+            while len(self._cache) >= self._keep:
+                self._cache.pop(next(iter(self._cache)))
+        self._cache[outage] = value
+        return value
 
 
 def supplied_buses(net: pandapowerNet) -> np.ndarray:

@@ -666,3 +666,26 @@ def test_gate_delivery_messages_and_outage_events(cigre: tuple[Any, Any]) -> Non
     islanded = rec[rec["handling"] == "disconnected_anti_islanding"]
     assert sorted(islanded["participant"]) == np.flatnonzero(cut).tolist()
     np.testing.assert_allclose(islanded["energy_kwh"], load[np.sort(islanded["participant"])])
+
+
+def test_outage_states_are_bounded_and_rebuilt_identically(village: tuple[Any, Any]) -> None:
+    net, att = village
+    flow = LightsimFlow(net, att.bus)
+    p, q = _injections(len(att), 5)
+    first = Outage(lines=(20,))
+    flow.set_outage(first)
+    a = flow.solve(p, q)
+    for line in (30, 31, 40, 50, 60, 70):  # evicts the first state
+        flow.set_outage(Outage(lines=(line,)))
+        flow.solve(p, q)
+    assert len(flow._states) <= 5 and ((20,), ()) not in flow._states
+    flow.set_outage(first)
+    b = flow.solve(p, q)
+    for field in ("vm_pu", "line_loading_percent", "trafo_loading_percent", "bus_p_mw"):
+        np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
+    built: list[Outage] = []
+    cache = PerOutage(lambda o: built.append(o) or o.label(), base="none", keep=2)
+    for line in (1, 2, 1, 3, 2):
+        cache.get(Outage(lines=(line,)))
+    assert cache.get(Outage()) == "none"
+    assert [o.lines for o in built] == [(1,), (2,), (3,), (2,)]  # 2 was evicted by 3

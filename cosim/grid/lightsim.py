@@ -89,6 +89,8 @@ UNSUPPORTED_TABLES: Final[tuple[str, ...]] = (
 _MAX_ITERATION: Final[int] = int(RUNPP_OPTIONS["max_iteration"])
 _TOLERANCE_MVA: Final[float] = float(RUNPP_OPTIONS["tolerance_mva"])
 _SQRT3: Final[float] = float(np.sqrt(3))
+#: Outage states :meth:`LightsimFlow.set_outage` keeps besides the one without outage.
+_KEEP_OUTAGE_STATES: Final[int] = 4
 
 
 @dataclass
@@ -213,8 +215,9 @@ class LightsimFlow:
         :class:`~cosim.faults.Outage` restores the network. The first time an outage set is
         seen, the supply is searched again on the prepared net and a copy of the lightsim2grid
         grid gets the extra branch ends and loads deactivated (what the constructor does for
-        elements out of service); the result is kept, so switching back and forth costs
-        nothing and a set always solves from the same state. Buses cut off from the external
+        elements out of service); the state without outage and the last few outage states are
+        kept, so switching back and forth costs nothing, and a set always solves from the same
+        state (a rebuilt one equals the one it replaces). Buses cut off from the external
         grid get NaN voltages as in pandapower; the participants there are summed in
         ``FlowResult.unsupplied_kw``.
 
@@ -224,10 +227,13 @@ class LightsimFlow:
             A line or transformer index the network does not have.
         """
         key = (tuple(outage.lines), tuple(outage.trafos))
-        state = self._states.get(key)
+        state = self._states.pop(key, None)
         if state is None:
             state = self._outaged(key)
-            self._states[key] = state
+            outaged = [k for k in self._states if k != ((), ())]
+            for old in outaged[: max(len(outaged) + 1 - _KEEP_OUTAGE_STATES, 0)]:
+                del self._states[old]  # least recently used first
+        self._states[key] = state
         self._state = state
 
     def _outaged(self, key: tuple[tuple[int, ...], tuple[int, ...]]) -> _Network:
