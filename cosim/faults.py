@@ -1054,14 +1054,23 @@ class FaultEvents:
         load_kwh: np.ndarray,
         pv_kwh: np.ndarray,
         soc_before_kwh: np.ndarray,
-    ) -> Delivery:
-        """Delivery of slot ``k``: participants cut off by its outage are disconnected."""
+    ) -> tuple[Delivery, np.ndarray]:
+        """Delivery of slot ``k``: participants cut off by its outage are disconnected.
+
+        Returns
+        -------
+        Delivery
+            With the disconnected participants' meters at 0 (:func:`disconnect`).
+        numpy.ndarray
+            The load served [kWh]: ``load_kwh`` with 0 for the disconnected participants
+            (their demand is logged as unserved), so ``net = load - pv + battery`` still holds
+            and the flow sees no reactive power at the buses without supply. ``load_kwh``
+            itself when nobody is cut off.
+        """
         outage = self.outage(k)
-        if outage.empty:
-            return delivery
         mask = self._islanded.get(outage)
-        if not mask.any():
-            return delivery
+        if outage.empty or not mask.any():
+            return delivery, load_kwh
         out, unserved = disconnect(delivery, mask, load_kwh, pv_kwh, soc_before_kwh)
         label = outage.label()
         for p in np.flatnonzero(mask).tolist():
@@ -1070,7 +1079,7 @@ class FaultEvents:
                 handling="disconnected_anti_islanding",
             )  # fmt: skip
         self.unserved_kwh += float(unserved.sum())
-        return out
+        return out, np.where(mask, 0.0, load_kwh)
 
     def readings(self, env: simpy.Environment, k: int) -> Generator[simpy.Event, Any, np.ndarray]:
         """SimPy: wait for the late readings of slot ``k``, at most until its deadline.
