@@ -706,6 +706,22 @@ class FaultLog:
             self.add(interval.end_slot, interval.end_slot * slot_minutes, "outage",
                      element=interval.label(), handling="network_restored")  # fmt: skip
 
+    def take(self, slot: int) -> dict[str, np.ndarray]:
+        """Remove the rows of ``slot`` and return them as columns, sorted by simulated time.
+
+        The engine's recorder calls it when it records the slot (every event of a slot has
+        happened by then), so ``faults.csv`` is written and checkpointed in chunks like the
+        other per-slot tables.
+        """
+        mine = [r for r in self.rows if r[0] == slot]
+        self.rows = [r for r in self.rows if r[0] != slot]
+        mine.sort(key=lambda r: r[1])  # stable: events of one time keep their order
+        dtypes = (np.int64, np.float64, object, np.int64, object, np.float64, np.float64, object)
+        return {
+            name: np.array([r[i] for r in mine], dtype=dtype)
+            for i, (name, dtype) in enumerate(zip(FAULTS_COLUMNS, dtypes, strict=True))
+        }
+
     def frame(self) -> pd.DataFrame:
         """The rows sorted by simulated time (stable: events of one time keep their order)."""
         import pandas as pd

@@ -693,3 +693,14 @@ def test_outage_states_are_bounded_and_rebuilt_identically(village: tuple[Any, A
         cache.get(Outage(lines=(line,)))
     assert cache.get(Outage()) == "none"
     assert [o.lines for o in built] == [(1,), (2,), (3,), (2,)]  # 2 was evicted by 3
+
+
+def test_log_hands_out_one_slot_at_a_time() -> None:
+    log = FaultLog()
+    log.add(1, 75.0, "late_reading", 2, delay_minutes=15.0, handling="settled_late")
+    log.add(2, 60.0, "missed_gate", 4, handling="excluded_from_auction")
+    log.add(1, 30.0, "missed_gate", 3, handling="excluded_from_auction")
+    rows = log.take(1)
+    assert rows["participant"].tolist() == [3, 2] and rows["time_minutes"].tolist() == [30, 75]
+    assert set(rows) == set(FAULTS_COLUMNS) and len(log) == 1
+    assert log.take(1)["slot"].size == 0 and log.take(2)["kind"].tolist() == ["missed_gate"]
