@@ -58,6 +58,7 @@ if TYPE_CHECKING:  # the scenario imports this module: pandas and pandapower onl
 
 __all__ = [
     "FAULTS_COLUMNS",
+    "FAULTS_STREAM_KEY",
     "FAULT_KINDS",
     "HANDLING",
     "FaultEvents",
@@ -73,8 +74,10 @@ __all__ = [
     "OutageInterval",
     "PerOutage",
     "SettlementDelayConfig",
+    "build_fault_events",
     "disconnect",
     "exclude_late_orders",
+    "fault_stream",
     "islanded_participants",
     "mark_missing",
     "outaged_net",
@@ -1155,3 +1158,77 @@ class FaultEvents:
             self.log.add(
                 slot, slot * self._minutes, "outage", element=iv.label(), handling=handling
             )
+
+    def payload_filter(self) -> MissingPayloads:
+        """The ``tamper`` hook for an encrypted settlement: drops the missing readings' payloads."""
+        return MissingPayloads(self.schedule)
+
+
+#: Spawn key of the faults' random stream under the scenario seed: a child of its own, far
+#: from the children of :func:`cosim.participants.population.random_streams` (0, 1, 2, ...).
+FAULTS_STREAM_KEY: Final[int] = 0xFA
+
+
+def fault_stream(seed: int) -> np.random.Generator:
+    """The run's faults stream: ``SeedSequence(seed, spawn_key=(FAULTS_STREAM_KEY,))``."""
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(FAULTS_STREAM_KEY,)))
+
+
+def build_fault_events(
+    config: FaultsConfig,
+    seed: int,
+    n_slots: int,
+    slot_minutes: int,
+    net: pandapowerNet,
+    participant_bus: np.ndarray,
+    line_ids: np.ndarray,
+    trafo_ids: np.ndarray,
+    check_kind: str | None = None,
+    base_model: Any = None,
+    source_file: str | Path | None = None,
+) -> FaultEvents | None:
+    """The run's :class:`FaultEvents`, or None when the section configures no fault.
+
+    Parameters
+    ----------
+    config : FaultsConfig
+        The ``faults:`` section.
+    seed : int
+        The scenario seed (the faults draw from :func:`fault_stream`).
+    n_slots, slot_minutes : int
+        Horizon [slots] and slot length [min].
+    net : pandapowerNet
+        The (derated) network the grid adapter and the network check were built from.
+    participant_bus : numpy.ndarray of int
+        Bus of each participant.
+    line_ids, trafo_ids : numpy.ndarray of int
+        The grid adapter's line and transformer indices.
+    check_kind : {"dc", "lindistflow"} or None
+        The network check's model; None without a check.
+    base_model : LinearGridModel, optional
+        The check's model of the intact network (reused for slots without outage).
+    source_file : str or Path, optional
+        The scenario file, for error messages.
+
+    Raises
+    ------
+    InputError
+        A listed outage the network or the horizon cannot have (:func:`schedule_faults`).
+    """
+    if not config.enabled:
+        return None
+    bus = np.asarray(participant_bus)
+    schedule = schedule_faults(
+        config, n_slots, bus.size, slot_minutes, line_ids, trafo_ids, fault_stream(seed),
+        source_file,
+    )  # fmt: skip
+    check: Callable[[Outage], Any] | None = None
+    if check_kind is not None:
+        from cosim.grid.linear import LinearGridModel
+
+        kind: Any = check_kind
+
+        def check(outage: Outage) -> Any:
+            return LinearGridModel.from_pandapower(outaged_net(net, outage), kind)
+
+    return FaultEvents(schedule, net, bus, check, base_model)
