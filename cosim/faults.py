@@ -1127,18 +1127,32 @@ class FaultEvents:
             )
         return missing
 
+    def readings_complete_minutes(self, k: int) -> float:
+        """When the settlement of slot ``k`` has its readings [min]: the slot's end, the last
+        late reading within the deadline, or the deadline when one is missing."""
+        delays = self.schedule.reading_delays(k)
+        deadline = self.schedule.deadline_minutes
+        wait = deadline if bool((delays > deadline).any()) else float(delays.max(initial=0.0))
+        return (k + 1) * self._minutes + wait
+
     def settlement_messages(
         self, env: simpy.Environment, k: int
     ) -> Generator[simpy.Event, Any, float]:
         """SimPy: the settlement messages of slot ``k`` on their way (delayed, and logged, or not).
 
         Use as ``yield from faults.settlement_messages(env, k)`` between billing slot ``k`` and
-        handing its results on. Returns the delay [min] (0: none).
+        handing its results on. The messages leave when the slot's readings are complete
+        (:meth:`readings_complete_minutes`) and arrive ``delay`` minutes later; an engine that
+        bills several slots at once (later than that) does not wait again, so the times in
+        ``faults.csv`` do not depend on how the engine groups its work. Returns the delay [min]
+        (0: none).
         """
         delay = self.schedule.settlement_delay_minutes(k)
         if delay > 0:
-            yield env.timeout(delay)
-            self.log.add(k, env.now, "settlement_delay", delay_minutes=delay,
+            arrival = self.readings_complete_minutes(k) + delay
+            if env.now < arrival:
+                yield env.timeout(arrival - env.now)
+            self.log.add(k, arrival, "settlement_delay", delay_minutes=delay,
                          handling="settled_late")  # fmt: skip
         return delay
 
