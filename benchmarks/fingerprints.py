@@ -46,7 +46,14 @@ VALUE_FILES = ("bills.csv", "suppliers.csv")
 #: encryption noise is not seeded) are compared within these tolerances.
 TOLERANT = {"paillier_djn": 1e-9, "paillier": 1e-9, "ckks": 1e-6}
 #: Their files and columns (prefixes) that carry decrypted values, kept in full.
-DECRYPTED = {"settlement_slots.csv": ("supplier_energy_kwh",), "slots.csv": ("supplier_energy",)}
+DECRYPTED = {
+    "settlement_slots.csv": ("supplier_energy_kwh",),
+    "slots.csv": ("supplier_energy",),
+    # the role views of the metering privacy hold decrypted settlement aggregates too
+    "pots.csv": ("pot",),
+    "settlement_aggregates.csv": ("value_kwh",),
+    "balances.csv": ("energy_kwh", "money"),
+}
 #: Measured times, not results: left out of the comparison.
 VOLATILE = ("timings_s", "slots_per_second", "wall_s")
 

@@ -9,11 +9,10 @@ Usage::
 **Cost** (default): the stress village (``scenarios/stress_village.yaml``: village, half of
 the households with 10 kWp, summer; lines derated to 25 % and the transformer to 50 %,
 ``--line-factor`` / ``--trafo-factor``). For ``--slots`` random
-daytime slots the script forms the orders and clears the auction exactly as the engine does
-(:func:`cosim.participants.fulfilment.plan_orders`, :func:`cosim.market.auction.clear`), builds the
-base case
-(forecast net position minus the P2P part) and times, per slot, :func:`check_trades` with the
-``dc`` and ``lindistflow`` models against one AC power flow
+daytime slots the script forms the orders and clears the auction with the engine's own
+market step (the run's battery strategy and :class:`cosim.engine.processes.Market`), builds
+the base case (forecast net position minus the P2P part) and times, per slot,
+:func:`check_trades` with the ``dc`` and ``lindistflow`` models against one AC power flow
 (:meth:`cosim.grid.powerflow.PandapowerFlow.solve`) of the same slot. It also reports the AC
 maximum loading with all trades executed and with the checked fractions.
 
@@ -45,12 +44,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from cosim.engine.build import build_simulation  # noqa: E402
+from cosim.engine.processes import Market  # noqa: E402
 from cosim.grid.linear import LinearGridModel, derate  # noqa: E402
 from cosim.grid.networks import load_network, prepare_for_participants  # noqa: E402
 from cosim.grid.powerflow import RUNPP_OPTIONS, PandapowerFlow  # noqa: E402
-from cosim.market.auction import clear  # noqa: E402
 from cosim.market.network_check import check_trades  # noqa: E402
-from cosim.market.orders import OrderBook  # noqa: E402
 from cosim.scenario import Scenario, scenario_from_mapping  # noqa: E402
 
 PV_LEVELS: tuple[tuple[str, float, float], ...] = (
@@ -194,20 +192,20 @@ def print_accuracy(rows: list[dict[str, Any]]) -> None:
 
 
 def slot_case(sim: Any, k: int, slots: int) -> dict[str, np.ndarray]:
-    """Orders, trades and base injections of slot ``k`` as the engine forms them."""
-    sc, pop = sim.scenario, sim.population
-    slot_h = sc.time.slot_hours
+    """Orders, trades and base injections of slot ``k``, from the engine's own market step.
+
+    The orders come from the run's battery strategy at the initial state of charge; the trades
+    from :meth:`cosim.engine.processes.Market.clear` of a market without a network check (the
+    check is what this benchmark times).
+    """
+    pop = sim.population
+    slot_h = sim.scenario.time.slot_hours
     load, pv = sim.feed.slot(k, slots)
-    orders = sim.self_consumption_orders(load, pv, pop.soc_initial_kwh)
-    ids = np.arange(pop.n)
-    has = orders.side != 0
-    book = OrderBook(
-        participant=ids[has],
-        side=orders.side[has],
-        energy_kwh=orders.energy_kwh[has],
-        limit_price=orders.limit_price[has],
+    orders, _, _ = sim.strategy.plan_orders(
+        k, load, pv, pop.soc_initial_kwh, sim.streams["forecast"], sim.streams["prices"]
     )
-    trades = clear(book, sc.market.mechanism).trades
+    market = Market(sim.market.mechanism, pop.bus, pop.tan_phi, slot_h)
+    trades = market.clear(orders, load)[0].trades
     # P2P part of each participant's forecast net import: + bought, - sold.
     p2p_kwh = np.bincount(trades.buyer, trades.energy_kwh, pop.n) - np.bincount(
         trades.seller, trades.energy_kwh, pop.n

@@ -230,7 +230,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from cosim.engine.checkpoint import CHECKPOINT_FILE, read_checkpoint
+    from cosim.results.checkpoint import CHECKPOINT_FILE, read_checkpoint
     from cosim.results.writer import prepare_run_dir, resumable_run
     from cosim.scenario import load_scenario
 

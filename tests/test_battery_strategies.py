@@ -353,13 +353,13 @@ def test_failed_horizons_fall_back_to_self_consumption(
     runs: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A horizon whose LP does not solve: that slot runs self-consumption, counted by status."""
-    import cosim.participants.strategies as strategies
+    import cosim.participants.planner as planner
 
     def failing(*args: Any, **kwargs: Any) -> Any:
         plan = plan_feeder(*args, **kwargs)
         return dataclasses.replace(plan, status="solver_failed", message="forced by the test")
 
-    monkeypatch.setattr(strategies, "plan_feeder", failing)
+    monkeypatch.setattr(planner, "plan_feeder", failing)
     summary = run(scenario("rolling"), tmp_path)
     assert summary["status"] == "completed"
     assert summary["battery"]["fallback_slots"] == 6

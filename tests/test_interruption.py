@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 
 from cosim.cli import main
-from cosim.engine.checkpoint import CHECKPOINT_FILE, read_checkpoint
+from cosim.results.checkpoint import CHECKPOINT_FILE, read_checkpoint
 
 SCENARIO = """\
 name: stoppable

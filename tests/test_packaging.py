@@ -33,14 +33,24 @@ def _can_build_offline() -> bool:
     return importlib.util.find_spec("wheel") is not None or major >= 71
 
 
+_IGNORED = shutil.ignore_patterns(".git", "build", "dist", "*.egg-info", "__pycache__", ".*_cache")
+
+
+def _ignore_outputs(directory: str, names: list[str]) -> set[str]:
+    """Build outputs anywhere, and the run folder ``results/`` of the checkout's root only
+    (``cosim/results/`` is a package)."""
+    ignored = set(_IGNORED(directory, names))
+    if Path(directory).resolve() == ROOT.resolve() and "results" in names:
+        ignored.add("results")
+    return ignored
+
+
 def test_wheel_outside_the_repository_runs_the_quickstart(tmp_path: Path) -> None:
     src = tmp_path / "src"
     shutil.copytree(
         ROOT,
         src,
-        ignore=shutil.ignore_patterns(
-            ".git", "results", "build", "dist", "*.egg-info", "__pycache__", ".*_cache"
-        ),
+        ignore=_ignore_outputs,
     )
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "COSIM_DEBUG")}
     wheels = tmp_path / "wheels"

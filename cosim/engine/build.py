@@ -1,8 +1,11 @@
 """Building a simulation from a scenario: network, participants, profiles, grid and settlement.
 
 :func:`build_simulation` does every check that needs files (network JSON, profile CSVs) and
-returns a :class:`Simulation`; :func:`cosim.engine.run.run_simulation` then runs it. The builders
-of the configured backends (power flow, network check, settlement) live here too.
+returns a :class:`Simulation`; :func:`cosim.engine.run.run_simulation` then runs it. This is
+the only place below the CLI that reads the :class:`~cosim.scenario.Scenario`: it turns its
+sections into the value objects the layers below take (bidding policy, horizon settings,
+network limits, run description) and asks each axis's registry for the implementation the
+scenario names (power flow, battery strategy, settlement backend).
 """
 
 from __future__ import annotations
@@ -17,12 +20,14 @@ import numpy as np
 import pandas as pd
 
 from cosim.checks import check_inputs
+from cosim.engine.processes import Devices, Market
 from cosim.errors import InputError
-from cosim.grid.lightsim import LightsimFlow
+from cosim.grid.flows import POWER_FLOWS, PowerFlow
+from cosim.grid.limits import NetworkLimits
 from cosim.grid.linear import LinearGridModel, derate
 from cosim.grid.networks import Attachment, attach_participants, load_network
-from cosim.grid.powerflow import PandapowerFlow
-from cosim.participants.fulfilment import Orders, plan_orders
+from cosim.participants.fulfilment import BiddingPolicy
+from cosim.participants.planner import HorizonSettings, stored_energy_price
 from cosim.participants.population import (
     Population,
     ProfileFeed,
@@ -30,7 +35,7 @@ from cosim.participants.population import (
     load_profile_set,
     random_streams,
 )
-from cosim.participants.strategies import BatteryPlanner
+from cosim.participants.strategies import BATTERY_STRATEGIES, BatteryStrategy, StrategyContext
 from cosim.privacy.groups import (
     bus_participants,
     line_participants,
@@ -38,13 +43,22 @@ from cosim.privacy.groups import (
 )
 from cosim.privacy.metering import PrivateMetering
 from cosim.privacy.schemes import SharedKey
+from cosim.results.recorder import RunInfo
 from cosim.results.writer import ResultWriter
 from cosim.scenario import Scenario
 from cosim.settlement.billing import Prices
 from cosim.settlement.ledger import Ledger
 from cosim.settlement.protocol import EncryptedSettlement
 
-__all__ = ["Simulation", "build_simulation", "check_margins", "make_settlement", "open_writer"]
+__all__ = [
+    "Simulation",
+    "bidding_policy",
+    "build_simulation",
+    "make_settlement",
+    "network_limits",
+    "open_writer",
+    "run_info",
+]
 
 
 @dataclass
@@ -59,8 +73,8 @@ class Simulation:
     population : Population
     feed : ProfileFeed
         Load and PV energy per slot.
-    flow : PandapowerFlow
-        Grid adapter (AC power flow).
+    flow : PowerFlow
+        Grid adapter (AC power flow), from the ``grid.backend`` registry.
     linear : LinearGridModel or None
         Linear network model of the network check (None without a check).
     slack_bus : int
@@ -71,8 +85,12 @@ class Simulation:
         Start of each slot (tz-aware).
     build_seconds : float
         Time to build [s].
-    planner : BatteryPlanner or None
-        Battery set-points of ``price`` and ``rolling`` (None: self-consumption).
+    strategy : BatteryStrategy
+        From the ``participants.battery_strategy`` registry.
+    market : Market
+        The market step (auction and network check).
+    devices : Devices
+        The participants' other devices (``devices:``; empty without any).
     privacy : PrivateMetering or None
         Privacy-preserving metering and role views (None: ``privacy.aggregation: none`` and
         ``privacy.views: none``).
@@ -85,40 +103,79 @@ class Simulation:
     attachment: Attachment
     population: Population
     feed: ProfileFeed
-    flow: PandapowerFlow | LightsimFlow
+    flow: PowerFlow
     linear: LinearGridModel | None
     slack_bus: int
     streams: dict[str, np.random.Generator]
     slot_times: pd.DatetimeIndex
     build_seconds: float
-    planner: BatteryPlanner | None = None
+    strategy: BatteryStrategy
+    market: Market
+    devices: Devices
     privacy: PrivateMetering | None = None
     chunk_slots: int = 1
 
-    def self_consumption_orders(
-        self, load_kwh: np.ndarray, pv_kwh: np.ndarray, soc_kwh: np.ndarray
-    ) -> Orders:
-        """Orders of one slot with self-consumption batteries, from the scenario's settings.
 
-        :func:`cosim.participants.fulfilment.plan_orders` with the run's forecast error, order
-        threshold,
-        prices, bid strategy and random streams (it draws from ``forecast`` and ``prices``).
-        """
-        sc = self.scenario
-        return plan_orders(
-            load_kwh,
-            pv_kwh,
-            soc_kwh,
-            self.population.battery,
-            sc.time.slot_hours,
-            sc.fulfilment.forecast_error,
-            sc.market.min_order_kwh,
-            sc.market.feed_in_tariff,
-            sc.market.retail_price,
-            sc.market.bid_strategy,
-            self.streams["forecast"],
-            self.streams["prices"],
-        )
+def bidding_policy(scenario: Scenario) -> BiddingPolicy:
+    """How participants forecast and bid, from ``fulfilment:`` and ``market:``."""
+    m = scenario.market
+    return BiddingPolicy(
+        scenario.fulfilment.forecast_error,
+        m.min_order_kwh,
+        m.feed_in_tariff,
+        m.retail_price,
+        m.bid_strategy,
+    )
+
+
+def network_limits(scenario: Scenario, model: str) -> NetworkLimits:
+    """Voltage band and margins of a linear network ``model`` (``dc``, ``lindistflow``)."""
+    g, m = scenario.grid, scenario.market
+    return NetworkLimits.for_model(
+        model, g.v_min_pu, g.v_max_pu, m.network_margin, m.network_voltage_margin_pu
+    )
+
+
+def horizon_settings(scenario: Scenario) -> HorizonSettings:
+    """The battery planners' horizon, from ``battery:`` and ``time:``."""
+    b, m = scenario.battery, scenario.market
+    return HorizonSettings(
+        horizon_slots=b.horizon_slots,
+        n_slots=scenario.time.slots,
+        slot_hours=scenario.time.slot_hours,
+        stored_energy_price=stored_energy_price(
+            b.stored_energy_price_per_kwh, m.feed_in_tariff, m.retail_price
+        ),
+        rolling_objective=b.rolling_objective,
+        trade_penalty_per_kwh=b.trade_penalty_per_kwh,
+        target_import_kw=b.target_import_kw,
+    )
+
+
+class _NoDevices:
+    """The devices of a run without any (replaced by the device registry's DeviceSet)."""
+
+    column_names: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return False
+
+    def energy_kwh(
+        self, k: int, load_kwh: np.ndarray, pv_kwh: np.ndarray, slot_hours: float
+    ) -> np.ndarray:
+        return np.zeros_like(load_kwh)
+
+    def columns(self) -> Mapping[str, np.ndarray]:
+        return {}
+
+    def state(self) -> None:
+        return None
+
+    def restore(self, state: Any) -> None:
+        return None
+
+    def summary(self) -> dict[str, Any]:
+        return {}
 
 
 def build_simulation(scenario: Scenario) -> Simulation:
@@ -153,12 +210,34 @@ def build_simulation(scenario: Scenario) -> Simulation:
     times = pd.date_range(
         start, periods=scenario.time.slots, freq=pd.Timedelta(minutes=scenario.time.slot_minutes)
     )
-    planner = None
-    if scenario.participants.battery_strategy != "self_consumption":
-        model = linear if linear is not None and linear.kind == "lindistflow" else None
-        if scenario.participants.battery_strategy == "rolling" and model is None:
-            model = _rolling_model(scenario, net)
-        planner = BatteryPlanner(scenario, population, feed, streams["horizon"], model)
+    policy = bidding_policy(scenario)
+
+    def feeder_model() -> LinearGridModel:
+        if linear is not None and linear.kind == "lindistflow":
+            return linear
+        return _rolling_model(scenario, net)
+
+    strategy = BATTERY_STRATEGIES.load(scenario.participants.battery_strategy)(
+        StrategyContext(
+            name=scenario.participants.battery_strategy,
+            population=population,
+            feed=feed,
+            policy=policy,
+            horizon=horizon_settings(scenario),
+            horizon_rng=streams["horizon"],
+            feeder_model=feeder_model,
+            feeder_limits=network_limits(scenario, "lindistflow"),
+        )
+    )
+    market = Market(
+        scenario.market.mechanism,
+        population.bus,
+        population.tan_phi,
+        scenario.time.slot_hours,
+        linear,
+        slack_bus,
+        network_limits(scenario, scenario.market.network_check),
+    )
     privacy = _private_metering(scenario, net, population, flow, times, streams["privacy"])
     return Simulation(
         scenario,
@@ -171,11 +250,43 @@ def build_simulation(scenario: Scenario) -> Simulation:
         streams,
         times,
         time.perf_counter() - t0,
-        planner,
+        strategy,
+        market,
+        _NoDevices(),
         privacy=privacy,
         chunk_slots=chunk_slots(
             scenario, population.n, flow.bus_ids.size, flow.line_ids.size, flow.trafo_ids.size
         ),
+    )
+
+
+def run_info(sim: Simulation) -> RunInfo:
+    """The description of a run that ``summary.json`` repeats."""
+    sc, pop, flow = sim.scenario, sim.population, sim.flow
+    st = sc.settlement
+    return RunInfo(
+        name=sc.name,
+        seed=sc.seed,
+        slots=sc.time.slots,
+        slot_minutes=sc.time.slot_minutes,
+        slot_times=tuple(t.isoformat() for t in sim.slot_times),
+        network=sc.network.name,
+        participants=pop.n,
+        participants_with_pv=int((pop.pv_kwp > 0).sum()),
+        participants_with_battery=int((pop.battery.capacity_kwh > 0).sum()),
+        buses=int(flow.bus_ids.size),
+        lines=int(flow.line_ids.size),
+        trafos=int(flow.trafo_ids.size),
+        build_seconds=sim.build_seconds,
+        retail_price=sc.market.retail_price,
+        feed_in_tariff=sc.market.feed_in_tariff,
+        encryption=st.encryption,
+        period=st.period,
+        key_bits=st.key_bits if st.encryption.startswith("paillier") else None,
+        network_check=sc.market.network_check,
+        line_rating_factor=sc.grid.line_rating_factor,
+        trafo_rating_factor=sc.grid.trafo_rating_factor,
+        battery_strategy=sc.participants.battery_strategy,
     )
 
 
@@ -203,7 +314,7 @@ def _private_metering(
     scenario: Scenario,
     net: Any,
     pop: Population,
-    flow: PandapowerFlow | LightsimFlow,
+    flow: PowerFlow,
     times: pd.DatetimeIndex,
     rng: np.random.Generator,
 ) -> PrivateMetering | None:
@@ -264,14 +375,6 @@ def _linear_model(scenario: Scenario, net: Any) -> LinearGridModel | None:
         ) from None
 
 
-def check_margins(scenario: Scenario) -> tuple[float, float]:
-    """Thermal and voltage margins of the network check."""
-    m = scenario.market
-    default = {"lindistflow": 0.04, "dc": 0.15}.get(m.network_check, 0.0)
-    thermal = m.network_margin if m.network_margin is not None else default
-    return thermal, m.network_voltage_margin_pu
-
-
 def make_settlement(
     scenario: Scenario, pop: Population, prices: Prices, slot_times: pd.DatetimeIndex
 ) -> Ledger | EncryptedSettlement:
@@ -296,18 +399,15 @@ def make_settlement(
     )
 
 
-def _grid_adapter(scenario: Scenario, net: Any, bus: np.ndarray) -> PandapowerFlow | LightsimFlow:
-    """The configured power-flow backend (each works on its own prepared copy of ``net``)."""
-    if scenario.grid.backend == "lightsim2grid":
-        try:
-            return LightsimFlow(net, bus)
-        except ValueError as exc:
-            raise InputError(
-                scenario.source_file,
-                "grid.backend",
-                f"lightsim2grid cannot model this network ({exc}); use pandapower",
-            ) from None
-    return PandapowerFlow(net, bus)
+def _grid_adapter(scenario: Scenario, net: Any, bus: np.ndarray) -> PowerFlow:
+    """The ``grid.backend`` power flow (each works on its own prepared copy of ``net``)."""
+    name = scenario.grid.backend
+    try:
+        return POWER_FLOWS.load(name)(net, bus)
+    except ValueError as exc:
+        raise InputError(
+            scenario.source_file, "grid.backend", f"{name} cannot model this network ({exc})"
+        ) from None
 
 
 def open_writer(
@@ -327,9 +427,12 @@ def open_writer(
     if scenario.output.lines:
         tables.append("lines")
     extra = {"slots": [f"supplier_energy_kwh_{m}" for m in scenario.settlement.models]}
-    if scenario.participants.battery_strategy != "self_consumption":
+    if sim.strategy.plans_setpoints:
         extra["slots"].append("battery_plan_status")
         extra["participants"] = ["battery_setpoint_kwh"]
+    if sim.devices:
+        extra["slots"].append("device_kwh")
+        extra.setdefault("participants", []).extend(sim.devices.column_names)
     out = scenario.output
     # a second process formats the CSVs while the run goes on, if there is more than one chunk
     background = out.background_writes and scenario.time.slots > sim.chunk_slots

@@ -228,6 +228,15 @@ class PandapowerFlow:
         """Number of participants the adapter expects per solve."""
         return self._n_participants
 
+    def solve_batch(self, p_kw: np.ndarray, q_kvar: np.ndarray) -> list[FlowResult]:
+        """Run the AC power flows of consecutive slots, one after the other.
+
+        The interface of :meth:`cosim.grid.lightsim.LightsimFlow.solve_batch`: rows of
+        ``p_kw`` and ``q_kvar`` (shape ``(slots, n_participants)``) are slots; the results are
+        those of :meth:`solve` called row by row, in order.
+        """
+        return [self.solve(p, q) for p, q in zip(p_kw, q_kvar, strict=True)]
+
     def solve(self, p_kw: np.ndarray, q_kvar: np.ndarray) -> FlowResult:
         """Run one AC power flow.
 

@@ -19,6 +19,7 @@ from cosim.market.orders import BUY, SELL
 from cosim.participants.battery import BatteryFleet, dispatch_self_consumption, follow_setpoint
 
 __all__ = [
+    "BiddingPolicy",
     "Delivery",
     "Orders",
     "deliver",
@@ -32,6 +33,29 @@ __all__ = [
 
 #: Fills below this are treated as not accepted [kWh].
 FILL_TOL_KWH = 1e-12
+
+
+@dataclass(frozen=True)
+class BiddingPolicy:
+    """How participants forecast and bid (``fulfilment:`` and ``market:`` of a scenario).
+
+    Attributes
+    ----------
+    forecast_error : float
+        Relative standard deviation of the load and PV forecasts [-].
+    min_order_kwh : float
+        Smaller forecast positions submit no order [kWh].
+    feed_in_tariff, retail_price : float
+        The suppliers' prices, bounds of every limit price [currency/kWh].
+    bid_strategy : str
+        ``uniform`` or ``midpoint`` (:func:`limit_prices`).
+    """
+
+    forecast_error: float
+    min_order_kwh: float
+    feed_in_tariff: float
+    retail_price: float
+    bid_strategy: str
 
 
 @dataclass(frozen=True)

@@ -1,114 +1,50 @@
-"""Battery set-points of the ``price`` and ``rolling`` strategies, slot by slot.
+"""Battery strategies: how participants plan their batteries and form their orders.
 
-:class:`BatteryPlanner` is the thin object the engine's participants process calls at each
-gate closure (``participants.battery_strategy`` other than ``self_consumption``). It forecasts
-load and PV over ``battery.horizon_slots`` (the slot itself from the forecast the orders use,
-the slots after it from the ``horizon`` random stream with the same relative error), solves
-the horizon with :func:`cosim.participants.storage.plan_price` or
-:func:`cosim.participants.storage.plan_feeder`
-starting from the metered state of charge, and returns the first slot's set-points. A horizon
-that does not solve gives ``None``: that slot falls back to self-consumption, and the planner
-counts it by status. docs/rolling.md ("Battery strategies in runs") has the design.
+One interface (:class:`BatteryStrategy`) and one registry (:data:`BATTERY_STRATEGIES`,
+``participants.battery_strategy``). ``self_consumption`` (:class:`SelfConsumption`) dispatches
+each battery on its own forecast residual; ``price`` and ``rolling`` plan a horizon LP
+(:class:`cosim.participants.planner.BatteryPlanner`). A strategy is built from a
+:class:`StrategyContext`; the engine calls :meth:`BatteryStrategy.plan_orders` at each gate
+closure and never asks which strategy it holds.
 """
 
 from __future__ import annotations
 
-import time
-from collections import Counter
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import numpy as np
 
-from cosim.grid.feeder import FeederModel, reactive_terms
-from cosim.grid.linear import LinearGridModel
-from cosim.participants.battery import BatteryFleet
-from cosim.participants.fulfilment import Orders, forecast_slot, orders_from_forecast
-from cosim.participants.population import Population, ProfileFeed
-from cosim.participants.storage import BatteryPlan, plan_feeder, plan_price
-from cosim.scenario import Scenario
+from cosim.participants.fulfilment import BiddingPolicy, Orders, plan_orders
+from cosim.registry import Registry
 
-__all__ = ["BatteryPlanner", "setpoint_column", "stored_energy_price"]
+if TYPE_CHECKING:
+    from cosim.grid.limits import NetworkLimits
+    from cosim.grid.linear import LinearGridModel
+    from cosim.participants.planner import HorizonSettings
+    from cosim.participants.population import Population, ProfileFeed
 
-
-def stored_energy_price(scenario: Scenario) -> float:
-    """Value of energy left in a battery at the horizon end [currency/kWh].
-
-    ``battery.stored_energy_price_per_kwh``, by default the mean of the feed-in tariff and the
-    retail price: more than exported surplus earns, less than the import it will replace.
-    """
-    value = scenario.battery.stored_energy_price_per_kwh
-    if value is not None:
-        return float(value)
-    return 0.5 * (scenario.market.feed_in_tariff + scenario.market.retail_price)
+__all__ = [
+    "BATTERY_STRATEGIES",
+    "BatteryStrategy",
+    "SelfConsumption",
+    "StrategyContext",
+    "StrategyFactory",
+]
 
 
-class BatteryPlanner:
-    """Receding-horizon set-points for every battery of a run.
-
-    Parameters
-    ----------
-    scenario : Scenario
-        ``participants.battery_strategy`` is ``price`` or ``rolling``.
-    population : Population
-        The participants (batteries, buses, reactive-load ratio).
-    feed : ProfileFeed
-        Actual load and PV, around which the look-ahead forecasts are drawn.
-    rng : numpy.random.Generator
-        The ``horizon`` stream (:func:`cosim.participants.population.random_streams`).
-    linear : LinearGridModel, optional
-        ``"lindistflow"`` model of the (derated) network; required for ``rolling``, whose
-        limits are ``grid.v_min_pu``/``grid.v_max_pu`` and the branch ratings, tightened by
-        the margins of the ``lindistflow`` network check (``market.network_margin``, default
-        0.04; ``market.network_voltage_margin_pu``).
+class BatteryStrategy(Protocol):
+    """The battery strategy of a run (all participants at once).
 
     Attributes
     ----------
-    status_counts : collections.Counter
-        Horizons solved per status (``optimal``, ``infeasible``, ``solver_failed`` ...).
-    solve_seconds : float
-        Wall-clock time spent building and solving the LPs [s].
+    plans_setpoints : bool
+        Whether the strategy plans battery set-points (then participants.csv gets
+        ``battery_setpoint_kwh`` and slots.csv ``battery_plan_status``).
     """
 
-    def __init__(
-        self,
-        scenario: Scenario,
-        population: Population,
-        feed: ProfileFeed,
-        rng: np.random.Generator,
-        linear: LinearGridModel | None = None,
-    ) -> None:
-        self.strategy = scenario.participants.battery_strategy
-        if self.strategy not in ("price", "rolling"):
-            raise ValueError(f"no planner for battery_strategy {self.strategy!r}")
-        self._sc = scenario
-        self._pop = population
-        self._feed = feed
-        self._rng = rng
-        fleet = population.battery
-        self.owner = np.flatnonzero(fleet.capacity_kwh > 0)
-        self._fleet = BatteryFleet(*(getattr(fleet, f)[self.owner] for f in _FLEET_FIELDS))
-        self._linear = linear
-        self._feeder: FeederModel | None = None
-        self._thermal_margin = 0.0
-        if self.strategy == "rolling":
-            if linear is None or linear.kind != "lindistflow":
-                raise ValueError("the rolling strategy needs a 'lindistflow' LinearGridModel")
-            g, mk = scenario.grid, scenario.market
-            # the safety margins of the lindistflow network check (docs/network_check.md)
-            self._thermal_margin = 0.04 if mk.network_margin is None else mk.network_margin
-            v_margin = mk.network_voltage_margin_pu
-            self._feeder = FeederModel.from_linear_model(
-                linear,
-                population.bus,
-                v_min_pu=g.v_min_pu + v_margin,
-                v_max_pu=g.v_max_pu - v_margin,
-            )
-        self._stored_price = stored_energy_price(scenario)
-        self.status_counts: Counter[str] = Counter()
-        self.violation_slots = 0
-        self.solve_seconds = 0.0
-        self.rows_kept = 0
-        self.last: BatteryPlan | None = None
+    plans_setpoints: ClassVar[bool]
 
     def plan_orders(
         self,
@@ -119,156 +55,154 @@ class BatteryPlanner:
         forecast_rng: np.random.Generator,
         price_rng: np.random.Generator,
     ) -> tuple[Orders, np.ndarray | None, str]:
-        """Forecast slot ``k``, plan the batteries and form the orders (the engine's call).
-
-        The same draws from ``forecast_rng`` and ``price_rng`` as
-        :func:`cosim.participants.fulfilment.plan_orders`, so the orders' forecasts and limit
-        prices do not
-        depend on the strategy.
-
-        Returns
-        -------
-        orders : Orders
-        setpoint_kwh : numpy.ndarray or None
-            From :meth:`setpoints` (None: this slot falls back to self-consumption).
-        status : str
-            Status of the horizon's LP (``optimal`` if there was no battery to plan).
-        """
-        sc = self._sc
-        load_f, pv_f = forecast_slot(load_kwh, pv_kwh, sc.fulfilment.forecast_error, forecast_rng)
-        setpoint = self.setpoints(k, load_f, pv_f, soc_kwh)
-        status = "optimal" if self.owner.size == 0 or self.last is None else self.last.status
-        orders = orders_from_forecast(
-            load_f, pv_f, soc_kwh, self._pop.battery, sc.time.slot_hours, setpoint,
-            sc.market.min_order_kwh, sc.market.feed_in_tariff, sc.market.retail_price,
-            sc.market.bid_strategy, price_rng,
-        )  # fmt: skip
-        return orders, setpoint, status
-
-    def setpoints(
-        self, k: int, load_f_kwh: np.ndarray, pv_f_kwh: np.ndarray, soc_kwh: np.ndarray
-    ) -> np.ndarray | None:
-        """Set-points of slot ``k``: energy into each battery [kWh], 0 without a battery.
+        """Forecast slot ``k``, plan the batteries and form the orders.
 
         Parameters
         ----------
         k : int
             Slot index.
-        load_f_kwh, pv_f_kwh : numpy.ndarray, shape (n,)
-            Forecast load and PV of slot ``k`` (the ones the orders are built from) [kWh].
-        soc_kwh : numpy.ndarray, shape (n,)
-            Metered state of charge at the start of slot ``k`` [kWh].
+        load_kwh, pv_kwh : numpy.ndarray
+            Actual demand and PV energy of the slot per participant [kWh]; the strategy
+            forecasts around them with ``forecast_rng``.
+        soc_kwh : numpy.ndarray
+            Metered state of charge at gate closure [kWh].
+        forecast_rng, price_rng : numpy.random.Generator
+            The ``forecast`` and ``prices`` streams: every strategy draws the same numbers
+            from them, so forecasts and limit prices do not depend on the strategy.
 
         Returns
         -------
-        numpy.ndarray or None
-            None when the horizon did not solve (the slot falls back to self-consumption).
+        orders : Orders
+        setpoint_kwh : numpy.ndarray or None
+            Planned energy into each battery [kWh] (None: self-consumption dispatch).
+        status : str
+            How the slot was planned (``self_consumption``, or the horizon LP's status).
         """
-        sc = self._sc
-        n_slots, n = sc.time.slots, self._pop.n
-        dt = sc.time.slot_hours
-        h = sc.battery.horizon_slots
-        err = sc.fulfilment.forecast_error
-        # the same number of draws every slot, whatever the horizon left in the run
-        z_load = self._rng.standard_normal((h - 1, n))
-        z_pv = self._rng.standard_normal((h - 1, n))
-        t_len = min(h, n_slots - k)
-        load_f = np.empty((t_len, n))
-        pv_f = np.empty((t_len, n))
-        load_f[0], pv_f[0] = load_f_kwh, pv_f_kwh
-        if t_len > 1:
-            load, pv = self._feed.window(k + 1, t_len - 1, n_slots)
-            load_f[1:] = np.maximum(load * (1.0 + err * z_load[: t_len - 1]), 0.0)
-            pv_f[1:] = np.maximum(pv * (1.0 + err * z_pv[: t_len - 1]), 0.0)
-        out = np.zeros(n)
-        if self.owner.size == 0:
-            return out
-        t0 = time.perf_counter()
-        plan = self._solve(load_f - pv_f, load_f, np.asarray(soc_kwh)[self.owner], dt)
-        self.solve_seconds += time.perf_counter() - t0
-        self.status_counts[plan.status] += 1
-        self.rows_kept += plan.rows
-        self.violation_slots += plan.first_slot_violated
-        self.last = plan
-        if plan.status != "optimal":
-            return None
-        out[self.owner] = plan.battery_kwh[0]
-        return out
+        ...
 
-    def _solve(
-        self, residual: np.ndarray, load_f: np.ndarray, soc: np.ndarray, dt: float
-    ) -> BatteryPlan:
-        sc = self._sc
-        t_len = residual.shape[0]
-        buy = np.full(t_len, sc.market.retail_price)
-        sell = np.full(t_len, sc.market.feed_in_tariff)
-        if self._feeder is None:
-            return plan_price(
-                residual[:, self.owner], soc, self._fleet, dt, buy, sell, self._stored_price
-            )
-        assert self._linear is not None  # for mypy: set with the feeder
-        q_kvar = -load_f / dt * self._pop.tan_phi  # loads draw reactive power
-        v_base, f_max = reactive_terms(self._linear, self._pop.bus, q_kvar)
-        b = sc.battery
-        return plan_feeder(
-            self._feeder,
-            residual,
-            self.owner,
-            soc,
-            self._fleet,
-            dt,
-            objective=b.rolling_objective,
-            buy_price=buy,
-            sell_price=sell,
-            stored_energy_price=self._stored_price,
-            trade_penalty_per_kwh=b.trade_penalty_per_kwh,
-            target_import_kw=np.full(t_len, b.target_import_kw),
-            v_sq_base_pu2=v_base,
-            flow_max_kw=f_max * (1.0 - self._thermal_margin),
-        )
+    def state(self) -> Any:
+        """The strategy's running state, for a checkpoint."""
+        ...
 
-    def state(self) -> dict[str, Any]:
-        """The planner's running state, for a checkpoint (its random stream is the run's)."""
-        return {name: getattr(self, name) for name in _STATE}
-
-    def restore(self, state: dict[str, Any]) -> None:
+    def restore(self, state: Any) -> None:
         """Take back a :meth:`state` (resuming a run)."""
-        for name in _STATE:
-            setattr(self, name, state[name])
+        ...
 
     def summary(self) -> dict[str, Any]:
-        """The planner's part of ``summary.json`` (``battery``)."""
-        solved = sum(self.status_counts.values())
-        fallbacks = solved - self.status_counts.get("optimal", 0)
-        return {
-            "horizons_solved": solved,
-            "fallback_slots": fallbacks,
-            "fallbacks_by_status": {
-                s: c for s, c in sorted(self.status_counts.items()) if s != "optimal"
-            },
-            "solve_seconds": self.solve_seconds,
-            "network_rows_per_horizon": self.rows_kept / solved if solved else None,
-            # committed slots whose forecast still exceeds a (margined) network limit after
-            # the batteries did what they could (rolling; limits are elastic, not a fallback)
-            "network_violation_slots": self.violation_slots,
-        }
+        """The strategy's part of ``summary.json`` (``battery``)."""
+        ...
 
 
-def setpoint_column(setpoint: np.ndarray | None, has_battery: np.ndarray) -> np.ndarray:
-    """``battery_setpoint_kwh`` of participants.csv: empty without a battery or on a fallback."""
-    if setpoint is None:
-        return np.full(has_battery.shape, np.nan)
-    return np.where(has_battery, setpoint, np.nan)
+@dataclass(frozen=True)
+class StrategyContext:
+    """What a battery strategy may be built from.
+
+    Attributes
+    ----------
+    name : str
+        The registered name (``participants.battery_strategy``).
+    population : Population
+    feed : ProfileFeed
+        Actual load and PV of every slot (horizon forecasts are drawn around them).
+    policy : BiddingPolicy
+    horizon : HorizonSettings
+    horizon_rng : numpy.random.Generator
+        The ``horizon`` stream.
+    feeder_model : callable
+        Returns the ``lindistflow`` model of the (derated) network (built on first call;
+        raises ``cosim.errors.InputError`` for a network it cannot model).
+    feeder_limits : NetworkLimits
+        Voltage band and margins of the ``lindistflow`` network check.
+    """
+
+    name: str
+    population: Population
+    feed: ProfileFeed
+    policy: BiddingPolicy
+    horizon: HorizonSettings
+    horizon_rng: np.random.Generator
+    feeder_model: Callable[[], LinearGridModel]
+    feeder_limits: NetworkLimits
 
 
-#: Attributes that change as the planner runs (see :meth:`BatteryPlanner.state`).
-_STATE = ("status_counts", "violation_slots", "solve_seconds", "rows_kept", "last")
+StrategyFactory = Callable[[StrategyContext], BatteryStrategy]
 
-_FLEET_FIELDS = (
-    "capacity_kwh",
-    "power_kw",
-    "eta_charge",
-    "eta_discharge",
-    "soc_min_kwh",
-    "soc_max_kwh",
+
+class SelfConsumption:
+    """Each battery charges from its own surplus and discharges into its own load.
+
+    :func:`cosim.participants.fulfilment.plan_orders` on the slot's forecast: it draws the
+    forecasts from ``forecast_rng`` and the limit prices from ``price_rng``.
+    """
+
+    plans_setpoints: ClassVar[bool] = False
+
+    def __init__(self, population: Population, slot_hours: float, policy: BiddingPolicy) -> None:
+        self._fleet = population.battery
+        self._slot_hours = slot_hours
+        self._policy = policy
+
+    @classmethod
+    def build(cls, context: StrategyContext) -> SelfConsumption:
+        """The strategy of a run (registry factory)."""
+        return cls(context.population, context.horizon.slot_hours, context.policy)
+
+    def plan_orders(
+        self,
+        k: int,
+        load_kwh: np.ndarray,
+        pv_kwh: np.ndarray,
+        soc_kwh: np.ndarray,
+        forecast_rng: np.random.Generator,
+        price_rng: np.random.Generator,
+    ) -> tuple[Orders, np.ndarray | None, str]:
+        """Orders of slot ``k`` (see :meth:`BatteryStrategy.plan_orders`)."""
+        p = self._policy
+        orders = plan_orders(
+            load_kwh, pv_kwh, soc_kwh, self._fleet, self._slot_hours, p.forecast_error,
+            p.min_order_kwh, p.feed_in_tariff, p.retail_price, p.bid_strategy,
+            forecast_rng, price_rng,
+        )  # fmt: skip
+        return orders, None, "self_consumption"
+
+    def state(self) -> None:
+        """Nothing changes as it runs."""
+        return None
+
+    def restore(self, state: Any) -> None:
+        """Nothing to restore."""
+
+    def summary(self) -> dict[str, Any]:
+        """No horizon."""
+        return {"horizon_slots": None}
+
+
+def _self_consumption(context: StrategyContext) -> BatteryStrategy:
+    return SelfConsumption.build(context)
+
+
+def _horizon_planner(context: StrategyContext) -> BatteryStrategy:
+    from cosim.participants.planner import BatteryPlanner
+
+    rolling = context.name == "rolling"
+    return BatteryPlanner(
+        context.name,
+        context.population,
+        context.feed,
+        context.horizon_rng,
+        context.policy,
+        context.horizon,
+        context.feeder_model() if rolling else None,
+        context.feeder_limits if rolling else None,
+    )
+
+
+#: ``participants.battery_strategy``: name -> factory building the strategy of a run.
+BATTERY_STRATEGIES: Registry[StrategyFactory] = Registry(
+    "participants.battery_strategy",
+    {
+        "self_consumption": _self_consumption,
+        "price": _horizon_planner,
+        "rolling": _horizon_planner,
+    },
 )

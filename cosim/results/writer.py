@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cosim.engine.checkpoint import CHECKPOINT_FILE, Checkpoint, write_checkpoint
 from cosim.errors import InputError
+from cosim.results.checkpoint import CHECKPOINT_FILE, Checkpoint, write_checkpoint
 from cosim.results.formats import FORMATS
 from cosim.subprocesses import init_child
 
@@ -222,8 +222,8 @@ class ResultWriter:
         Format and append chunks in a separate process (same bytes; call :meth:`close` at the
         end). Ignored where this process may not have children.
     resume_marks : mapping of str to int, optional
-        A checkpoint's :attr:`~cosim.engine.checkpoint.Checkpoint.table_bytes`: reopen the tables of
-        an interrupted run cut back to it, instead of starting them afresh.
+        A checkpoint's :attr:`~cosim.results.checkpoint.Checkpoint.table_bytes`: reopen the
+        tables of an interrupted run cut back to it, instead of starting them afresh.
     table_format : str, default "csv"
         A key of :data:`cosim.results.formats.FORMATS` (``output.format``).
     """

@@ -155,6 +155,12 @@ class Ledger:
     def finish(self) -> None:
         """End of the horizon; nothing to close in plaintext (interface of EncryptedSettlement)."""
 
+    def close(self) -> None:
+        """Release resources after a failure: none in plaintext."""
+
+    def privacy_summary(self) -> None:
+        """Counts of the encrypted protocol's privacy rules: none in plaintext."""
+
     def crypto_counts(self) -> dict[str, dict[str, int]]:
         """Cryptographic operations per actor: all zero in plaintext."""
         actors = ("users", "suppliers", "grid_operator", "trading_platform", "total")

@@ -331,6 +331,37 @@ class EncryptedSettlement:
             self._close_period()
         return {m: float(self.slot_supplier_energy_kwh[m][k]) for m in self.models}
 
+    def settle_chunk(
+        self,
+        side: NDArray[np.generic],
+        accepted: NDArray[np.bool_],
+        committed_kwh: FloatArray,
+        deviation_kwh: FloatArray,
+        net_kwh: FloatArray,
+        p2p_price: FloatArray,
+        slot_price: FloatArray,
+    ) -> dict[str, FloatArray]:
+        """Settle consecutive slots, one protocol round after the other.
+
+        The interface of :meth:`cosim.settlement.ledger.Ledger.settle_chunk`: per-participant
+        arrays of shape ``(slots, n)``, ``slot_price`` of shape ``(slots,)``; returns per model
+        the supplier energy of each slot [kWh] as :meth:`settle` returned it (NaN for a slot
+        whose CKKS batch was still open).
+        """
+        per_slot = [
+            self.settle(
+                side[t],
+                accepted[t],
+                committed_kwh[t],
+                deviation_kwh[t],
+                net_kwh[t],
+                p2p_price[t],
+                float(slot_price[t]),
+            )
+            for t in range(len(slot_price))
+        ]
+        return {m: np.array([e[m] for e in per_slot]) for m in self.models}
+
     def finish(self) -> None:
         """Close an open batch and billing period (suppliers open the bills); stop workers."""
         if self._next_slot > self._batch_start:
