@@ -1038,7 +1038,6 @@ class FaultEvents:
     ) -> None:
         self.schedule = schedule
         self.log = FaultLog()
-        self.unserved_kwh = 0.0
         self._minutes = schedule.slot_minutes
         n = int(np.asarray(participant_bus).size)
         bus = np.asarray(participant_bus)
@@ -1070,35 +1069,35 @@ class FaultEvents:
         self,
         k: int,
         delivery: Delivery,
-        load_kwh: np.ndarray,
+        demand_kwh: np.ndarray,
         pv_kwh: np.ndarray,
         soc_before_kwh: np.ndarray,
-    ) -> tuple[Delivery, np.ndarray]:
+    ) -> tuple[Delivery, np.ndarray | None]:
         """Delivery of slot ``k``: participants cut off by its outage are disconnected.
 
         Returns
         -------
         Delivery
-            With the disconnected participants' meters at 0 (:func:`disconnect`).
-        numpy.ndarray
-            The load served [kWh]: ``load_kwh`` with 0 for the disconnected participants
-            (their demand is logged as unserved), so ``net = load - pv + battery`` still holds
-            and the flow sees no reactive power at the buses without supply. ``load_kwh``
+            With the disconnected participants' meters at 0 (:func:`disconnect`); ``delivery``
             itself when nobody is cut off.
+        numpy.ndarray of bool or None
+            The disconnected participants (None when nobody is cut off). Their demand is
+            logged as unserved; the engine records their served load as 0, so
+            ``net = load - pv + battery`` still holds and the flow sees no reactive power at
+            the buses without supply.
         """
         outage = self.outage(k)
         mask = self._islanded.get(outage)
         if outage.empty or not mask.any():
-            return delivery, load_kwh
-        out, unserved = disconnect(delivery, mask, load_kwh, pv_kwh, soc_before_kwh)
+            return delivery, None
+        out, unserved = disconnect(delivery, mask, demand_kwh, pv_kwh, soc_before_kwh)
         label = outage.label()
         for p in np.flatnonzero(mask).tolist():
             self.log.add(
                 k, k * self._minutes, "outage", p, label, energy_kwh=float(unserved[p]),
                 handling="disconnected_anti_islanding",
             )  # fmt: skip
-        self.unserved_kwh += float(unserved.sum())
-        return out, np.where(mask, 0.0, load_kwh)
+        return out, mask
 
     def readings(self, env: simpy.Environment, k: int) -> Generator[simpy.Event, Any, np.ndarray]:
         """SimPy: wait for the late readings of slot ``k``, at most until its deadline.

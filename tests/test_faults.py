@@ -637,15 +637,15 @@ def test_gate_delivery_messages_and_outage_events(cigre: tuple[Any, Any]) -> Non
     assert late.any() and (gated.side[late] == 0).all()
     np.testing.assert_array_equal(gated.side[~late], orders.side[~late])
     assert ev.outage(1).empty and ev.outage(2) == Outage(trafos=(1,))
-    same, served = ev.deliver(1, d, load, pv, np.zeros(n))
-    assert same is d and served is load
-    out, served = ev.deliver(2, d, load, pv, np.zeros(n))
+    same, none = ev.deliver(1, d, load, pv, np.zeros(n))
+    assert same is d and none is None
+    out, mask = ev.deliver(2, d, load, pv, np.zeros(n))
     cut = islanded_participants(net, Outage(trafos=(1,)), att.bus)
-    assert cut.any() and (out.net_kwh[cut] == 0).all()
-    np.testing.assert_array_equal(served, np.where(cut, 0.0, load))
+    assert mask is not None and cut.any() and (out.net_kwh[cut] == 0).all()
+    np.testing.assert_array_equal(mask, cut)
+    served = np.where(cut, 0.0, load)
     pv_used = pv - out.pv_curtailed_kwh
     np.testing.assert_allclose(out.net_kwh, served - pv_used + out.battery_kwh, atol=1e-12)
-    assert ev.unserved_kwh == pytest.approx(load[cut].sum())
     env = simpy.Environment()
     env.process(ev.outages(env))
     times: list[float] = []
