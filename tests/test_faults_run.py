@@ -205,3 +205,15 @@ def test_a_stopped_and_resumed_run_has_the_same_faults(faulty: Path, tmp_path: P
         assert (out / name).read_bytes() == (faulty / name).read_bytes(), name
     done = json.loads((out / "summary.json").read_text())
     assert done["faults"] == json.loads((faulty / "summary.json").read_text())["faults"]
+
+
+def test_the_outage_flow_is_the_same_on_pandapower(faulty: Path, tmp_path: Path) -> None:
+    """The reference backend shows the same outage (NaN pattern) and values within 1e-6 pu."""
+    ref = cosim_run(tmp_path / "pp", "time.slots=34", "grid.backend=pandapower")
+    a, b = read(ref, "buses.csv"), read(faulty, "buses.csv")
+    b = b[b["slot"] < 34].reset_index(drop=True)
+    np.testing.assert_array_equal(a["vm_pu"].isna(), b["vm_pu"].isna())
+    assert a["vm_pu"].isna().any()
+    np.testing.assert_allclose(a["vm_pu"], b["vm_pu"], rtol=0, atol=1e-6)
+    fa, fb = read(ref, "faults.csv"), read(faulty, "faults.csv")
+    pd.testing.assert_frame_equal(fa, fb[fb["slot"] < 34].reset_index(drop=True))
