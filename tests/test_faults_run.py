@@ -115,6 +115,7 @@ def test_outage_shows_in_the_flow_and_disconnects(faulty: Path) -> None:
     att = attach_participants(net, "cigre_lv")
     buses = read(faulty, "buses.csv")
     p = read(faulty, "participants.csv")
+    trades = read(faulty, "trades.csv")
     for outage, start, end in ((Outage(trafos=(2,)), 22, 28), (Outage(lines=(3,)), 30, 34)):
         cut = islanded_participants(net, outage, att.bus)
         during = p[p["slot"].between(start, end - 1) & p["participant"].isin(np.flatnonzero(cut))]
@@ -122,6 +123,12 @@ def test_outage_shows_in_the_flow_and_disconnects(faulty: Path) -> None:
         assert (during["battery_kwh"] == 0).all() and (during["pv_kwh"] == 0).all()
         at = buses[buses["bus"].isin(att.bus[cut]) & buses["slot"].between(start, end - 1)]
         assert at["vm_pu"].isna().all() and len(at) > 0
+        # the network check sees the outage: no export from a participant cut off; a buyer
+        # cut off may have bought (the check sees exports only) and then deviates
+        t = trades[trades["slot"].between(start, end - 1)]
+        assert not t["seller"].isin(np.flatnonzero(cut)).any()
+        bought = during[during["accepted"]]
+        np.testing.assert_allclose(bought["deviation_kwh"], -bought["committed_kwh"])
     outside = buses[~buses["slot"].between(22, 33)]
     assert outside["vm_pu"].notna().all()
     slots = read(faulty, "slots.csv")
