@@ -39,7 +39,10 @@ def faulty(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_faults_csv_lists_every_kind_and_rule(faulty: Path) -> None:
     f = read(faulty, "faults.csv")
-    assert list(f.columns) == list(FAULTS_COLUMNS)
+    assert list(f.columns) == ["slot", "time", *FAULTS_COLUMNS[1:]]
+    start = pd.Timestamp("2016-06-01T00:00:00+00:00")
+    when = pd.to_datetime(f["time"], format="ISO8601")
+    np.testing.assert_allclose((when - start).dt.total_seconds() / 60, f["time_minutes"], atol=1e-6)
     assert set(f["kind"]) == set(FAULT_KINDS)
     assert set(f["handling"]) == set(HANDLING)  # every documented rule was applied
     assert f["slot"].is_monotonic_increasing  # slot by slot, each by simulated time

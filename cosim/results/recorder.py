@@ -311,8 +311,15 @@ class Recorder:
         return rows
 
     def record_faults(self, rows: Mapping[str, np.ndarray]) -> None:
-        """Add one slot's fault events (columns of ``faults.csv``) and count them per rule."""
-        self.writer.add("faults", rows)
+        """Add one slot's fault events (columns of ``faults.csv``) and count them per rule.
+
+        ``time`` (ISO 8601, the slots' time zone) is added from ``time_minutes`` after the
+        start of slot 0.
+        """
+        start = pd.Timestamp(self.info.slot_times[0])
+        minutes = np.asarray(rows["time_minutes"], dtype=np.float64)
+        when = start + pd.to_timedelta(minutes, unit="min")
+        self.writer.add("faults", {**rows, "time": np.array([t.isoformat() for t in when])})
         totals = self.totals
         totals.sums["unserved_load_kwh"] += float(np.nansum(rows["energy_kwh"]))
         for rule in np.asarray(rows["handling"]).tolist():

@@ -60,7 +60,7 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     "trades": ("slot", "buyer", "seller", "energy_kwh", "price"),
     # only with faults configured (cosim.faults.FAULTS_COLUMNS, docs/faults.md)
     "faults": tuple(
-        "slot time_minutes kind participant element delay_minutes energy_kwh handling".split()
+        "slot time time_minutes kind participant element delay_minutes energy_kwh handling".split()
     ),
 }
 
