@@ -198,7 +198,8 @@ def _validate(args: argparse.Namespace) -> int:
         f"{args.scenario}: valid ({scenario.time.slots} slots of {scenario.time.slot_minutes} min, "
         f"{sim.population.n} participants on {scenario.network.name})"
     )
-    print(f"profiles: {describe_profile_use(scenario, load_profile_set(scenario))}")
+    p = scenario.participants
+    print(f"profiles: {describe_profile_use(p, load_profile_set(p, scenario.source_file))}")
     return EXIT_OK
 
 

@@ -44,8 +44,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Generic, Literal, TypeVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from cosim.config import Section
 from cosim.errors import InputError
 from cosim.participants.fulfilment import Delivery, Orders
 
@@ -127,13 +128,7 @@ _BLOCK_VALUES: Final[int] = 1 << 16
 # --------------------------------------------------------------------------- the scenario section
 
 
-class _Section(BaseModel):
-    """Frozen, no unknown keys, no coercion, finite numbers (as every scenario section)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
-
-
-class LateReadingConfig(_Section):
+class LateReadingConfig(Section):
     """Meter readings that reach the settlement late or never."""
 
     rate: float = Field(
@@ -156,7 +151,7 @@ class LateReadingConfig(_Section):
     )
 
 
-class MissedGateConfig(_Section):
+class MissedGateConfig(Section):
     """Orders that miss gate closure."""
 
     rate: float = Field(
@@ -168,7 +163,7 @@ class MissedGateConfig(_Section):
     )
 
 
-class SettlementDelayConfig(_Section):
+class SettlementDelayConfig(Section):
     """Communication delays of the settlement messages."""
 
     rate: float = Field(
@@ -182,7 +177,7 @@ class SettlementDelayConfig(_Section):
     )
 
 
-class OutageEvent(_Section):
+class OutageEvent(Section):
     """One listed outage: an element out of service over ``[start_slot, end_slot)``."""
 
     element: Literal["line", "trafo"] = Field(description="`line` or `trafo`.")
@@ -200,7 +195,7 @@ class OutageEvent(_Section):
         return self
 
 
-class OutageConfig(_Section):
+class OutageConfig(Section):
     """Lines and transformers out of service: listed intervals and seeded random ones."""
 
     events: tuple[OutageEvent, ...] = Field(
@@ -230,7 +225,7 @@ class OutageConfig(_Section):
         return tuple(value) if isinstance(value, list) else value
 
 
-class FaultsConfig(_Section):
+class FaultsConfig(Section):
     """Faults and delays as events (docs/faults.md); none by default."""
 
     late_reading: LateReadingConfig = LateReadingConfig()

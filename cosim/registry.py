@@ -10,10 +10,10 @@ list heavy backends (pandapower, lightsim2grid) without importing them.
 ('double',)
 >>> r.load("double")([0.1, 0.2, 0.3])
 0.6
->>> r.check("triple")
+>>> r.load("triple")
 Traceback (most recent call last):
 ...
-ValueError: unknown market.mechanism 'triple'; expected one of: double
+ValueError: market.mechanism: expected one of 'double' (got 'triple')
 """
 
 from __future__ import annotations
@@ -52,16 +52,22 @@ class Registry(Generic[T]):
         return tuple(self._entries)
 
     def check(self, name: str) -> str:
-        """Return ``name`` if registered, else raise ``ValueError`` naming the choices."""
+        """Return ``name`` if registered, else raise ``ValueError`` naming the choices (the
+        scenario's validation prefixes the key)."""
         if name not in self._entries:
-            raise ValueError(
-                f"unknown {self.key} {name!r}; expected one of: {', '.join(self._entries)}"
-            )
+            choices = ", ".join(repr(n) for n in self._entries)
+            raise ValueError(f"one of {choices} (got {name!r})")
         return name
 
     def load(self, name: str) -> T:
-        """The implementation called ``name`` (importing a lazy entry)."""
-        entry = self._entries[self.check(name)]
+        """The implementation called ``name`` (importing a lazy entry).
+
+        Raises ``ValueError`` naming the key and the choices for an unknown name.
+        """
+        try:
+            entry = self._entries[self.check(name)]
+        except ValueError as exc:
+            raise ValueError(f"{self.key}: expected {exc}") from None
         if isinstance(entry, str):
             module, _, attribute = entry.partition(":")
             loaded: T = getattr(importlib.import_module(module), attribute)

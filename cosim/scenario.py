@@ -26,7 +26,6 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import (
     BaseModel,
-    ConfigDict,
     Field,
     ValidationError,
     ValidationInfo,
@@ -34,13 +33,17 @@ from pydantic import (
     model_validator,
 )
 
+from cosim.config import Section, registered
 from cosim.errors import InputError
 from cosim.faults import FaultsConfig
+from cosim.grid.flows import POWER_FLOWS
+from cosim.market.auction import PRICE_RULES
 from cosim.overrides import apply_overrides
+from cosim.participants.config import BatteryConfig, ParticipantsConfig
+from cosim.participants.devices import validate_device_configs
 from cosim.yamlload import read_yaml
 
 __all__ = [
-    "BatteryConfig",
     "ChecksConfig",
     "DPConfig",
     "FulfilmentConfig",
@@ -48,7 +51,6 @@ __all__ = [
     "MarketConfig",
     "NetworkConfig",
     "OutputConfig",
-    "ParticipantsConfig",
     "PrivacyConfig",
     "Scenario",
     "SettlementConfig",
@@ -65,13 +67,7 @@ BillingModel = Literal[
 ]
 
 
-class _Section(BaseModel):
-    """Base of every scenario section: frozen, no unknown keys, no coercion, finite numbers."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
-
-
-class TimeConfig(_Section):
+class TimeConfig(Section):
     """Simulated horizon."""
 
     start: Annotated[dt.datetime, Field(strict=False)] = Field(
@@ -111,7 +107,7 @@ class TimeConfig(_Section):
         return self.slot_minutes / 60.0
 
 
-class NetworkConfig(_Section):
+class NetworkConfig(Section):
     """The low-voltage network."""
 
     name: str = Field(
@@ -129,162 +125,10 @@ class NetworkConfig(_Section):
     )
 
 
-class BatteryConfig(_Section):
-    """Home battery parameters (for participants that have one)."""
-
-    capacity_kwh: float = Field(default=5.0, gt=0, description="Usable capacity [kWh].")
-    power_kw: float = Field(default=2.5, gt=0, description="Charge and discharge power limit [kW].")
-    round_trip_efficiency: float = Field(
-        default=0.9,
-        gt=0,
-        le=1,
-        description="Round-trip efficiency; charge and discharge each get its square root.",
-    )
-    soc_min_fraction: float = Field(
-        default=0.1, ge=0, le=1, description="Lower state-of-charge bound [fraction of capacity]."
-    )
-    soc_max_fraction: float = Field(
-        default=0.95, ge=0, le=1, description="Upper state-of-charge bound [fraction of capacity]."
-    )
-    soc_initial_fraction: float = Field(
-        default=0.5, ge=0, le=1, description="State of charge at the start [fraction of capacity]."
-    )
-    horizon_slots: int = Field(
-        default=48,
-        ge=1,
-        le=2000,
-        description="Receding horizon of the `price` and `rolling` strategies [slots]; shorter "
-        "at the end of a run.",
-    )
-    rolling_objective: Literal["cost", "tracking"] = Field(
-        default="cost",
-        description="`rolling`: `cost` (the feeder's bill at retail price and feed-in tariff) or "
-        "`tracking` (|import - target_import_kw|); docs/rolling.md.",
-    )
-    target_import_kw: float = Field(
-        default=0.0,
-        allow_inf_nan=False,
-        description="`rolling` with `tracking`: the feeder's target import [kW].",
-    )
-    trade_penalty_per_kwh: float = Field(
-        default=0.01,
-        ge=0,
-        allow_inf_nan=False,
-        description="`rolling`: weight of the (advisory) traded volume [currency/kWh].",
-    )
-    stored_energy_price_per_kwh: float | None = Field(
-        default=None,
-        ge=0,
-        allow_inf_nan=False,
-        description="Value of energy left in a battery at the horizon end [currency/kWh]; "
-        "default: the mean of feed-in tariff and retail price.",
-    )
-
-    @model_validator(mode="after")
-    def _bounds(self) -> BatteryConfig:
-        if self.soc_min_fraction > self.soc_max_fraction:
-            raise ValueError(
-                f"soc_min_fraction ({self.soc_min_fraction}) <= "
-                f"soc_max_fraction ({self.soc_max_fraction})"
-            )
-        if not self.soc_min_fraction <= self.soc_initial_fraction <= self.soc_max_fraction:
-            raise ValueError(
-                f"soc_initial_fraction ({self.soc_initial_fraction}) between soc_min_fraction "
-                f"({self.soc_min_fraction}) and soc_max_fraction ({self.soc_max_fraction})"
-            )
-        return self
-
-
-class ParticipantsConfig(_Section):
-    """Who trades: households and businesses behind smart meters."""
-
-    pv_penetration: float = Field(
-        default=0.5,
-        ge=0,
-        le=1,
-        description="Fraction of participants with PV; round(p*N) of them, chosen from the seed.",
-    )
-    battery_penetration: float = Field(
-        default=0.2,
-        ge=0,
-        le=1,
-        description="Fraction of participants with a battery; chosen from the seed.",
-    )
-    pv_kwp: float = Field(
-        default=3.0, gt=0, description="PV size of each participant that has PV [kWp]."
-    )
-    annual_load_kwh: float = Field(
-        default=3500.0,
-        gt=0,
-        description="Median annual consumption of a household [kWh/a] (`load_scaling: "
-        "annual_energy` only).",
-    )
-    annual_load_spread: float = Field(
-        default=0.3,
-        ge=0,
-        le=2,
-        description="Log-normal sigma of households' annual consumption around the median "
-        "(`load_scaling: annual_energy` only).",
-    )
-    load_scaling: Literal["auto", "annual_energy", "as_given"] = Field(
-        default="auto",
-        description="How load tables become participants' loads (docs/profiles.md): "
-        "`annual_energy` scales each column to a household's annual energy "
-        "(`annual_load_kwh` with `annual_load_spread`; a business's peak to its connection "
-        "rating); `as_given` uses the values in kW unchanged; `auto`: `annual_energy` for "
-        "built-in tables, `as_given` for CSV files.",
-    )
-    profile_shift_minutes: int | None = Field(
-        default=None,
-        ge=0,
-        le=720,
-        description="Each participant's load profile is shifted by a seeded whole number of "
-        "15-min steps within +- this [min]; default 60 for tables scaled by `annual_energy`, "
-        "0 for tables used `as_given`.",
-    )
-    pv_shift_minutes: int | None = Field(
-        default=None,
-        ge=0,
-        le=720,
-        description="Each participant's PV profile is shifted likewise within +- this [min]; "
-        "default 15 for the built-in PV table, 0 for a PV CSV file.",
-    )
-    load_profiles: str = Field(
-        default="builtin",
-        min_length=1,
-        description="`builtin` (SimBench households, 1,000 kWh/a shapes) or a CSV path "
-        "(`*_p_kw` columns [kW], docs/profiles.md).",
-    )
-    commercial_profiles: str = Field(
-        default="builtin",
-        min_length=1,
-        description="`builtin` (SimBench G0/G1/G3, 1,000 kWh/a shapes) or a CSV path "
-        "(`*_p_kw` columns [kW]).",
-    )
-    pv_profiles: str = Field(
-        default="builtin",
-        min_length=1,
-        description="`builtin` (SimBench PV1-8) or a CSV path (`*_p_kw_per_kwp` columns "
-        "[kW/kWp]), multiplied by `pv_kwp`.",
-    )
-    load_power_factor: float = Field(
-        default=0.97,
-        gt=0,
-        le=1,
-        description="Power factor of the loads (inductive); PV and batteries run at unity.",
-    )
-    battery_strategy: Literal["self_consumption", "price", "rolling"] = Field(
-        default="self_consumption",
-        description="Battery dispatch: `self_consumption` charges from surplus and discharges "
-        "into deficit; `price` minimises each owner's bill over `battery.horizon_slots`; "
-        "`rolling` plans all batteries in one LinDistFlow LP (docs/rolling.md).",
-    )
-
-
-class MarketConfig(_Section):
+class MarketConfig(Section):
     """The per-slot double auction."""
 
-    mechanism: Literal["pay_as_clear", "pay_as_bid"] = Field(
+    mechanism: registered(PRICE_RULES) = Field(  # type: ignore[valid-type]
         default="pay_as_clear",
         description="Uniform price or each trade at the buyer's bid (docs/market.md).",
     )
@@ -334,7 +178,7 @@ class MarketConfig(_Section):
         return self
 
 
-class FulfilmentConfig(_Section):
+class FulfilmentConfig(Section):
     """Imperfect fulfilment: forecasts deviate from what is delivered."""
 
     forecast_error: float = Field(
@@ -346,7 +190,7 @@ class FulfilmentConfig(_Section):
     )
 
 
-class SettlementConfig(_Section):
+class SettlementConfig(Section):
     """Billing."""
 
     models: tuple[BillingModel, ...] = Field(
@@ -427,7 +271,7 @@ def _default_clip() -> dict[ParticipantKind, float]:
     return {"household": 3.0, "commercial": 30.0}
 
 
-class DPConfig(_Section):
+class DPConfig(Section):
     """Differential privacy of the metering aggregates (noise made on the meters)."""
 
     enabled: bool = Field(
@@ -461,7 +305,7 @@ class DPConfig(_Section):
         return _default_clip() | value
 
 
-class PrivacyConfig(_Section):
+class PrivacyConfig(Section):
     """Privacy-preserving metering: group aggregates, role views, differential privacy."""
 
     aggregation: Literal["none", "masking", "threshold_paillier"] = Field(
@@ -518,10 +362,10 @@ class PrivacyConfig(_Section):
         return self
 
 
-class GridConfig(_Section):
+class GridConfig(Section):
     """Power flow."""
 
-    backend: Literal["pandapower", "lightsim2grid"] = Field(
+    backend: registered(POWER_FLOWS) = Field(  # type: ignore[valid-type]
         default="pandapower",
         description="`pandapower` (reference) or `lightsim2grid` (same networks and results within "
         "1e-6 pu, about 100x faster per flow; docs/performance.md).",
@@ -550,7 +394,7 @@ class GridConfig(_Section):
     )
 
 
-class ChecksConfig(_Section):
+class ChecksConfig(Section):
     """Plausibility limits: inputs outside them are refused as a likely unit mistake.
 
     Each limit can be raised, or all switched off with ``plausibility: false``, when a
@@ -598,7 +442,7 @@ class ChecksConfig(_Section):
     )
 
 
-class OutputConfig(_Section):
+class OutputConfig(Section):
     """What is written and how."""
 
     format: Literal["csv", "parquet"] = Field(
@@ -633,7 +477,7 @@ class OutputConfig(_Section):
     )
 
 
-class SweepConfig(_Section):
+class SweepConfig(Section):
     """Parameter sweep (``cosim sweep``): the cartesian product of the varied keys."""
 
     vary: dict[str, list[Any] | str] = Field(
@@ -662,7 +506,7 @@ class SweepConfig(_Section):
     )
 
 
-class DispatchAdmmConfig(_Section):
+class DispatchAdmmConfig(Section):
     """Consensus ADMM of the decentralized dispatch (docs/dispatch.md)."""
 
     rho: float = Field(
@@ -689,7 +533,7 @@ class DispatchAdmmConfig(_Section):
     )
 
 
-class DispatchConfig(_Section):
+class DispatchConfig(Section):
     """Decentralized privacy-preserving dispatch of distributed energy systems (DES)."""
 
     enabled: bool = Field(
@@ -717,7 +561,7 @@ class DispatchConfig(_Section):
     admm: DispatchAdmmConfig = DispatchAdmmConfig()
 
 
-class Scenario(_Section):
+class Scenario(Section):
     """A complete, validated scenario."""
 
     name: str = Field(
@@ -740,6 +584,12 @@ class Scenario(_Section):
     sweep: SweepConfig = SweepConfig()
     privacy: PrivacyConfig = PrivacyConfig()
     dispatch: DispatchConfig = DispatchConfig()
+    devices: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Devices behind the participants' meters: device type -> its settings "
+        "(`{}` for the defaults), e.g. `ev: {share: 0.3}`; the types' keys follow below "
+        "(docs/devices.md).",
+    )
     faults: FaultsConfig = FaultsConfig()
     source_file: str | None = Field(
         default=None, exclude=True, description="The scenario file (set by the loader)."
@@ -822,6 +672,7 @@ def scenario_from_mapping(data: Mapping[str, Any], file: str | Path | None = Non
 
 def _check_across_sections(scenario: Scenario, file: str | Path | None) -> None:
     """Checks that involve keys of several sections (the schema checks one section)."""
+    validate_device_configs(scenario.devices, file)  # each device type's own schema
     g, m = scenario.grid, scenario.market
     if g.v_min_pu >= g.v_max_pu:
         raise InputError(
@@ -898,15 +749,3 @@ def scenario_to_yaml(scenario: Scenario) -> str:
     """The fully resolved scenario (every default filled in) as YAML text."""
     data = scenario.model_dump(mode="json")
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
-
-
-def resolve_path(scenario: Scenario, value: str) -> Path:
-    """Resolve a path from the scenario: relative to the scenario file's folder, else the CWD."""
-    p = Path(value)
-    if p.is_absolute():
-        return p
-    if scenario.source_file is not None:
-        candidate = Path(scenario.source_file).parent / p
-        if candidate.exists():
-            return candidate
-    return p

@@ -13,6 +13,8 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
+from cosim.participants.devices import device_types
+from cosim.registry import Registry
 from cosim.scenario import Scenario
 
 __all__ = ["render"]
@@ -79,8 +81,22 @@ def _rows(model: type[BaseModel], prefix: str) -> list[str]:
             rows.extend(_rows(ann, f"{prefix}{name}."))
             continue
         desc = (field.description or "").replace("|", "\\|")
-        cells = [f"`{prefix}{name}`", _type_name(ann), _default(field), _bounds(field), desc]
+        registry = next((m for m in field.metadata if isinstance(m, Registry)), None)
+        kind = _type_name(ann)
+        if registry is not None:  # a key naming an implementation: the registered names
+            kind = " \\| ".join(f"`{n}`" for n in registry.names)
+        cells = [f"`{prefix}{name}`", kind, _default(field), _bounds(field), desc]
         rows.append("| " + " | ".join(cells) + " |")
+    return rows
+
+
+def _device_rows() -> list[str]:
+    """The keys of every registered device type, under ``devices.<name>``."""
+    rows = []
+    for name, device_type in sorted(device_types().items()):
+        title = (device_type.config_model.__doc__ or "").strip().splitlines()[0]
+        rows.append(f"| **`devices.{name}`** | section | | | {title} |")
+        rows.extend(_rows(device_type.config_model, f"devices.{name}."))
     return rows
 
 
@@ -98,6 +114,7 @@ def render() -> str:
         "| key | type | default | bounds | meaning |",
         "|---|---|---|---|---|",
         *_rows(Scenario, ""),
+        *_device_rows(),
         "",
     ]
     return "\n".join(lines)

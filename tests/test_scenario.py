@@ -64,7 +64,7 @@ BAD = [
     (
         "name: x\nmarket: {mechanism: vickrey}\n",
         "market.mechanism",
-        "'pay_as_clear' or 'pay_as_bid'",
+        "one of 'pay_as_clear', 'pay_as_bid' (got 'vickrey')",
     ),
     (
         "name: x\nmarket: {feed_in_tariff: 0.5, retail_price: 0.3}\n",

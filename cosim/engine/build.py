@@ -19,14 +19,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cosim.checks import check_inputs
-from cosim.engine.processes import Devices, Market
+from cosim.engine.checks import check_inputs
+from cosim.engine.processes import Market
 from cosim.errors import InputError
 from cosim.faults import FaultEvents, build_fault_events
 from cosim.grid.flows import POWER_FLOWS, PowerFlow
 from cosim.grid.limits import NetworkLimits
 from cosim.grid.linear import LinearGridModel, derate
 from cosim.grid.networks import Attachment, attach_participants, load_network
+from cosim.participants.devices import DeviceContext, DeviceSet, build_devices
 from cosim.participants.fulfilment import BiddingPolicy
 from cosim.participants.planner import HorizonSettings, stored_energy_price
 from cosim.participants.population import (
@@ -90,8 +91,9 @@ class Simulation:
         From the ``participants.battery_strategy`` registry.
     market : Market
         The market step (auction and network check).
-    devices : Devices
-        The participants' other devices (``devices:``; empty without any).
+    devices : DeviceSet
+        The participants' other devices (``devices:``, from the device registry; empty
+        without any).
     privacy : PrivateMetering or None
         Privacy-preserving metering and role views (None: ``privacy.aggregation: none`` and
         ``privacy.views: none``).
@@ -114,7 +116,7 @@ class Simulation:
     build_seconds: float
     strategy: BatteryStrategy
     market: Market
-    devices: Devices
+    devices: DeviceSet
     privacy: PrivateMetering | None = None
     chunk_slots: int = 1
     faults: FaultEvents | None = None
@@ -156,32 +158,6 @@ def horizon_settings(scenario: Scenario) -> HorizonSettings:
     )
 
 
-class _NoDevices:
-    """The devices of a run without any (replaced by the device registry's DeviceSet)."""
-
-    column_names: tuple[str, ...] = ()
-
-    def __bool__(self) -> bool:
-        return False
-
-    def energy_kwh(
-        self, k: int, load_kwh: np.ndarray, pv_kwh: np.ndarray, slot_hours: float
-    ) -> np.ndarray:
-        return np.zeros_like(load_kwh)
-
-    def columns(self) -> Mapping[str, np.ndarray]:
-        return {}
-
-    def state(self) -> None:
-        return None
-
-    def restore(self, state: Any) -> None:
-        return None
-
-    def summary(self) -> dict[str, Any]:
-        return {}
-
-
 def build_simulation(scenario: Scenario) -> Simulation:
     """Load the network and profiles, draw the participants, set up the grid adapter.
 
@@ -189,7 +165,7 @@ def build_simulation(scenario: Scenario) -> Simulation:
     ------
     InputError
         For a network or profile file that cannot be used, or inputs a run would fail on or
-        that are implausible (:func:`cosim.checks.check_inputs`): every check of the inputs
+        that are implausible (:func:`cosim.engine.checks.check_inputs`): every check of the inputs
         happens here, before any slot runs.
     """
     t0 = time.perf_counter()
@@ -198,8 +174,15 @@ def build_simulation(scenario: Scenario) -> Simulation:
         net, scenario.network.name, scenario.network.household_rating_kw
     )
     streams = random_streams(scenario.seed)
-    profiles = load_profile_set(scenario)
-    population = build_population(scenario, attachment, profiles, streams["population"])
+    profiles = load_profile_set(scenario.participants, scenario.source_file)
+    population = build_population(
+        scenario.participants,
+        scenario.battery,
+        scenario.settlement.suppliers,
+        attachment,
+        profiles,
+        streams["population"],
+    )
     check_inputs(scenario, net, attachment, population, profiles)
     start = pd.Timestamp(scenario.time.start)
     feed = ProfileFeed(
@@ -242,6 +225,12 @@ def build_simulation(scenario: Scenario) -> Simulation:
         slack_bus,
         network_limits(scenario, scenario.market.network_check),
     )
+    devices = build_devices(
+        scenario.devices,
+        DeviceContext(population.n, population.kind, scenario.time.slot_minutes, times),
+        scenario.seed,
+        scenario.source_file,
+    )
     privacy = _private_metering(scenario, net, population, flow, times, streams["privacy"])
     faults = _fault_events(scenario, net, population, flow, linear)
     return Simulation(
@@ -257,7 +246,7 @@ def build_simulation(scenario: Scenario) -> Simulation:
         time.perf_counter() - t0,
         strategy,
         market,
-        _NoDevices(),
+        devices,
         privacy=privacy,
         chunk_slots=chunk_slots(
             scenario, population.n, flow.bus_ids.size, flow.line_ids.size, flow.trafo_ids.size

@@ -41,6 +41,7 @@ from cosim.market.auction import ClearingResult, clear
 from cosim.market.export_limits import ExportDecision, apply_fractions, limit_exports
 from cosim.market.orders import OrderBook
 from cosim.participants.battery import BatteryFleet
+from cosim.participants.devices import DeviceSet
 from cosim.participants.fulfilment import Orders, deliver
 from cosim.participants.strategies import BatteryStrategy
 from cosim.results.checkpoint import CheckpointAssembler
@@ -105,21 +106,6 @@ class SlotClock:
         return self.k0 < k < self.n_slots and (k - self.k0) % self.chunk_slots == 0
 
 
-class Devices(Protocol):
-    """The participants' other devices (electric vehicles ...), all types together."""
-
-    @property
-    def column_names(self) -> tuple[str, ...]: ...
-    def __bool__(self) -> bool: ...
-    def energy_kwh(
-        self, k: int, load_kwh: np.ndarray, pv_kwh: np.ndarray, slot_hours: float
-    ) -> np.ndarray: ...
-    def columns(self) -> Mapping[str, np.ndarray]: ...
-    def state(self) -> Any: ...
-    def restore(self, state: Any) -> None: ...
-    def summary(self) -> dict[str, Any]: ...
-
-
 class ProfileSource(Protocol):
     """Actual load and PV energy per slot [kWh] (a ``ProfileFeed``)."""
 
@@ -153,7 +139,7 @@ class ParticipantsProcess:
         clock: SlotClock,
         feed: ProfileSource,
         strategy: BatteryStrategy,
-        devices: Devices,
+        devices: DeviceSet,
         streams: Mapping[str, np.random.Generator],
         soc_kwh: np.ndarray,
         assembler: CheckpointAssembler,
@@ -281,7 +267,7 @@ class Market:
         ``linear`` replaces the check's model for this slot (the network of an outage).
         """
         book = self.order_book(orders)
-        result = clear(book, self.mechanism)  # type: ignore[arg-type]
+        result = clear(book, self.mechanism)
         check = None
         model = self.linear if linear is None else linear
         if model is not None:

@@ -21,20 +21,19 @@ See ``docs/market.md`` for the price rules and a worked example.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final, Literal, get_args
+from typing import Final, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
 from cosim.market.orders import BUY, SELL, OrderBook
+from cosim.registry import Registry
 
-Mechanism = Literal["pay_as_clear", "pay_as_bid"]
-"""Price rule: one uniform price, or each trade at the buyer's limit price."""
+Mechanism = str
+"""Name of a price rule registered in :data:`PRICE_RULES`."""
 
 MIN_TRADE_KWH: Final[float] = 1e-12
 """Matched intervals shorter than this [kWh] are rounding residue and are dropped."""
-
-_MECHANISMS: Final[tuple[str, ...]] = get_args(Mechanism)
 
 
 @dataclass(frozen=True, eq=False)
@@ -101,54 +100,54 @@ class ClearingResult:
 def clear(book: OrderBook, mechanism: Mechanism) -> ClearingResult:
     """Clear one slot's order book with a double auction.
 
-    Bids are ranked by limit price descending and asks ascending, ties by participant id
-    ascending. Orders match in that merit order while the bid's limit is at least the
-    ask's, with partial fills; a participant never trades with itself.
+        Bids are ranked by limit price descending and asks ascending, ties by participant id
+        ascending. Orders match in that merit order while the bid's limit is at least the
+        ask's, with partial fills; a participant never trades with itself.
 
-    Price rules:
+        Price rules:
 
-    * ``pay_as_clear``: every trade at one uniform price, the midpoint of the limit
-      prices of the marginal (last matched) bid and ask. The marginal bid is the lowest
-      matched bid and the marginal ask the highest matched ask, so the price is at most
-      every matched buyer's limit and at least every matched seller's limit.
-    * ``pay_as_bid``: each trade at its buyer's limit price; the seller receives it.
+        * ``pay_as_clear``: every trade at one uniform price, the midpoint of the limit
+          prices of the marginal (last matched) bid and ask. The marginal bid is the lowest
+          matched bid and the marginal ask the highest matched ask, so the price is at most
+          every matched buyer's limit and at least every matched seller's limit.
+        * ``pay_as_bid``: each trade at its buyer's limit price; the seller receives it.
 
-    Parameters
-    ----------
-    book : OrderBook
-        The slot's orders.
-    mechanism : {"pay_as_clear", "pay_as_bid"}
-        The price rule.
+        Parameters
+        ----------
+        book : OrderBook
+            The slot's orders.
+        mechanism : str
+            The price rule, a name of :data:`PRICE_RULES` (``pay_as_clear``, ``pay_as_bid``).
 
-    Returns
-    -------
-    ClearingResult
-        Trades, per-order fills and prices, the clearing price [currency/kWh] and the
-        traded energy [kWh]. An empty book, a book with one side empty, or one whose
-        best bid is below its best ask gives no trades and a NaN clearing price.
+        Returns
+        -------
+        ClearingResult
+            Trades, per-order fills and prices, the clearing price [currency/kWh] and the
+            traded energy [kWh]. An empty book, a book with one side empty, or one whose
+            best bid is below its best ask gives no trades and a NaN clearing price.
 
-    Raises
-    ------
-    ValueError
-        If ``mechanism`` is not one of the two price rules.
+        Raises
+        ------
+        ValueError
+            If ``mechanism`` is not a registered price rule (:data:`PRICE_RULES`).
 
-    Examples
-    --------
-    >>> from cosim.market.orders import BUY, SELL, OrderBook
-    >>> book = OrderBook(
-    ...     participant=[1, 2, 3],
-    ...     side=[BUY, SELL, SELL],
-    ...     energy_kwh=[4.0, 3.0, 3.0],
-    ...     limit_price=[0.30, 0.10, 0.20],
-    ... )
-    >>> result = clear(book, "pay_as_clear")
-    >>> result.trades.seller.tolist(), result.trades.energy_kwh.tolist()
-    ([2, 3], [3.0, 1.0])
-    >>> round(result.clearing_price, 10)  # midpoint of bid 0.30 and marginal ask 0.20
-    0.25
+        Examples
+        --------
+        >>> from cosim.market.orders import BUY, SELL, OrderBook
+    from cosim.registry import Registry
+        >>> book = OrderBook(
+        ...     participant=[1, 2, 3],
+        ...     side=[BUY, SELL, SELL],
+        ...     energy_kwh=[4.0, 3.0, 3.0],
+        ...     limit_price=[0.30, 0.10, 0.20],
+        ... )
+        >>> result = clear(book, "pay_as_clear")
+        >>> result.trades.seller.tolist(), result.trades.energy_kwh.tolist()
+        ([2, 3], [3.0, 1.0])
+        >>> round(result.clearing_price, 10)  # midpoint of bid 0.30 and marginal ask 0.20
+        0.25
     """
-    if mechanism not in _MECHANISMS:
-        raise ValueError(f"mechanism must be one of {_MECHANISMS}, got {mechanism!r}")
+    rule = PRICE_RULES.load(mechanism)
     n = len(book)
     buy_idx = np.flatnonzero(book.side == BUY)
     sell_idx = np.flatnonzero(book.side == SELL)
@@ -197,20 +196,7 @@ def clear(book: OrderBook, mechanism: Mechanism) -> ClearingResult:
 
     filled = _sum_by(b, q, n) + _sum_by(a, q, n)
     traded = float(q.sum())
-    if mechanism == "pay_as_clear":
-        # Last kept interval = lowest matched bid and highest matched ask. Halving each
-        # term first cannot overflow and keeps the result between the two limits.
-        uniform = float(0.5 * price[b[-1]] + 0.5 * price[a[-1]])
-        trade_price = np.full(q.shape, uniform)
-        avg_price = np.where(filled > 0.0, uniform, np.nan)
-        clearing_price = uniform
-    else:
-        trade_price = price[b]
-        value = _sum_by(b, q * trade_price, n) + _sum_by(a, q * trade_price, n)
-        avg_price = np.full(n, np.nan)
-        np.divide(value, filled, out=avg_price, where=filled > 0.0)
-        clearing_price = float(np.dot(q, trade_price) / traded)
-
+    trade_price, avg_price, clearing_price = rule(price, b, a, q, filled)
     trades = Trades(
         buyer=participant[b],
         seller=participant[a],
@@ -225,6 +211,63 @@ def clear(book: OrderBook, mechanism: Mechanism) -> ClearingResult:
         traded_kwh=traded,
         netted_kwh=netted,
     )
+
+
+class PriceRule(Protocol):
+    """A clearing mechanism's price rule, given the matched intervals of the merit order.
+
+    Arguments: every order's limit price [currency/kWh]; per matched interval the bid's and
+    the ask's order index and the energy [kWh]; every order's filled energy [kWh]. Returns
+    each trade's price, each order's average price (NaN where unfilled) and the slot's
+    clearing price (energy-weighted mean of the trade prices) [currency/kWh].
+    """
+
+    def __call__(
+        self,
+        limit_price: NDArray[np.float64],
+        bid: NDArray[np.intp],
+        ask: NDArray[np.intp],
+        energy_kwh: NDArray[np.float64],
+        filled_kwh: NDArray[np.float64],
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64], float]: ...
+
+
+def pay_as_clear(
+    limit_price: NDArray[np.float64],
+    bid: NDArray[np.intp],
+    ask: NDArray[np.intp],
+    energy_kwh: NDArray[np.float64],
+    filled_kwh: NDArray[np.float64],
+) -> tuple[NDArray[np.float64], NDArray[np.float64], float]:
+    """Every trade at the midpoint of the marginal (last matched) bid's and ask's limits."""
+    # Last kept interval = lowest matched bid and highest matched ask. Halving each term
+    # first cannot overflow and keeps the result between the two limits.
+    uniform = float(0.5 * limit_price[bid[-1]] + 0.5 * limit_price[ask[-1]])
+    trade_price = np.full(energy_kwh.shape, uniform)
+    avg_price = np.where(filled_kwh > 0.0, uniform, np.nan)
+    return trade_price, avg_price, uniform
+
+
+def pay_as_bid(
+    limit_price: NDArray[np.float64],
+    bid: NDArray[np.intp],
+    ask: NDArray[np.intp],
+    energy_kwh: NDArray[np.float64],
+    filled_kwh: NDArray[np.float64],
+) -> tuple[NDArray[np.float64], NDArray[np.float64], float]:
+    """Each trade at its buyer's limit price; the seller receives it."""
+    n = limit_price.size
+    trade_price = limit_price[bid]
+    value = _sum_by(bid, energy_kwh * trade_price, n) + _sum_by(ask, energy_kwh * trade_price, n)
+    avg_price = np.full(n, np.nan)
+    np.divide(value, filled_kwh, out=avg_price, where=filled_kwh > 0.0)
+    return trade_price, avg_price, float(np.dot(energy_kwh, trade_price) / energy_kwh.sum())
+
+
+#: ``market.mechanism``: the price rules of the double auction.
+PRICE_RULES: Registry[PriceRule] = Registry(
+    "market.mechanism", {"pay_as_clear": pay_as_clear, "pay_as_bid": pay_as_bid}
+)
 
 
 def _sum_by(index: NDArray[np.intp], weights: NDArray[np.float64], n: int) -> NDArray[np.float64]:
@@ -250,4 +293,14 @@ def _no_trades(n: int, netted: NDArray[np.float64]) -> ClearingResult:
     )
 
 
-__all__ = ["MIN_TRADE_KWH", "ClearingResult", "Mechanism", "Trades", "clear"]
+__all__ = [
+    "MIN_TRADE_KWH",
+    "PRICE_RULES",
+    "ClearingResult",
+    "Mechanism",
+    "PriceRule",
+    "Trades",
+    "clear",
+    "pay_as_bid",
+    "pay_as_clear",
+]

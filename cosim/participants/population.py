@@ -9,13 +9,16 @@ numpy calls and memory stays bounded by the block size.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from cosim.config import resolve_path
 from cosim.errors import InputError
 from cosim.grid.networks import Attachment
 from cosim.participants.battery import BatteryFleet
+from cosim.participants.config import BatteryConfig, ParticipantsConfig
 from cosim.participants.profiles import (
     ProfileTable,
     annual_energy_kwh,
@@ -24,7 +27,6 @@ from cosim.participants.profiles import (
     read_profile_csv,
     slot_energy,
 )
-from cosim.scenario import Scenario, resolve_path
 
 __all__ = [
     "Population",
@@ -68,14 +70,17 @@ class ProfileSet:
     pv: ProfileTable
 
 
-def load_profile_set(scenario: Scenario) -> ProfileSet:
-    """Load built-in or user profile tables named by ``participants.*_profiles``."""
-    p = scenario.participants
+def load_profile_set(p: ParticipantsConfig, source_file: Path | str | None) -> ProfileSet:
+    """Load built-in or user profile tables named by ``participants.*_profiles``.
+
+    Paths are relative to the folder of the scenario file ``source_file`` (if they exist
+    there), else to the working directory.
+    """
 
     def one(value: str, kind: str, suffix: str) -> ProfileTable:
         if value == "builtin":
             return builtin_profiles(kind)
-        return read_profile_csv(resolve_path(scenario, value), suffix)
+        return read_profile_csv(resolve_path(source_file, value), suffix)
 
     return ProfileSet(
         household=one(p.load_profiles, "household", "_p_kw"),
@@ -84,51 +89,51 @@ def load_profile_set(scenario: Scenario) -> ProfileSet:
     )
 
 
-def load_scaling(scenario: Scenario, table: ProfileTable) -> str:
+def load_scaling(p: ParticipantsConfig, table: ProfileTable) -> str:
     """``annual_energy`` or ``as_given``: how a load table becomes participants' loads.
 
     ``participants.load_scaling`` if it is not ``auto``; with ``auto``, ``annual_energy`` for
     the built-in tables (shapes of 1,000 kWh a year) and ``as_given`` for CSV files.
     """
-    mode = scenario.participants.load_scaling
+    mode = p.load_scaling
     if mode != "auto":
         return mode
     return "annual_energy" if table.is_builtin else "as_given"
 
 
-def shift_minutes(scenario: Scenario, table: ProfileTable, pv: bool) -> int:
+def shift_minutes(p: ParticipantsConfig, table: ProfileTable, pv: bool) -> int:
     """Bound of the seeded time shifts of a table's participants [min].
 
     ``participants.pv_shift_minutes`` / ``profile_shift_minutes`` if given; otherwise 15 for
     the built-in PV table, 60 for a load table scaled by ``annual_energy``, and 0 (data used
     unchanged) for a PV file or a load table used ``as_given``.
     """
-    p = scenario.participants
     if pv:
         if p.pv_shift_minutes is not None:
             return p.pv_shift_minutes
         return DEFAULT_PV_SHIFT_MINUTES if table.is_builtin else 0
     if p.profile_shift_minutes is not None:
         return p.profile_shift_minutes
-    return DEFAULT_LOAD_SHIFT_MINUTES if load_scaling(scenario, table) == "annual_energy" else 0
+    return DEFAULT_LOAD_SHIFT_MINUTES if load_scaling(p, table) == "annual_energy" else 0
 
 
-def describe_profile_use(scenario: Scenario, profiles: ProfileSet) -> str:
+def describe_profile_use(p: ParticipantsConfig, profiles: ProfileSet) -> str:
     """One line saying how each table becomes participants' load and PV (``cosim validate``).
 
     >>> from cosim.scenario import scenario_from_mapping
     >>> sc = scenario_from_mapping({"name": "x"})
-    >>> describe_profile_use(sc, load_profile_set(sc)).split("; ")[0]
+    >>> profiles = load_profile_set(sc.participants, None)
+    >>> describe_profile_use(sc.participants, profiles).split("; ")[0]
     'households: builtin:household scaled to annual_energy, shifts +-60 min'
     """
     parts = []
     for label, table in (("households", profiles.household), ("businesses", profiles.commercial)):
-        mode = load_scaling(scenario, table)
+        mode = load_scaling(p, table)
         how = "used as given [kW]" if mode == "as_given" else "scaled to annual_energy"
         parts.append(
-            f"{label}: {table.source} {how}, shifts +-{shift_minutes(scenario, table, False)} min"
+            f"{label}: {table.source} {how}, shifts +-{shift_minutes(p, table, False)} min"
         )
-    pv = shift_minutes(scenario, profiles.pv, True)
+    pv = shift_minutes(p, profiles.pv, True)
     parts.append(f"PV: {profiles.pv.source} x pv_kwp, shifts +-{pv} min")
     return "; ".join(parts)
 
@@ -230,14 +235,23 @@ def _require_energy(table: ProfileTable, columns: np.ndarray) -> None:
 
 
 def build_population(
-    scenario: Scenario, attachment: Attachment, profiles: ProfileSet, rng: np.random.Generator
+    p: ParticipantsConfig,
+    b: BatteryConfig,
+    suppliers: int,
+    attachment: Attachment,
+    profiles: ProfileSet,
+    rng: np.random.Generator,
 ) -> Population:
     """Draw the participants' devices, profiles and suppliers from the seed.
 
     Parameters
     ----------
-    scenario : Scenario
-        Validated scenario.
+    p : ParticipantsConfig
+        ``participants:`` of the scenario.
+    b : BatteryConfig
+        ``battery:`` of the scenario.
+    suppliers : int
+        Number of suppliers (``settlement.suppliers``).
     attachment : Attachment
         One entry per participant: bus, kind and rating (from the network).
     profiles : ProfileSet
@@ -245,13 +259,12 @@ def build_population(
     rng : numpy.random.Generator
         The ``population`` stream of :func:`random_streams`.
     """
-    p = scenario.participants
     n = int(attachment.bus.size)
     kind = np.asarray(attachment.kind).astype(str)
     is_comm = kind == "commercial"
 
     # fixed order of draws: suppliers, profiles, shifts, annual energy, PV, batteries
-    supplier = assign_profiles(n, scenario.settlement.suppliers, rng).astype(np.int64)
+    supplier = assign_profiles(n, suppliers, rng).astype(np.int64)
     column = np.zeros(n, dtype=np.int64)
     n_house = int((~is_comm).sum())
     n_comm = int(is_comm.sum())
@@ -259,15 +272,15 @@ def build_population(
     column[is_comm] = assign_profiles(n_comm, len(profiles.commercial.names), rng)
     pv_column = assign_profiles(n, len(profiles.pv.names), rng).astype(np.int64)
     # one draw for both load tables, with the wider bound; a table whose bound is 0 is unshifted
-    house_shift = shift_minutes(scenario, profiles.household, pv=False)
-    comm_shift = shift_minutes(scenario, profiles.commercial, pv=False)
+    house_shift = shift_minutes(p, profiles.household, pv=False)
+    comm_shift = shift_minutes(p, profiles.commercial, pv=False)
     max_steps = max(house_shift if n_house else 0, comm_shift if n_comm else 0)
     max_steps //= SHIFT_STEP_MINUTES
     load_shift = rng.integers(-max_steps, max_steps + 1, size=n) * SHIFT_STEP_MINUTES
     load_shift[~is_comm & (house_shift == 0)] = 0
     load_shift[is_comm & (comm_shift == 0)] = 0
     # PV follows the sun: a small shift only, so neighbours' PV is not perfectly coincident
-    pv_steps = shift_minutes(scenario, profiles.pv, pv=True) // SHIFT_STEP_MINUTES
+    pv_steps = shift_minutes(p, profiles.pv, pv=True) // SHIFT_STEP_MINUTES
     pv_shift = rng.integers(-pv_steps, pv_steps + 1, size=n) * SHIFT_STEP_MINUTES
     annual = p.annual_load_kwh * np.exp(p.annual_load_spread * rng.standard_normal(n))
     norm = np.empty(n)  # annual energy of each participant's column [kWh/a]
@@ -276,7 +289,7 @@ def build_population(
         if not mask.any():
             continue
         norm[mask] = annual_energy_kwh(table)[column[mask]]
-        if load_scaling(scenario, table) == "as_given":
+        if load_scaling(p, table) == "as_given":
             annual[mask] = norm[mask]  # factor stays exactly 1
             continue
         _require_energy(table, column[mask])
@@ -288,7 +301,6 @@ def build_population(
     has_pv = _chosen(n, p.pv_penetration, rng)
     has_bat = _chosen(n, p.battery_penetration, rng)
 
-    b = scenario.battery
     cap = np.where(has_bat, b.capacity_kwh, 0.0)
     eta = np.sqrt(b.round_trip_efficiency)
     fleet = BatteryFleet(

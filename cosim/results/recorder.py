@@ -376,7 +376,7 @@ class Recorder:
         info = self.info
         totals = self.totals if totals is None else totals
         s = totals.sums
-        load = s["load_kwh"]
+        load = s["load_kwh"] + s.get("device_kwh", 0.0)  # demand: base load and devices
         done = totals.slots_done
         failed_share = totals.failed_flows / done if done else 0.0
         warnings = []
@@ -427,7 +427,7 @@ class Recorder:
             "totals": {
                 **dict(s),
                 "p2p_share_of_load": s["traded_kwh"] / load if load > 0 else None,
-                # share of local demand (load + network losses) not met by imports
+                # share of local demand (load, devices, network losses) not met by imports
                 "self_sufficiency": 1.0 - s["import_kwh"] / (load + s["losses_kwh"])
                 if load > 0
                 else None,

@@ -102,7 +102,7 @@ def _check_scenario_values(scenario: Scenario) -> None:
 
 def _where(scenario: Scenario, table: ProfileTable, key: str) -> tuple[str, str]:
     """Scenario key to blame and a description of where a load table's values came from."""
-    if load_scaling(scenario, table) == "as_given":
+    if load_scaling(scenario.participants, table) == "as_given":
         return key, f"from {table.source} used as given in kW: is the file in W?"
     return (
         "participants.annual_load_kwh",
@@ -143,7 +143,7 @@ def _check_loads(scenario: Scenario, pop: Population, profiles: ProfileSet) -> N
         column_mean_kw = table.values.mean(axis=0)
         each = pop.load_factor[comm] * column_mean_kw[pop.profile_column[comm]]
         if each.max() > c.max_commercial_mean_kw:
-            if load_scaling(scenario, table) == "as_given":
+            if load_scaling(scenario.participants, table) == "as_given":
                 key, cause = (
                     "participants.commercial_profiles",
                     f"from {table.source} used as given in kW: is the file in W?",
