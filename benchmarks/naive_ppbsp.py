@@ -26,11 +26,11 @@ from cosim.settlement.actors import gross_energy_form
 from cosim.settlement.billing import (
     AGGREGATE_MODELS,
     AGGREGATES,
-    Prices,
     aggregate_masks,
     bill_terms,
     slot_info_from_plain,
 )
+from cosim.settlement.terms import Prices
 
 __all__ = ["NaivePPBSP"]
 

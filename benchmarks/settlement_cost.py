@@ -47,9 +47,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.naive_ppbsp import NaivePPBSP  # noqa: E402
-from cosim.settlement.billing import MAIN_MODELS, Prices  # noqa: E402
+from cosim.settlement.billing import MAIN_MODELS  # noqa: E402
 from cosim.settlement.ledger import Ledger  # noqa: E402
 from cosim.settlement.protocol import EncryptedSettlement  # noqa: E402
+from cosim.settlement.terms import Prices  # noqa: E402
 
 PRICES = Prices(retail_price=0.35, feed_in_tariff=0.05)
 

@@ -13,8 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cosim.conventions import BUY, SELL
 from cosim.market.auction import MIN_TRADE_KWH, ClearingResult, Mechanism, clear
-from cosim.market.orders import BUY, SELL, OrderBook
+from cosim.market.orders import OrderBook
 
 MECHANISMS: tuple[Mechanism, ...] = ("pay_as_clear", "pay_as_bid")
 TOL = 1e-9

@@ -10,6 +10,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from reference.rolling_lp import (
+    REFERENCE_RESIDUAL_KW,
+    REFERENCE_TARGET_KW,
+    reference_battery,
+    solve_window,
+)
 
 from cosim.cli import main
 from cosim.engine.build import build_simulation, open_writer
@@ -17,12 +23,6 @@ from cosim.engine.run import run_simulation
 from cosim.grid.feeder import FeederModel, reactive_terms
 from cosim.grid.linear import LinearGridModel
 from cosim.grid.networks import attach_participants, load_network
-from cosim.market.rolling import (
-    REFERENCE_RESIDUAL_KW,
-    REFERENCE_TARGET_KW,
-    reference_battery,
-    solve_window,
-)
 from cosim.participants.battery import BatteryFleet, dispatch_self_consumption, follow_setpoint
 from cosim.participants.storage import plan_feeder, plan_price
 from cosim.scenario import Scenario, scenario_from_mapping
@@ -130,7 +130,7 @@ def test_follow_setpoint_clips_to_limits() -> None:
 
 
 def test_injection_form_matches_pair_formulation() -> None:
-    """Same optimum as market.rolling's pair LP (lossless, same terminal and penalty)."""
+    """Same optimum as the reference pair LP (lossless, same terminal and penalty)."""
     feeder = FeederModel.four_node_reference()
     bat = reference_battery()
     step_h = bat.step_hours

@@ -24,15 +24,13 @@ from cosim.settlement.billing import (
     AGGREGATES,
     MAIN_MODELS,
     MODELS,
-    LinearForm,
-    Prices,
-    SlotInfo,
     aggregate_masks,
     aggregate_plain,
     bill_terms,
     settle_slot_plain,
     slot_info_from_plain,
 )
+from cosim.settlement.terms import LinearForm, Prices, SlotInfo
 
 TOL = 1e-9
 P2P_MODELS = ("individual", "social", "universal", "social_equal", "universal_equal")

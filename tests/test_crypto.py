@@ -7,18 +7,11 @@ import pickle
 import numpy as np
 import pytest
 
-from cosim.settlement.crypto import (
-    CKKS,
-    CKKSPublicKey,
-    KeyMismatchError,
-    MeterSigner,
-    OpCounts,
-    PublicKey,
-    SecretKey,
-    generate_keypair,
-    verify_signature,
-)
+from cosim.settlement.ckks import CKKS, CKKSPublicKey
+from cosim.settlement.crypto import KeyMismatchError, OpCounts, PublicKey, SecretKey
 from cosim.settlement.paillier import FIXED_POINT_SCALE, PaillierBatch, fixed_point
+from cosim.settlement.schemes import SCHEMES, generate_keypair
+from cosim.settlement.signatures import MeterSigner, verify_signature
 
 KeyPair = tuple[PublicKey, SecretKey]
 
@@ -163,3 +156,21 @@ def test_ed25519_signatures() -> None:
 def test_unknown_scheme() -> None:
     with pytest.raises(ValueError, match="unknown encryption scheme"):
         generate_keypair("rsa", "x")
+
+
+def test_scheme_registry_states_each_schemes_properties() -> None:
+    """The settlement reads these properties instead of switching on scheme names."""
+    assert set(SCHEMES) == {"paillier", "paillier_djn", "ckks"}
+    assert all(cls.name == name for name, cls in SCHEMES.items())
+    assert SCHEMES["ckks"].batch_slots == CKKS.slots
+    assert SCHEMES["paillier"].batch_slots == SCHEMES["paillier_djn"].batch_slots == 1
+    assert [n for n, c in SCHEMES.items() if c.pooled_randomizers] == ["paillier_djn"]
+    assert [n for n, c in SCHEMES.items() if c.uses_key_bits] == ["paillier", "paillier_djn"]
+    SCHEMES["paillier"].check_key_bits(1024, insecure_test_keys=True)
+    with pytest.raises(ValueError, match="pypaillier"):
+        SCHEMES["paillier_djn"].check_key_bits(1024, insecure_test_keys=True)
+    SCHEMES["ckks"].check_key_bits(1024, insecure_test_keys=False)  # no key size: accepted
+    pub, _ = generate_keypair("ckks", "m", galois_keys=True)
+    assert isinstance(pub, CKKSPublicKey)
+    assert pub.context.has_galois_keys()
+    assert not pub.for_meters().context.has_galois_keys()  # meters only encrypt

@@ -21,7 +21,8 @@ from cosim.dispatch.privacy import (
 )
 from cosim.dispatch.qp import LocalQP
 from cosim.dispatch.rmme import MaskedLocalQP
-from cosim.settlement.crypto import MeterSigner, SecretKey
+from cosim.settlement.crypto import SecretKey
+from cosim.settlement.signatures import MeterSigner
 
 
 def _graph(root: object) -> list[object]:

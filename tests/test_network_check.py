@@ -9,6 +9,7 @@ import numpy as np
 import pandapower as pp
 import pytest
 
+import cosim.lp as lp
 import cosim.market.network_check as nc
 from cosim.grid.linear import LinearGridModel, ModelKind, derate
 from cosim.grid.networks import attach_participants, load_network
@@ -177,7 +178,7 @@ def test_solver_failure_gives_zero_fractions(
         x = None
         message = "The problem is infeasible."
 
-    monkeypatch.setattr(nc, "linprog", lambda *a, **k: Failed())
+    monkeypatch.setattr(lp, "linprog", lambda *a, **k: Failed())
     res = run(model, [2], [3], [2 * S])
     assert res.status == "solver_failed"
     assert res.fraction.tolist() == [0.0]
@@ -186,7 +187,7 @@ def test_solver_failure_gives_zero_fractions(
     def boom(*a: Any, **k: Any) -> None:
         raise ValueError("bad input")
 
-    monkeypatch.setattr(nc, "linprog", boom)
+    monkeypatch.setattr(lp, "linprog", boom)
     assert run(model, [2], [3], [2 * S]).status == "solver_failed"
 
 

@@ -14,8 +14,7 @@ import pytest
 from test_protocol import MODELS, PRICES, SLOTS, SUPPLIER, TIMES, plain
 
 from cosim.cli import main
-from cosim.settlement.billing import Prices
-from cosim.settlement.crypto import OpCounts, generate_keypair
+from cosim.settlement.crypto import OpCounts
 from cosim.settlement.paillier import (
     LANE_BITS,
     DJNPublicKey,
@@ -25,6 +24,8 @@ from cosim.settlement.paillier import (
     fixed_point,
 )
 from cosim.settlement.protocol import EncryptedSettlement
+from cosim.settlement.schemes import generate_keypair
+from cosim.settlement.terms import Prices
 
 
 @pytest.fixture(scope="module")

@@ -13,25 +13,21 @@ import tenseal as ts
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from privacy_walk import walk
 
+from cosim.settlement.actors import PrivacyError, gross_energy_form
+from cosim.settlement.backend import SettlementBackend
 from cosim.settlement.billing import (
     MODELS,
-    Prices,
     aggregate_masks,
     aggregate_plain,
     bill_terms,
     slot_info_from_plain,
 )
-from cosim.settlement.crypto import KeyMismatchError, MeterSigner, OpCounts, SecretKey
+from cosim.settlement.crypto import KeyMismatchError, OpCounts, SecretKey
 from cosim.settlement.ledger import Ledger
-from cosim.settlement.protocol import (
-    EncryptedSettlement,
-    EncryptedSum,
-    MeterPayload,
-    PrivacyError,
-    SignedPayload,
-    gross_energy_form,
-    period_ids,
-)
+from cosim.settlement.messages import EncryptedSum, MeterPayload, SignedPayload
+from cosim.settlement.protocol import EncryptedSettlement, period_ids
+from cosim.settlement.signatures import MeterSigner
+from cosim.settlement.terms import Prices
 
 PRICES = Prices(retail_price=0.35, feed_in_tariff=0.05)
 SUPPLIER = np.array([0, 1, 0, 1, 1])
@@ -140,6 +136,55 @@ def test_encrypted_equals_plain(runs: Any, reference: Any, backend: str, period:
         got = np.array([r[m] for r in returned])  # settle knows a slot's value once it closed
         np.testing.assert_array_equal(np.isfinite(got), closes)
         np.testing.assert_allclose(got[closes], want[closes], rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("backend", ["paillier", "ckks"])
+def test_settle_chunk_is_settle_slot_by_slot(runs: Any, reference: Any, backend: str) -> None:
+    """Both backends take a chunk of slots with the same call (the engine never asks which)."""
+    ledger, expected = reference
+    _, returned = runs(backend, "day")
+    chunk = [np.stack([slot[k] for slot in SLOTS]) for k in range(7)]
+    es = EncryptedSettlement(
+        MODELS, SUPPLIER, 2, PRICES, backend=backend, period="day", key_bits=1024,
+        insecure_test_keys=True, slot_times=TIMES,
+    )  # fmt: skip
+    first = es.settle_chunk(*(a[:3] for a in chunk))
+    second = es.settle_chunk(*(a[3:] for a in chunk))
+    es.finish()
+    plain_chunk = Ledger(MODELS, SUPPLIER, 2, PRICES)
+    plain_energy = plain_chunk.settle_chunk(*chunk)
+    plain_chunk.finish()
+    assert_same(es, ledger)
+    assert_same(es, plain_chunk)
+    for m in MODELS:
+        got = np.concatenate([first[m], second[m]])
+        want = np.array([r[m] for r in returned])  # settle slot by slot: NaN while open
+        np.testing.assert_array_equal(np.isfinite(got), np.isfinite(want))
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
+        np.testing.assert_array_equal(plain_energy[m], [e[m] for e in expected])
+    pd.testing.assert_frame_equal(
+        es.settlement_slots_frame(len(SLOTS)),
+        ledger.settlement_slots_frame(len(SLOTS)),
+        atol=1e-6,
+        check_exact=False,
+    )
+
+
+def test_both_backends_are_settlement_backends(runs: Any, reference: Any) -> None:
+    ledger, _ = reference
+    es, _ = runs("paillier", "slot")
+    assert isinstance(ledger, SettlementBackend)
+    assert isinstance(es, SettlementBackend)
+    assert ledger.privacy_summary() is None
+    assert es.privacy_summary() is not None
+    zero = ledger.crypto_counts()
+    assert set(zero) == set(es.crypto_counts())
+    assert all(v == 0 for actor in zero.values() for v in actor.values())
+    ledger.close()  # nothing to release, callable all the same
+    # a ledger stopped early writes only the slots it settled
+    partial = Ledger(MODELS, SUPPLIER, 2, PRICES)
+    partial.settle(*SLOTS[0])
+    assert partial.settlement_slots_frame(len(SLOTS)).shape[0] == len(MODELS)
 
 
 def test_paillier_2048_bit_default() -> None:

@@ -1,4 +1,5 @@
-"""Tests of cosim.market.rolling: the 4-node reference case, constraints, objective, rolling."""
+"""Tests of the reference LP (tests/reference/rolling_lp.py): the 4-node case, constraints,
+objective, rolling."""
 
 from __future__ import annotations
 
@@ -7,19 +8,19 @@ import itertools
 import numpy as np
 import pandapower as pp
 import pytest
-
-from cosim.grid.linear import LinearGridModel
-from cosim.market.rolling import (
+from reference.rolling_lp import (
     REFERENCE_PRIORITY,
     REFERENCE_RESIDUAL_KW,
     REFERENCE_TARGET_KW,
     BatteryParams,
-    FeederModel,
     WindowResult,
     reference_battery,
     roll,
     solve_window,
 )
+
+from cosim.grid.feeder import FeederModel
+from cosim.grid.linear import LinearGridModel
 
 TOL = 1e-6
 

@@ -11,13 +11,13 @@ import pytest
 
 from cosim.settlement.billing import (
     MODELS,
-    Prices,
     aggregate_plain,
     bill_terms,
     settle_slot_plain,
     slot_info_from_plain,
 )
 from cosim.settlement.ledger import Ledger
+from cosim.settlement.terms import Prices
 
 PRICES = Prices(retail_price=0.31, feed_in_tariff=0.07)
 N_SUPPLIERS = 3

@@ -12,7 +12,6 @@ says "not available to this role").
 from __future__ import annotations
 
 import json
-import math
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -22,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from cosim.dashboard.access import RESEARCHER, Role, min_group, restrict
+from cosim.jsonio import json_safe
 from cosim.results.rundir import RunDir, bucket_rule, bucket_starts, naive_times
 
 __all__ = ["CURVE_POINTS", "Source", "dumps"]
@@ -196,27 +196,9 @@ def _iso(times: pd.Series | pd.Index) -> list[str]:
     return [t.strftime("%Y-%m-%d %H:%M") for t in pd.DatetimeIndex(times)]
 
 
-def clean(values: Any) -> Any:
-    """Numbers, arrays, lists and dicts -> JSON-safe (NaN/inf -> None, numpy -> Python)."""
-    if isinstance(values, dict):
-        return {str(k): clean(v) for k, v in values.items()}
-    if isinstance(values, (list, tuple)):
-        return [clean(v) for v in values]
-    if isinstance(values, (np.ndarray, pd.Series, pd.Index)):
-        return [clean(v) for v in np.asarray(values).tolist()]
-    if isinstance(values, (np.floating, float)):
-        v = float(values)
-        return v if math.isfinite(v) else None
-    if isinstance(values, np.integer):
-        return int(values)
-    if isinstance(values, np.bool_):
-        return bool(values)
-    return values
-
-
 def dumps(data: Any) -> bytes:
-    """JSON bytes of ``data`` after :func:`clean` (strict: no NaN)."""
-    return json.dumps(clean(data), allow_nan=False, separators=(",", ":")).encode("utf-8")
+    """JSON bytes of ``data`` after :func:`cosim.jsonio.json_safe` (strict: no NaN)."""
+    return json.dumps(json_safe(data), allow_nan=False, separators=(",", ":")).encode("utf-8")
 
 
 # -- pages ------------------------------------------------------------------------------------
@@ -686,7 +668,7 @@ def sweep(run: RunDir, x: str | None = None, currency: str = "currency") -> dict
         stats = done.groupby(xkey, sort=numeric)[metric].agg(["median", "min", "max", "count"])
         out["metrics"][metric] = {
             "label": label,
-            "x": [clean(v) if numeric else str(v) for v in stats.index],
+            "x": [json_safe(v) if numeric else str(v) for v in stats.index],
             "median": stats["median"].to_numpy(dtype=float) * scale,
             "min": stats["min"].to_numpy(dtype=float) * scale,
             "max": stats["max"].to_numpy(dtype=float) * scale,

@@ -34,19 +34,15 @@ import numpy as np
 import phe
 import tenseal as ts
 
-from cosim.settlement.crypto import (
-    CKKSPublicKey,
-    CKKSSecretKey,
-    MeterSigner,
-    OpCounts,
-    verify_signature,
-)
+from cosim.settlement.ckks import CKKSPublicKey, CKKSSecretKey
+from cosim.settlement.crypto import OpCounts
 from cosim.settlement.paillier import (
     FIXED_POINT_BITS,
     DJNPublicKey,
     fixed_point,
     generate_paillier_keypair,
 )
+from cosim.settlement.signatures import MeterSigner, verify_signature
 
 __all__ = [
     "ENCRYPTION_SCHEMES",

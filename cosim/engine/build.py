@@ -48,9 +48,9 @@ from cosim.privacy.schemes import SharedKey
 from cosim.results.recorder import RunInfo
 from cosim.results.writer import ResultWriter
 from cosim.scenario import Scenario
-from cosim.settlement.billing import Prices
 from cosim.settlement.ledger import Ledger
 from cosim.settlement.protocol import EncryptedSettlement
+from cosim.settlement.terms import Prices
 
 __all__ = [
     "Simulation",

@@ -47,6 +47,7 @@ from cosim.participants.strategies import BatteryStrategy
 from cosim.results.checkpoint import CheckpointAssembler
 from cosim.results.recorder import Recorder, StageTimer
 from cosim.results.writer import ResultWriter
+from cosim.settlement.backend import SettlementBackend
 
 __all__ = [
     "GridProcess",
@@ -110,21 +111,6 @@ class ProfileSource(Protocol):
     """Actual load and PV energy per slot [kWh] (a ``ProfileFeed``)."""
 
     def slot(self, k: int, n_slots: int) -> tuple[np.ndarray, np.ndarray]: ...
-
-
-class SettlementBackend(Protocol):
-    """What the settlement process calls (the plain Ledger or the encrypted PPBSP run)."""
-
-    def settle_chunk(
-        self,
-        side: np.ndarray,
-        accepted: np.ndarray,
-        committed_kwh: np.ndarray,
-        deviation_kwh: np.ndarray,
-        net_kwh: np.ndarray,
-        p2p_price: np.ndarray,
-        slot_price: np.ndarray,
-    ) -> Mapping[str, np.ndarray]: ...
 
 
 class ParticipantsProcess:

@@ -26,6 +26,7 @@ from cosim.engine.processes import (
     SettlementProcess,
     SlotClock,
 )
+from cosim.jsonio import write_json
 from cosim.results.checkpoint import (
     CHECKPOINT_FILE,
     Checkpoint,
@@ -34,9 +35,9 @@ from cosim.results.checkpoint import (
     scenario_digest,
 )
 from cosim.results.recorder import Recorder, RunTotals, StageTimer
-from cosim.results.writer import ResultWriter, output_errors, write_json
+from cosim.results.writer import ResultWriter, output_errors
 from cosim.scenario import Scenario, scenario_to_yaml
-from cosim.settlement.billing import Prices
+from cosim.settlement.terms import Prices
 
 __all__ = ["run_scenario", "run_simulation"]
 

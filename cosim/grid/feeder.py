@@ -4,7 +4,9 @@
 reactive injections; build it with :meth:`FeederModel.radial`,
 :meth:`FeederModel.four_node_reference` (docs/rolling.md) or
 :meth:`FeederModel.from_linear_model` (any radial pandapower net via
-:class:`cosim.grid.linear.LinearGridModel`). Used by :mod:`cosim.market.rolling`.
+:class:`cosim.grid.linear.LinearGridModel`). Used by the feeder-wide battery LP
+(:func:`cosim.participants.storage.plan_feeder`) and by the reference LP of the tests
+(``tests/reference/rolling_lp.py``).
 """
 
 from __future__ import annotations

@@ -26,7 +26,8 @@ from typing import Final, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from cosim.market.orders import BUY, SELL, OrderBook
+from cosim.conventions import BUY, SELL
+from cosim.market.orders import OrderBook
 from cosim.registry import Registry
 
 Mechanism = str
@@ -100,52 +101,52 @@ class ClearingResult:
 def clear(book: OrderBook, mechanism: Mechanism) -> ClearingResult:
     """Clear one slot's order book with a double auction.
 
-        Bids are ranked by limit price descending and asks ascending, ties by participant id
-        ascending. Orders match in that merit order while the bid's limit is at least the
-        ask's, with partial fills; a participant never trades with itself.
+    Bids are ranked by limit price descending and asks ascending, ties by participant id
+    ascending. Orders match in that merit order while the bid's limit is at least the
+    ask's, with partial fills; a participant never trades with itself.
 
-        Price rules:
+    Price rules:
 
-        * ``pay_as_clear``: every trade at one uniform price, the midpoint of the limit
-          prices of the marginal (last matched) bid and ask. The marginal bid is the lowest
-          matched bid and the marginal ask the highest matched ask, so the price is at most
-          every matched buyer's limit and at least every matched seller's limit.
-        * ``pay_as_bid``: each trade at its buyer's limit price; the seller receives it.
+    * ``pay_as_clear``: every trade at one uniform price, the midpoint of the limit
+      prices of the marginal (last matched) bid and ask. The marginal bid is the lowest
+      matched bid and the marginal ask the highest matched ask, so the price is at most
+      every matched buyer's limit and at least every matched seller's limit.
+    * ``pay_as_bid``: each trade at its buyer's limit price; the seller receives it.
 
-        Parameters
-        ----------
-        book : OrderBook
-            The slot's orders.
-        mechanism : str
-            The price rule, a name of :data:`PRICE_RULES` (``pay_as_clear``, ``pay_as_bid``).
+    Parameters
+    ----------
+    book : OrderBook
+        The slot's orders.
+    mechanism : str
+        The price rule, a name of :data:`PRICE_RULES` (``pay_as_clear``, ``pay_as_bid``).
 
-        Returns
-        -------
-        ClearingResult
-            Trades, per-order fills and prices, the clearing price [currency/kWh] and the
-            traded energy [kWh]. An empty book, a book with one side empty, or one whose
-            best bid is below its best ask gives no trades and a NaN clearing price.
+    Returns
+    -------
+    ClearingResult
+        Trades, per-order fills and prices, the clearing price [currency/kWh] and the
+        traded energy [kWh]. An empty book, a book with one side empty, or one whose
+        best bid is below its best ask gives no trades and a NaN clearing price.
 
-        Raises
-        ------
-        ValueError
-            If ``mechanism`` is not a registered price rule (:data:`PRICE_RULES`).
+    Raises
+    ------
+    ValueError
+        If ``mechanism`` is not a registered price rule (:data:`PRICE_RULES`).
 
-        Examples
-        --------
-        >>> from cosim.market.orders import BUY, SELL, OrderBook
-    from cosim.registry import Registry
-        >>> book = OrderBook(
-        ...     participant=[1, 2, 3],
-        ...     side=[BUY, SELL, SELL],
-        ...     energy_kwh=[4.0, 3.0, 3.0],
-        ...     limit_price=[0.30, 0.10, 0.20],
-        ... )
-        >>> result = clear(book, "pay_as_clear")
-        >>> result.trades.seller.tolist(), result.trades.energy_kwh.tolist()
-        ([2, 3], [3.0, 1.0])
-        >>> round(result.clearing_price, 10)  # midpoint of bid 0.30 and marginal ask 0.20
-        0.25
+    Examples
+    --------
+    >>> from cosim.conventions import BUY, SELL
+    >>> from cosim.market.orders import OrderBook
+    >>> book = OrderBook(
+    ...     participant=[1, 2, 3],
+    ...     side=[BUY, SELL, SELL],
+    ...     energy_kwh=[4.0, 3.0, 3.0],
+    ...     limit_price=[0.30, 0.10, 0.20],
+    ... )
+    >>> result = clear(book, "pay_as_clear")
+    >>> result.trades.seller.tolist(), result.trades.energy_kwh.tolist()
+    ([2, 3], [3.0, 1.0])
+    >>> round(result.clearing_price, 10)  # midpoint of bid 0.30 and marginal ask 0.20
+    0.25
     """
     rule = PRICE_RULES.load(mechanism)
     n = len(book)

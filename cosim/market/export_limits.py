@@ -29,10 +29,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cosim.conventions import SELL
 from cosim.grid.linear import LinearGridModel
 from cosim.market.auction import MIN_TRADE_KWH, ClearingResult, Trades
 from cosim.market.network_check import check_trades
-from cosim.market.orders import SELL, OrderBook
+from cosim.market.orders import OrderBook
 
 __all__ = ["ExportDecision", "apply_fractions", "limit_exports"]
 

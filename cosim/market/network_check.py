@@ -1,7 +1,7 @@
 """Network check of matched P2P trades: the largest executable fraction of each trade.
 
 After the double auction (:func:`cosim.market.auction.clear`), :func:`check_trades` solves one
-linear program with HiGHS (:func:`scipy.optimize.linprog`, ``method="highs"``)::
+linear program with HiGHS (:func:`cosim.lp.solve_highs`)::
 
     maximise    sum_t w_t x_t e_t
     subject to  |P_k(x)| <= U_k                 every active line and transformer k
@@ -51,15 +51,17 @@ Examples
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Final
 
 import numpy as np
-from scipy.optimize import linprog
 
 from cosim.grid.linear import LinearGridModel
+from cosim.lp import solve_highs
 
-__all__ = ["CheckResult", "check_trades"]
+__all__ = ["DEFAULT_THERMAL_MARGIN", "CheckResult", "check_trades", "default_thermal_margin"]
 
 #: Relative weight of the merit-order tie-break in the objective [-].
 TIE_BREAK: Final[float] = 1e-6
@@ -68,6 +70,21 @@ TIE_BREAK: Final[float] = 1e-6
 SNAP: Final[float] = 1e-9
 
 _VOLT_SCALE: Final[float] = 100.0  # voltage rows in percent, comparable to kW rows
+
+#: Default thermal safety margin per linear model (``market.network_margin`` unset) [-]: the
+#: measured linearisation errors of the models against AC power flow (docs/network_check.md).
+DEFAULT_THERMAL_MARGIN: Final[Mapping[str, float]] = MappingProxyType(
+    {"lindistflow": 0.04, "dc": 0.15}
+)
+
+
+def default_thermal_margin(kind: str) -> float:
+    """Default thermal margin of a network check kind [-]: 0.0 for ``"none"`` or unknown.
+
+    >>> default_thermal_margin("lindistflow"), default_thermal_margin("none")
+    (0.04, 0.0)
+    """
+    return DEFAULT_THERMAL_MARGIN.get(kind, 0.0)
 
 
 @dataclass(frozen=True, eq=False)
@@ -222,15 +239,10 @@ def check_trades(
 
     weight = 1.0 + TIE_BREAK * (m - np.arange(m)) / m
     bounds = np.column_stack([np.zeros(m), np.where(deliverable, 1.0, 0.0)])
-    try:
-        sol = linprog(-(e * weight), A_ub=a_ub, b_ub=b_ub, bounds=bounds, method="highs")
-    except (ValueError, RuntimeError) as exc:  # scipy/HiGHS input or internal errors
-        return _result(np.zeros(m), e, "solver_failed", str(exc), empty, empty, base_violation)
-    if sol.status != 0 or sol.x is None:
-        return _result(
-            np.zeros(m), e, "solver_failed", str(sol.message), empty, empty, base_violation
-        )
-    x = np.clip(np.asarray(sol.x, dtype=np.float64), 0.0, 1.0)
+    sol = solve_highs(-(e * weight), a_ub=a_ub, b_ub=b_ub, bounds=bounds)
+    if sol.status != "optimal":  # infeasible cannot happen (x = 0 is feasible): a failure
+        return _result(np.zeros(m), e, "solver_failed", sol.message, empty, empty, base_violation)
+    x = np.clip(sol.x, 0.0, 1.0)
     x[x < SNAP] = 0.0
     x[x > 1.0 - SNAP] = 1.0
     slack = b_ub - a_ub @ x

@@ -9,16 +9,12 @@ validation; clearing lives in :mod:`cosim.market.auction`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-BUY: Final[int] = 1
-"""Side code of a buy order (bid)."""
-
-SELL: Final[int] = -1
-"""Side code of a sell order (ask)."""
+from cosim.conventions import BUY, SELL
 
 
 @dataclass(frozen=True, eq=False)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cosim.market.orders import BUY, SELL
+from cosim.conventions import BUY, SELL
 from cosim.participants.battery import BatteryFleet, dispatch_self_consumption, follow_setpoint
 
 __all__ = [

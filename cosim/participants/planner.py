@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -28,7 +28,10 @@ from cosim.participants.fulfilment import BiddingPolicy, Orders, forecast_slot, 
 from cosim.participants.population import Population, ProfileFeed
 from cosim.participants.storage import BatteryPlan, plan_feeder, plan_price
 
-__all__ = ["BatteryPlanner", "HorizonSettings", "stored_energy_price"]
+if TYPE_CHECKING:
+    from cosim.participants.strategies import StrategyContext
+
+__all__ = ["BatteryPlanner", "HorizonSettings", "build_planner", "stored_energy_price"]
 
 
 def stored_energy_price(
@@ -313,3 +316,22 @@ _FLEET_FIELDS = (
     "soc_min_kwh",
     "soc_max_kwh",
 )
+
+
+def build_planner(context: StrategyContext) -> BatteryPlanner:
+    """The ``price`` or ``rolling`` strategy of a run (factory of the strategy registry).
+
+    ``rolling`` gets the LinDistFlow model of the network and the limits of the ``lindistflow``
+    network check; ``price`` needs neither.
+    """
+    rolling = context.name == "rolling"
+    return BatteryPlanner(
+        context.name,
+        context.population,
+        context.feed,
+        context.horizon_rng,
+        context.policy,
+        context.horizon,
+        context.feeder_model() if rolling else None,
+        context.feeder_limits if rolling else None,
+    )

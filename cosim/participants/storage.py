@@ -6,11 +6,13 @@ runs"):
 * :func:`plan_price`: every battery owner minimises its own energy bill over the horizon,
   buying at ``buy_price`` and selling at ``sell_price``; one LP for all owners (they do not
   interact, so this equals one LP per owner).
-* :func:`plan_feeder`: the feeder-wide LinDistFlow schedule of :mod:`cosim.market.rolling`
-  in its injection-only form: no bilateral-trade pair variables (the trades are advisory
-  in a run), so the LP grows with the number of batteries, not with ``n**2``. The traded volume
-  of the pair formulation at its optimum is the sum of positive injections (slack included),
-  which is what the trade penalty prices here; both forms have the same optimal objective.
+* :func:`plan_feeder`: the feeder-wide LinDistFlow schedule of the rolling-horizon reference
+  LP (``tests/reference/rolling_lp.py``, docs/rolling.md) in its injection-only form: no
+  bilateral-trade pair variables (the trades are advisory in a run), so the LP grows with the
+  number of batteries, not with ``n**2``. The traded volume of the pair formulation at its
+  optimum is the sum of positive injections (slack included), which is what the trade penalty
+  prices here; both forms have the same optimal objective. Both LPs are built and solved with
+  :mod:`cosim.lp`.
 
 Conventions: slots of ``slot_hours``; ``residual_kwh = load - pv`` per slot (> 0 deficit,
 the engine's sign); ``battery_kwh`` > 0 charges (AC side). Charging ``c`` and discharging
@@ -28,17 +30,16 @@ from dataclasses import dataclass
 from typing import Final
 
 import numpy as np
-from scipy import sparse
-from scipy.optimize import linprog
 
 from cosim.grid.feeder import FeederModel
+from cosim.lp import LinearProgram
 from cosim.participants.battery import BatteryFleet
 
 __all__ = ["TIE_BREAK_PER_KWH", "VIOLATION_PENALTY", "BatteryPlan", "plan_feeder", "plan_price"]
 
 #: Weight of battery throughput in the objective [currency/kWh], times ``1 + t / T``.
 TIE_BREAK_PER_KWH: Final[float] = 1e-4
-#: Squared-voltage rows are multiplied by this before solving (as in market.rolling).
+#: Squared-voltage rows are multiplied by this before solving (as in the reference LP).
 _VOLT_SCALE: Final[float] = 1000.0
 #: Rows whose worst case over the battery power box stays this far inside a limit are dropped.
 _ROW_SLACK: Final[float] = 1e-9
@@ -106,76 +107,6 @@ def _failed(status: str, message: str, t: int, m: int, shapes: tuple[int, int, i
     )
 
 
-class _Lp:
-    """Sparse LP under construction: variable blocks, rows, bounds, costs (internal)."""
-
-    def __init__(self) -> None:
-        self.n_var = 0
-        self.lo: list[np.ndarray] = []
-        self.hi: list[np.ndarray] = []
-        self.cost: list[np.ndarray] = []
-        self.rows: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {"eq": [], "ub": []}
-        self.rhs: dict[str, list[np.ndarray]] = {"eq": [], "ub": []}
-        self.n_rows = {"eq": 0, "ub": 0}
-
-    def block(
-        self, shape: tuple[int, ...], lo: object, hi: object, cost: object = 0.0
-    ) -> np.ndarray:
-        """Add a block of variables; return their indices in ``shape``."""
-        size = int(np.prod(shape))
-        idx = np.arange(self.n_var, self.n_var + size).reshape(shape)
-        self.n_var += size
-        for store, value in ((self.lo, lo), (self.hi, hi), (self.cost, cost)):
-            store.append(np.broadcast_to(np.asarray(value, dtype=np.float64), shape).ravel())
-        return idx
-
-    def add(self, kind: str, terms: list[tuple[np.ndarray, object]], rhs: np.ndarray) -> None:
-        """Rows ``sum coef * x[idx] (== | <=) rhs``.
-
-        Each term's index array has the shape of ``rhs``, or that shape plus trailing axes,
-        which are summed within the row.
-        """
-        b = np.asarray(rhs, dtype=np.float64)
-        rows = self.n_rows[kind] + np.arange(b.size).reshape(b.shape)
-        for idx, coef in terms:
-            c = np.broadcast_to(np.asarray(coef, dtype=np.float64), idx.shape)
-            r = np.broadcast_to(rows.reshape(rows.shape + (1,) * (idx.ndim - rows.ndim)), idx.shape)
-            self.rows[kind].append((r.ravel(), idx.ravel(), c.ravel()))
-        self.rhs[kind].append(b.ravel())
-        self.n_rows[kind] += b.size
-
-    def solve(self) -> tuple[str, str, np.ndarray, float]:
-        """HiGHS; returns status, message, solution and objective value."""
-        mats: dict[str, sparse.csr_array | None] = {}
-        vecs: dict[str, np.ndarray | None] = {}
-        for kind in ("eq", "ub"):
-            if self.n_rows[kind] == 0:
-                mats[kind], vecs[kind] = None, None
-                continue
-            r, c, v = (np.concatenate(x) for x in zip(*self.rows[kind], strict=True))
-            mats[kind] = sparse.coo_array(
-                (v, (r, c)), shape=(self.n_rows[kind], self.n_var)
-            ).tocsr()
-            vecs[kind] = np.concatenate(self.rhs[kind])
-        bounds = np.column_stack([np.concatenate(self.lo), np.concatenate(self.hi)])
-        try:
-            sol = linprog(
-                np.concatenate(self.cost),
-                A_ub=mats["ub"],
-                b_ub=vecs["ub"],
-                A_eq=mats["eq"],
-                b_eq=vecs["eq"],
-                bounds=bounds,
-                method="highs",
-            )
-        except (ValueError, RuntimeError) as exc:  # scipy/HiGHS input or internal errors
-            return "solver_failed", str(exc), np.empty(0), np.nan
-        if sol.status != 0 or sol.x is None:
-            status = {2: "infeasible", 3: "unbounded"}.get(int(sol.status), "solver_failed")
-            return status, str(sol.message), np.empty(0), np.nan
-        return "optimal", "", np.asarray(sol.x, dtype=np.float64), float(sol.fun)
-
-
 def _check(residual_kwh: np.ndarray, soc_kwh: np.ndarray, fleet: BatteryFleet) -> np.ndarray:
     res = np.asarray(residual_kwh, dtype=np.float64)
     m = fleet.capacity_kwh.size
@@ -190,8 +121,8 @@ def _check(residual_kwh: np.ndarray, soc_kwh: np.ndarray, fleet: BatteryFleet) -
 
 
 def _battery_block(
-    lp: _Lp, fleet: BatteryFleet, soc_kwh: np.ndarray, t_len: int, dt: float, terminal: str,
-    stored_energy_price: float, tie_break: float,
+    lp: LinearProgram, fleet: BatteryFleet, soc_kwh: np.ndarray, t_len: int, dt: float,
+    terminal: str, stored_energy_price: float, tie_break: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
     """Charge, discharge [kW] and energy [kWh] variables with the SoC dynamics."""
     m = soc_kwh.size
@@ -281,7 +212,7 @@ def plan_price(
         raise ValueError("buy_price and sell_price need T entries each, sell_price <= buy_price")
     soc = np.asarray(soc_kwh, dtype=np.float64)
     dt = float(slot_hours)
-    lp = _Lp()
+    lp = LinearProgram()
     c, d, e = _battery_block(
         lp, fleet, soc, t_len, dt, "value", stored_energy_price, tie_break_per_kwh
     )
@@ -289,12 +220,12 @@ def plan_price(
     g_sell = lp.block((t_len, m), 0.0, np.inf, -dt * sell[:, None])
     # import - export - charge + discharge = residual [kW]
     lp.add("eq", [(g_buy, 1.0), (g_sell, -1.0), (c, -1.0), (d, 1.0)], res / dt)
-    status, message, x, objective = lp.solve()
-    if status != "optimal":
-        return _failed(status, message, t_len, m, (0, 0, 0))
-    battery, soc_out, _ = _result(x, c, d, e, soc, dt)
+    sol = lp.solve()
+    if sol.status != "optimal":
+        return _failed(sol.status, sol.message, t_len, m, (0, 0, 0))
+    battery, soc_out, _ = _result(sol.x, c, d, e, soc, dt)
     return BatteryPlan(
-        status, "", objective, battery, soc_out, np.zeros((t_len, 0)), np.zeros((t_len, 0)),
+        sol.status, "", sol.objective, battery, soc_out, np.zeros((t_len, 0)), np.zeros((t_len, 0)),
         np.zeros((t_len, 0)),
     )  # fmt: skip
 
@@ -400,7 +331,7 @@ def plan_feeder(
     p_fixed[:, 1:] = -res / dt  # injections with every battery idle [kW]
     total_residual_kw = res.sum(axis=1) / dt  # = p_0 with every battery idle
 
-    lp = _Lp()
+    lp = LinearProgram()
     terminal = "start" if objective == "tracking" else "value"
     c, d, e = _battery_block(
         lp, fleet, soc, t_len, dt, terminal, stored_energy_price, tie_break_per_kwh
@@ -459,9 +390,10 @@ def plan_feeder(
     if pen > 0:  # u_b >= p_b = -(residual + c - d)
         u = lp.block((t_len, m), 0.0, np.inf, pen)
         lp.add("ub", [(c, -1.0), (d, 1.0), (u, -1.0)], res[:, own] / dt)
-    status, message, x, value = lp.solve()
-    if status != "optimal":
-        return _failed(status, message, t_len, m, shapes)
+    sol = lp.solve()
+    if sol.status != "optimal":
+        return _failed(sol.status, sol.message, t_len, m, shapes)
+    x = sol.x
     battery, soc_out, b_kw = _result(x, c, d, e, soc, dt)
     over = np.zeros(t_len, dtype=bool)
     for t_idx, slack in slacks:
@@ -470,9 +402,9 @@ def plan_feeder(
     p[:, own + 1] -= b_kw
     p[:, 0] = -p[:, 1:].sum(axis=1)
     return BatteryPlan(
-        status,
+        sol.status,
         "",
-        value,
+        sol.objective,
         battery,
         soc_out,
         p,

@@ -181,28 +181,12 @@ def _self_consumption(context: StrategyContext) -> BatteryStrategy:
     return SelfConsumption.build(context)
 
 
-def _horizon_planner(context: StrategyContext) -> BatteryStrategy:
-    from cosim.participants.planner import BatteryPlanner
-
-    rolling = context.name == "rolling"
-    return BatteryPlanner(
-        context.name,
-        context.population,
-        context.feed,
-        context.horizon_rng,
-        context.policy,
-        context.horizon,
-        context.feeder_model() if rolling else None,
-        context.feeder_limits if rolling else None,
-    )
-
-
 #: ``participants.battery_strategy``: name -> factory building the strategy of a run.
 BATTERY_STRATEGIES: Registry[StrategyFactory] = Registry(
     "participants.battery_strategy",
     {
         "self_consumption": _self_consumption,
-        "price": _horizon_planner,
-        "rolling": _horizon_planner,
+        "price": "cosim.participants.planner:build_planner",
+        "rolling": "cosim.participants.planner:build_planner",
     },
 )

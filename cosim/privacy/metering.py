@@ -317,8 +317,8 @@ class PrivateMetering:
 
     def finish(self, out_dir: Path, settlement: Any) -> dict[str, Any]:
         """Close the last batch, write ``privacy.json`` and the role views; return the report."""
+        from cosim.jsonio import write_json
         from cosim.privacy.views import write_views
-        from cosim.results.writer import write_json
 
         self._close_batch()
         report = self.report()

@@ -24,6 +24,7 @@ import gmpy2
 import numpy as np
 from numpy.typing import NDArray
 
+from cosim.conventions import IntArray
 from cosim.privacy.masking import Entropy, MaskingGroup
 from cosim.privacy.threshold import KeyShare, combine, deal_two_of_two, pack, unpack
 from cosim.settlement.crypto import OpCounts
@@ -37,8 +38,6 @@ __all__ = [
     "encode_kwh",
     "make_scheme",
 ]
-
-IntArray = NDArray[np.int64]
 
 
 def encode_kwh(values: NDArray[np.float64]) -> IntArray:

@@ -12,14 +12,17 @@ run directory itself. :mod:`cosim.privacy.entitlements` lists what each role may
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from cosim.privacy.metering import PrivateMetering
+from cosim.jsonio import write_json
 from cosim.results.formats import FORMATS
-from cosim.results.writer import write_json, write_table
+from cosim.results.writer import write_table
+
+if TYPE_CHECKING:  # metering calls write_views: a runtime import would be a cycle
+    from cosim.privacy.metering import PrivateMetering
 
 __all__ = ["write_views"]
 

@@ -16,15 +16,17 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from cosim import __version__
 from cosim.grid.powerflow import FlowResult
+from cosim.jsonio import write_json
 from cosim.results.checkpoint import CHECKPOINT_FILE, read_checkpoint, restore_parts
-from cosim.results.writer import ResultWriter, write_json
+from cosim.results.writer import ResultWriter
+from cosim.settlement.backend import SettlementBackend
 
 if TYPE_CHECKING:
     from cosim.engine.messages import SlotReading
@@ -99,24 +101,6 @@ class RunInfo:
     def slot_hours(self) -> float:
         """Slot length [h]."""
         return self.slot_minutes / 60.0
-
-
-class SettlementView(Protocol):
-    """What the recorder reads of a settlement backend (the plain Ledger or the PPBSP run)."""
-
-    models: tuple[str, ...]
-    pot: Mapping[str, float]
-    max_abs_slot_pot: Mapping[str, float]
-    bills: Mapping[str, np.ndarray]
-    supplier_profit: Mapping[str, np.ndarray]
-    supplier_energy_kwh: Mapping[str, np.ndarray]
-    slot_supplier_energy_kwh: Mapping[str, Any]
-    rejected_payloads: list[dict[str, object]]
-
-    def bills_frame(self) -> pd.DataFrame: ...
-    def suppliers_frame(self) -> pd.DataFrame: ...
-    def crypto_counts(self) -> dict[str, int]: ...
-    def privacy_summary(self) -> dict[str, Any] | None: ...
 
 
 @dataclass
@@ -331,14 +315,16 @@ class Recorder:
             self.writer.path(table).unlink(missing_ok=True)
 
     def write_final_tables(
-        self, ledger: SettlementView, participants_info: pd.DataFrame, encrypted: bool
+        self, ledger: SettlementBackend, participants_info: pd.DataFrame, encrypted: bool
     ) -> None:
         """Write the tables the settlement backend holds, once, at the end of the run."""
         writer = self.writer
         writer.write_frame("bills", ledger.bills_frame())
         writer.write_frame("suppliers", ledger.suppliers_frame())
         writer.write_frame("participants_info", participants_info)
-        writer.write_frame("settlement_slots", settlement_slots(ledger, self.totals.slots_done))
+        writer.write_frame(
+            "settlement_slots", ledger.settlement_slots_frame(self.totals.slots_done)
+        )
         if encrypted:
             rejected = pd.DataFrame(
                 ledger.rejected_payloads, columns=["participant", "slot", "reason"]
@@ -361,7 +347,7 @@ class Recorder:
 
     def summary(
         self,
-        ledger: SettlementView | None,
+        ledger: SettlementBackend | None,
         timer: StageTimer,
         wall_s: float,
         status: str,
@@ -488,20 +474,6 @@ class Recorder:
             write_json(out / "summary.json", summary)
         except Exception:  # the original error is the one to report
             return
-
-
-def settlement_slots(ledger: SettlementView, n_slots: int) -> pd.DataFrame:
-    """``settlement_slots.csv``: per slot and model, the supplier balancing energy [kWh]."""
-    models = ledger.models
-    energy = [np.asarray(ledger.slot_supplier_energy_kwh[m], dtype=float)[:n_slots] for m in models]
-    done = min((e.size for e in energy), default=0)
-    return pd.DataFrame(
-        {
-            "slot": np.tile(np.arange(done), len(models)),
-            "model": np.repeat(models, done),
-            "supplier_energy_kwh": np.concatenate([e[:done] for e in energy]) if models else [],
-        }
-    )
 
 
 def _setpoint_column(setpoint: np.ndarray | None, has_battery: np.ndarray) -> np.ndarray:

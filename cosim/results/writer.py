@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from cosim.errors import InputError
+from cosim.jsonio import write_json
 from cosim.results.checkpoint import CHECKPOINT_FILE, Checkpoint, write_checkpoint
 from cosim.results.formats import FORMATS
 from cosim.subprocesses import init_child
@@ -35,7 +36,6 @@ __all__ = [
     "prepare_run_dir",
     "resumable_run",
     "run_status",
-    "write_json",
     "write_table",
 ]
 
@@ -187,26 +187,6 @@ def _alive(pid: int) -> bool:
 def write_table(path: Path, frame: pd.DataFrame) -> None:
     """Write a table as CSV (:class:`cosim.results.formats.CsvFormat`: exact floats, true/false)."""
     FORMATS["csv"].write(Path(path), frame)
-
-
-def write_json(path: Path, data: Mapping[str, Any]) -> None:
-    """Write a JSON document (sorted keys, NaN as null)."""
-    path.write_text(json.dumps(_json_safe(data), indent=2, sort_keys=True) + "\n", encoding="utf-8")
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        f = float(value)
-        return None if not np.isfinite(f) else f
-    if isinstance(value, np.bool_):
-        return bool(value)
-    return value
 
 
 class ResultWriter:

@@ -28,25 +28,10 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from cosim.conventions import FloatArray, IntArray
 from cosim.privacy.threshold import KeyShare, combine, pack, unpack
-from cosim.settlement.billing import (
-    AGGREGATE_MODELS,
-    AGGREGATES,
-    LinearForm,
-    Prices,
-    SlotInfo,
-    aggregate_masks,
-    bill_terms,
-)
-from cosim.settlement.crypto import (
-    EncryptedBatch,
-    OpCounts,
-    PublicKey,
-    RunningSum,
-    SecretKey,
-    generate_keypair,
-    verify_signature,
-)
+from cosim.settlement.billing import AGGREGATE_MODELS, AGGREGATES, aggregate_masks, bill_terms
+from cosim.settlement.crypto import EncryptedBatch, OpCounts, PublicKey, RunningSum, SecretKey
 from cosim.settlement.messages import (
     BatchResult,
     EncryptedSum,
@@ -55,7 +40,9 @@ from cosim.settlement.messages import (
 )
 from cosim.settlement.meters import GO_KEY_ID
 from cosim.settlement.paillier import PaillierBatch
-from cosim.settlement.terms import FloatArray
+from cosim.settlement.schemes import generate_keypair
+from cosim.settlement.signatures import verify_signature
+from cosim.settlement.terms import LinearForm, Prices, SlotInfo
 
 __all__ = [
     "GO_KEY_ID",
@@ -67,8 +54,6 @@ __all__ = [
     "gross_energy_form",
     "supplier_key_id",
 ]
-
-IntArray = NDArray[np.int64]
 
 
 def supplier_key_id(index: int) -> str:

@@ -25,18 +25,17 @@ Conventions, per participant ``i`` in one slot:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Final
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from cosim.conventions import BUY, NO_ORDER, SELL, FloatArray
 from cosim.settlement.terms import (
-    BUY,
-    NO_ORDER,
-    SELL,
     BillTerms,
-    FloatArray,
     LinearForm,
     Prices,
     SlotInfo,
@@ -47,30 +46,17 @@ __all__ = [
     "AGGREGATES",
     "AGGREGATE_MODELS",
     "BASELINE_MODELS",
+    "BILLING_MODELS",
     "MAIN_MODELS",
     "MODELS",
-    "BillTerms",
-    "LinearForm",
-    "Prices",
-    "SlotInfo",
+    "BillingModel",
     "aggregate_masks",
     "aggregate_plain",
     "bill_terms",
+    "billing_model",
     "settle_slot_plain",
     "slot_info_from_plain",
 ]
-
-MAIN_MODELS: tuple[str, ...] = ("retail", "individual", "social", "universal")
-"""The four billing models of Madhusudan, Zobiri & Mustafa (2022) and Hutu & Mustafa (2023)."""
-
-BASELINE_MODELS: tuple[str, ...] = ("social_equal", "universal_equal")
-"""The earlier equal-split variants, kept as named baselines (not zero-sum, see docs)."""
-
-MODELS: tuple[str, ...] = MAIN_MODELS + BASELINE_MODELS
-"""Every billing model."""
-
-AGGREGATE_MODELS: tuple[str, ...] = ("social", "universal", "social_equal", "universal_equal")
-"""Models whose coefficients need the slot aggregates decrypted by the grid operator."""
 
 AGGREGATES: tuple[str, ...] = ("C_plus", "C_minus", "P_plus", "P_minus")
 """Slot aggregates [kWh], each ``sign * sum(d[mask])`` over accepted participants."""
@@ -312,6 +298,131 @@ def _checked_aggregates(
     return out
 
 
+# --------------------------------------------------------------------------- the models
+
+Aggregates = Mapping[str, NDArray[np.float64]]
+"""Checked slot aggregates ``C_plus, C_minus, P_plus, P_minus`` [kWh] (empty if not needed)."""
+
+
+def _market(b: _Builder) -> None:
+    """Common part of the market models: non-accepted at retail, committed volume at its price."""
+    acc = b.info.accepted
+    _retail(b, ~acc)
+    _put(b.p2p[0], b.s * np.where(acc, b.info.p2p_price, 0.0), acc)
+
+
+def _groups(
+    info: SlotInfo,
+) -> tuple[NDArray[np.bool_], NDArray[np.bool_], NDArray[np.bool_], NDArray[np.bool_]]:
+    """Accepted buyers, accepted sellers, positive and negative deviations."""
+    acc = info.accepted
+    buy = acc & (info.side == BUY)
+    sell = acc & (info.side == SELL)
+    return buy, sell, info.deviation_sign > 0, info.deviation_sign < 0
+
+
+def _fill_retail(b: _Builder, agg: Aggregates) -> None:
+    _retail(b, np.ones_like(b.info.accepted))
+
+
+def _fill_individual(b: _Builder, agg: Aggregates) -> None:
+    _market(b)
+    _individual(b)
+
+
+def _fill_social_with(split: Callable[..., None]) -> Callable[[_Builder, Aggregates], None]:
+    def fill(b: _Builder, agg: Aggregates) -> None:
+        _market(b)
+        buy, sell, pos, neg = _groups(b.info)
+        split(b, buy, buy & pos, buy & neg, agg["C_plus"], agg["C_minus"])
+        split(b, sell, sell & neg, sell & pos, agg["P_minus"], agg["P_plus"])
+
+    return fill
+
+
+def _fill_universal(b: _Builder, agg: Aggregates) -> None:
+    _market(b)
+    buy, sell, pos, neg = _groups(b.info)
+    deficit = (buy & pos) | (sell & neg)
+    surplus = (buy & neg) | (sell & pos)
+    d_down = agg["C_plus"] + agg["P_minus"]
+    _proportional(b, b.info.accepted, deficit, surplus, d_down, agg["P_plus"] + agg["C_minus"])
+
+
+def _fill_universal_equal(b: _Builder, agg: Aggregates) -> None:
+    _market(b)
+    _universal_equal(b, agg["C_plus"] + agg["P_minus"], agg["P_plus"] + agg["C_minus"])
+
+
+@dataclass(frozen=True)
+class BillingModel:
+    """One billing model: how it fills the coefficients of a slot's bill terms.
+
+    Parameters
+    ----------
+    name : str
+        Value in ``settlement.models`` and in the ``model`` column of the result files.
+    fill : callable
+        ``fill(builder, aggregates)`` sets the coefficients of every participant.
+    needs_aggregates : bool
+        The coefficients need the slot aggregates decrypted by the grid operator.
+    baseline : bool
+        An earlier variant kept as a named baseline (not one of the four main models).
+    """
+
+    name: str
+    fill: Callable[[_Builder, Aggregates], None]
+    needs_aggregates: bool = False
+    baseline: bool = False
+
+
+BILLING_MODELS: Final[Mapping[str, BillingModel]] = MappingProxyType(
+    {
+        m.name: m
+        for m in (
+            BillingModel("retail", _fill_retail),
+            BillingModel("individual", _fill_individual),
+            BillingModel("social", _fill_social_with(_proportional), needs_aggregates=True),
+            BillingModel("universal", _fill_universal, needs_aggregates=True),
+            BillingModel("social_equal", _fill_social_with(_equal_split), True, baseline=True),
+            BillingModel("universal_equal", _fill_universal_equal, True, baseline=True),
+        )
+    }
+)
+"""Every billing model by name; adding a model is one ``fill`` function and one entry here."""
+
+MODELS: tuple[str, ...] = tuple(BILLING_MODELS)
+"""Every billing model."""
+
+MAIN_MODELS: tuple[str, ...] = tuple(m for m in MODELS if not BILLING_MODELS[m].baseline)
+"""The four billing models of Madhusudan, Zobiri & Mustafa (2022) and Hutu & Mustafa (2023)."""
+
+BASELINE_MODELS: tuple[str, ...] = tuple(m for m in MODELS if BILLING_MODELS[m].baseline)
+"""The earlier equal-split variants, kept as named baselines (not zero-sum, see docs)."""
+
+AGGREGATE_MODELS: tuple[str, ...] = tuple(m for m in MODELS if BILLING_MODELS[m].needs_aggregates)
+"""Models whose coefficients need the slot aggregates decrypted by the grid operator."""
+
+
+def billing_model(name: str) -> BillingModel:
+    """The model registered as ``name``.
+
+    Raises
+    ------
+    ValueError
+        ``name`` is not in :data:`BILLING_MODELS`.
+
+    Examples
+    --------
+    >>> billing_model("universal").needs_aggregates, MAIN_MODELS
+    (True, ('retail', 'individual', 'social', 'universal'))
+    """
+    spec = BILLING_MODELS.get(name)
+    if spec is None:
+        raise ValueError(f"unknown billing model {name!r}; expected one of {MODELS}")
+    return spec
+
+
 def bill_terms(
     model: str,
     info: SlotInfo,
@@ -351,34 +462,12 @@ def bill_terms(
     >>> terms.amount.evaluate(np.array([2.0, 2.0]), np.array([1.0, 0.0])).round(6).tolist()
     [0.75, -0.4]
     """
-    if model not in MODELS:
-        raise ValueError(f"unknown billing model {model!r}; expected one of {MODELS}")
+    spec = billing_model(model)
     b = _Builder(info, prices, tol_kwh)
-    acc = info.accepted
-    _retail(b, np.ones_like(acc) if model == "retail" else ~acc)
-    if model == "retail":
-        return b.terms()
-    _put(b.p2p[0], b.s * np.where(acc, info.p2p_price, 0.0), acc)
-    if model == "individual":
-        _individual(b)
-        return b.terms()
-
-    agg = _checked_aggregates(aggregates, model, tol_kwh)
-    buy = acc & (info.side == BUY)
-    sell = acc & (info.side == SELL)
-    pos = info.deviation_sign > 0
-    neg = info.deviation_sign < 0
-    if model in ("social", "social_equal"):
-        split = _proportional if model == "social" else _equal_split
-        split(b, buy, buy & pos, buy & neg, agg["C_plus"], agg["C_minus"])
-        split(b, sell, sell & neg, sell & pos, agg["P_minus"], agg["P_plus"])
-    elif model == "universal":
-        deficit = (buy & pos) | (sell & neg)
-        surplus = (buy & neg) | (sell & pos)
-        d_down = agg["C_plus"] + agg["P_minus"]
-        _proportional(b, acc, deficit, surplus, d_down, agg["P_plus"] + agg["C_minus"])
+    if spec.needs_aggregates:
+        spec.fill(b, _checked_aggregates(aggregates, model, tol_kwh))
     else:
-        _universal_equal(b, agg["C_plus"] + agg["P_minus"], agg["P_plus"] + agg["C_minus"])
+        spec.fill(b, {})
     return b.terms()
 
 

@@ -1,106 +1,47 @@
-"""Encryption backends and meter signatures of the encrypted settlement.
+"""Interface of the encryption backends of the encrypted settlement.
 
-Additively homomorphic schemes from existing libraries, behind one small interface:
-
-- ``paillier`` and ``paillier_djn`` (:mod:`cosim.settlement.paillier`): one ciphertext per
-  value at one fixed-point scale of ``2**40``; keys and decryption by :mod:`phe`, encryption by
-  phe (textbook) or by pypaillier (Damgard-Jurik-Nielsen short exponent).
-- ``ckks`` (:mod:`tenseal`): one ciphertext per vector of up to :data:`CKKS.slots` values (the
-  slots of a billing period), parameters in :data:`CKKS` (128-bit security).
-
+Additively homomorphic schemes from existing libraries sit behind one small interface:
 :class:`PublicKey` encrypts a batch of values to bytes (what a meter sends) and loads such bytes
 as an :class:`EncryptedBatch`; the batch supports ``+``, multiplication by a plaintext vector
 (:meth:`EncryptedBatch.scaled`), weighted sums (:meth:`EncryptedBatch.combine`) and summing its
 slots. Only a :class:`SecretKey` decrypts. Every operation is counted in the :class:`OpCounts`
-of the actor that performs it. Meter payloads are signed with Ed25519 (:class:`MeterSigner`).
+of the actor that performs it. An :class:`EncryptionScheme` names a backend, states its
+properties (how many slots a ciphertext holds, which key sizes it accepts, whether encryption
+randomness is precomputed) and generates its keys.
+
+The backends: ``paillier`` and ``paillier_djn`` (:mod:`cosim.settlement.paillier`), ``ckks``
+(:mod:`cosim.settlement.ckks`); the registry of names is :data:`cosim.settlement.schemes.SCHEMES`.
+Meter signatures are in :mod:`cosim.settlement.signatures`.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass
-from typing import Any
+from typing import ClassVar
 
 import numpy as np
-import tenseal as ts
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import ArrayLike
+
+from cosim.conventions import FloatArray
 
 __all__ = [
-    "CKKS",
-    "PAILLIER_MIN_KEY_BITS",
-    "PAILLIER_TEST_MIN_KEY_BITS",
-    "SCHEMES",
-    "CKKSParameters",
+    "DEFAULT_KEY_BITS",
     "EncryptedBatch",
+    "EncryptionScheme",
     "KeyMismatchError",
-    "MeterSigner",
     "OpCounts",
     "PublicKey",
+    "RunningSum",
     "SecretKey",
-    "generate_keypair",
-    "verify_signature",
+    "as_vector",
 ]
 
-FloatArray = NDArray[np.float64]
-
-SCHEMES: tuple[str, ...] = ("paillier", "paillier_djn", "ckks")
-"""Homomorphic schemes (values of ``settlement.encryption`` other than ``plain``)."""
-
-PAILLIER_MIN_KEY_BITS: int = 2048
-"""Smallest Paillier modulus [bit] accepted without ``insecure_test_keys`` (about 112-bit
-security, NIST SP 800-57)."""
-
-PAILLIER_TEST_MIN_KEY_BITS: int = 1024
-"""Smallest modulus [bit] even with ``insecure_test_keys``: the fixed-point products need room."""
-
-
-@dataclass(frozen=True)
-class CKKSParameters:
-    """CKKS parameters of the ``ckks`` backend.
-
-    ``N = 8192`` with a 210-bit coefficient modulus is below the 218-bit bound of the
-    HomomorphicEncryption.org standard for 128-bit security (ternary secret, classical
-    attacks). The chain ``[60, 40, 50, 60]`` gives one multiplicative level (the protocol only
-    multiplies a ciphertext by a plaintext vector once): the 50-bit prime is consumed by the
-    rescale after that product, the 40-bit prime stays as headroom so that decrypted values up
-    to ``2**49`` fit, and the 60-bit primes are the decryption prime and the key-switching prime.
-    The scale ``2**50`` keeps the error of a period bill (a dot product over up to 4096 slots)
-    near 1e-8, below the 1e-6 required against the plain backend; with ``[60, 40, 40, 60]`` and
-    ``2**40`` it is about 2e-6.
-
-    Parameters
-    ----------
-    poly_modulus_degree : int
-        Ring dimension ``N``; a ciphertext holds ``N / 2`` values.
-    coeff_mod_bit_sizes : tuple of int
-        Bit sizes of the coefficient modulus primes.
-    scale_bits : int
-        ``log2`` of the encoding scale.
-    """
-
-    poly_modulus_degree: int = 8192
-    coeff_mod_bit_sizes: tuple[int, ...] = (60, 40, 50, 60)
-    scale_bits: int = 50
-
-    @property
-    def slots(self) -> int:
-        """Values per ciphertext, ``N / 2``."""
-        return self.poly_modulus_degree // 2
-
-    @property
-    def total_modulus_bits(self) -> int:
-        """Total bit size of the coefficient modulus (<= 218 for 128-bit security at N=8192)."""
-        return sum(self.coeff_mod_bit_sizes)
-
-
-CKKS = CKKSParameters()
-"""The CKKS parameters in use."""
+DEFAULT_KEY_BITS: int = 2048
+"""Default modulus size [bit] of the schemes that have one (``settlement.key_bits``)."""
 
 
 class KeyMismatchError(ValueError):
@@ -215,7 +156,8 @@ class RunningSum:
         return self._value
 
 
-def _as_vector(values: ArrayLike, n: int, name: str) -> FloatArray:
+def as_vector(values: ArrayLike, n: int, name: str) -> FloatArray:
+    """``values`` as a finite float64 vector of ``n`` entries (a plaintext coefficient vector)."""
     if isinstance(values, np.ndarray) and values.shape == (n,) and values.dtype == np.float64:
         if n == 1:  # the hot path of one-slot batches
             if not math.isfinite(values[0]):
@@ -227,50 +169,6 @@ def _as_vector(values: ArrayLike, n: int, name: str) -> FloatArray:
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} must be finite")
     return arr
-
-
-class CKKSBatch(EncryptedBatch):
-    """One CKKS vector holding the values of all slots of the batch."""
-
-    def __init__(self, key_id: str, vector: ts.CKKSVector, n_slots: int, counts: OpCounts) -> None:
-        self.key_id = key_id
-        self.vector = vector
-        self.n_slots = n_slots
-        self.counts = counts
-
-    def __getstate__(self) -> dict[str, Any]:
-        """Pickle the vector with its (public) context as bytes, for checkpoints."""
-        context = self.vector.context().serialize(save_secret_key=False)
-        return {
-            "key_id": self.key_id,
-            "vector": self.vector.serialize(),
-            "context": context,
-            "n_slots": self.n_slots,
-            "counts": self.counts,
-        }
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.key_id = state["key_id"]
-        self.vector = ts.ckks_vector_from(ts.context_from(state["context"]), state["vector"])
-        self.n_slots = state["n_slots"]
-        self.counts = state["counts"]
-
-    def scaled(self, coef: ArrayLike) -> CKKSBatch | None:
-        k = _as_vector(coef, self.n_slots, "coef")
-        if not np.any(k):  # SEAL refuses a product with an all-zero plaintext
-            return None
-        self.counts.homomorphic_operations += 1
-        return CKKSBatch(self.key_id, self.vector * k.tolist(), self.n_slots, self.counts)
-
-    def add(self, other: EncryptedBatch) -> CKKSBatch:
-        self._check(other)
-        assert isinstance(other, CKKSBatch)
-        self.counts.homomorphic_operations += 1
-        return CKKSBatch(self.key_id, self.vector + other.vector, self.n_slots, self.counts)
-
-    def total(self) -> CKKSBatch:
-        self.counts.homomorphic_operations += 1
-        return CKKSBatch(self.key_id, self.vector.sum(), 1, self.counts)
 
 
 # --------------------------------------------------------------------------- keys
@@ -294,6 +192,17 @@ class PublicKey(ABC):
         """Encrypt several batches (one :meth:`encrypt` each; a backend may do it at once)."""
         return [self.encrypt(values, counts) for values in batches]
 
+    def for_meters(self) -> PublicKey:
+        """The key as the meters hold it (encryption only; a backend may drop evaluation keys)."""
+        return self
+
+    def use_pool(self, executor: Executor | None) -> None:
+        """Precompute value-independent encryption work on ``executor`` (None: stop).
+
+        Only schemes with :attr:`EncryptionScheme.pooled_randomizers` do anything here.
+        """
+        return None
+
 
 class SecretKey(ABC):
     """Secret key of one actor (a supplier or the grid operator)."""
@@ -315,160 +224,45 @@ class SecretKey(ABC):
             )
 
 
-class CKKSPublicKey(PublicKey):
-    """tenseal context without its secret key (with Galois keys when ``sum`` is needed)."""
-
-    scheme = "ckks"
-
-    def __init__(self, key_id: str, context: ts.Context) -> None:
-        if context.is_private():
-            raise ValueError("a public key must not hold the secret key")
-        self.key_id = key_id
-        self.context = context
-
-    def encrypt(self, values: ArrayLike, counts: OpCounts) -> bytes:
-        x = np.asarray(values, dtype=np.float64).reshape(-1)
-        if x.size > CKKS.slots:
-            raise ValueError(f"a CKKS ciphertext holds at most {CKKS.slots} values")
-        counts.encryptions += 1
-        return bytes(ts.ckks_vector(self.context, x.tolist()).serialize())
-
-    def load(self, blob: bytes, n_slots: int, counts: OpCounts) -> CKKSBatch:
-        try:
-            vector = ts.ckks_vector_from(self.context, blob)
-        except Exception as exc:  # tenseal raises assorted types on malformed bytes
-            raise ValueError(f"malformed CKKS ciphertext: {exc}") from exc
-        if vector.size() != n_slots:
-            raise ValueError(f"expected a CKKS vector of {n_slots} slots, got {vector.size()}")
-        return CKKSBatch(self.key_id, vector, n_slots, counts)
-
-    def without_galois_keys(self) -> CKKSPublicKey:
-        """The same key for encryption only (a smaller context, as held by meters)."""
-        blob = self.context.serialize(
-            save_public_key=True,
-            save_secret_key=False,
-            save_galois_keys=False,
-            save_relin_keys=False,
-        )
-        return CKKSPublicKey(self.key_id, ts.context_from(blob))
-
-    def __getstate__(self) -> dict[str, Any]:
-        """Pickle the context as bytes (tenseal objects are not picklable)."""
-        return {"key_id": self.key_id, "context": self.context.serialize(save_secret_key=False)}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.key_id = state["key_id"]
-        self.context = ts.context_from(state["context"])
+# --------------------------------------------------------------------------- schemes
 
 
-class CKKSSecretKey(SecretKey):
-    """tenseal secret key."""
+class EncryptionScheme(ABC):
+    """One homomorphic scheme: its name, its properties and its key generation.
 
-    def __init__(self, key_id: str, context: ts.Context) -> None:
-        self.key_id = key_id
-        # a context of the secret key alone (no Galois keys): what a checkpoint stores
-        self._context_bytes = context.serialize(
-            save_secret_key=True, save_galois_keys=False, save_relin_keys=False
-        )
-        self._secret = context.secret_key()
+    A scheme is a subclass registered in :data:`cosim.settlement.schemes.SCHEMES`; the
+    settlement reads only these attributes, never the name.
 
-    def __getstate__(self) -> dict[str, Any]:
-        """Pickle the secret key as its context's bytes (tenseal objects are not picklable)."""
-        return {"key_id": self.key_id, "context": self._context_bytes}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.key_id = state["key_id"]
-        self._context_bytes = state["context"]
-        self._secret = ts.context_from(self._context_bytes).secret_key()
-
-    def decrypt(self, batch: EncryptedBatch, counts: OpCounts) -> FloatArray:
-        self._check(batch)
-        assert isinstance(batch, CKKSBatch)
-        counts.decryptions += 1
-        counts.decrypted_values += batch.n_slots
-        return np.asarray(batch.vector.decrypt(self._secret), dtype=np.float64)[: batch.n_slots]
-
-
-def generate_keypair(
-    scheme: str,
-    key_id: str,
-    *,
-    key_bits: int = PAILLIER_MIN_KEY_BITS,
-    galois_keys: bool = False,
-) -> tuple[PublicKey, SecretKey]:
-    """Generate a keypair from OS randomness.
-
-    Parameters
+    Attributes
     ----------
-    scheme : {"paillier", "paillier_djn", "ckks"}
-        Homomorphic scheme.
-    key_id : str
-        Name of the owner's key (e.g. ``"supplier-0"``, ``"grid-operator"``).
-    key_bits : int, default 2048
-        Paillier modulus size [bit]; the caller enforces the minimum. Ignored for CKKS.
-    galois_keys : bool, default False
-        CKKS only: add the Galois (rotation) keys to the public key, needed to sum a vector's
-        slots (the period bills).
-
-    Returns
-    -------
-    (PublicKey, SecretKey)
+    name : str
+        Value of ``settlement.encryption``.
+    batch_slots : int
+        Slots per ciphertext: 1 settles slot by slot; more settles the slots of a billing
+        period together, at most this many per batch.
+    pooled_randomizers : bool
+        Encryption randomness is precomputed by background processes
+        (:meth:`PublicKey.use_pool`); the meters then encrypt in the settlement's process.
+    key_sharing : bool
+        The grid operator's key can be a 2-of-2 shared key (:mod:`cosim.privacy.threshold`).
+    uses_key_bits : bool
+        ``settlement.key_bits`` sets the key size (else it is ignored).
     """
-    if scheme in ("paillier", "paillier_djn"):
-        from cosim.settlement.paillier import generate_paillier_keypair
 
-        return generate_paillier_keypair(scheme, key_id, key_bits)
-    if scheme == "ckks":
-        context = ts.context(
-            ts.SCHEME_TYPE.CKKS,
-            poly_modulus_degree=CKKS.poly_modulus_degree,
-            coeff_mod_bit_sizes=list(CKKS.coeff_mod_bit_sizes),
-        )
-        context.global_scale = 2.0**CKKS.scale_bits
-        if galois_keys:
-            context.generate_galois_keys()
-        public = context.copy()
-        public.make_context_public()  # drops the secret key
-        return CKKSPublicKey(key_id, public), CKKSSecretKey(key_id, context)
-    raise ValueError(f"unknown encryption scheme {scheme!r}; expected one of {SCHEMES}")
+    name: ClassVar[str]
+    batch_slots: ClassVar[int] = 1
+    pooled_randomizers: ClassVar[bool] = False
+    key_sharing: ClassVar[bool] = False
+    uses_key_bits: ClassVar[bool] = False
 
+    @classmethod
+    def check_key_bits(cls, key_bits: int, insecure_test_keys: bool) -> None:
+        """Raise ValueError when ``key_bits`` is not acceptable (default: any size is)."""
+        return None
 
-# --------------------------------------------------------------------------- signatures
-
-
-class MeterSigner:
-    """Ed25519 signing key of one smart meter (kept as its 32 raw bytes, so it pickles)."""
-
-    def __init__(self, raw: bytes | None = None) -> None:
-        key = (
-            Ed25519PrivateKey.generate()
-            if raw is None
-            else Ed25519PrivateKey.from_private_bytes(raw)
-        )
-        self._raw = key.private_bytes_raw()
-        self._key: Ed25519PrivateKey | None = key
-        self.public_bytes = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-
-    def __getstate__(self) -> dict[str, Any]:
-        """Pickle the raw bytes only (key objects of ``cryptography`` do not pickle)."""
-        return {**self.__dict__, "_key": None}
-
-    def sign(self, message: bytes) -> bytes:
-        """Ed25519 signature (64 bytes) of ``message``."""
-        if self._key is None:
-            self._key = Ed25519PrivateKey.from_private_bytes(self._raw)
-        return self._key.sign(message)
-
-
-@functools.lru_cache(maxsize=65_536)
-def _verifier(public_bytes: bytes) -> Ed25519PublicKey:
-    return Ed25519PublicKey.from_public_bytes(public_bytes)
-
-
-def verify_signature(public_bytes: bytes, message: bytes, signature: bytes) -> bool:
-    """True when ``signature`` is a valid Ed25519 signature of ``message`` by ``public_bytes``."""
-    try:
-        _verifier(public_bytes).verify(signature, message)
-    except (InvalidSignature, ValueError):
-        return False
-    return True
+    @classmethod
+    @abstractmethod
+    def generate_keypair(
+        cls, key_id: str, *, key_bits: int, galois_keys: bool
+    ) -> tuple[PublicKey, SecretKey]:
+        """A keypair from OS randomness (:func:`cosim.settlement.schemes.generate_keypair`)."""

@@ -13,21 +13,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import pandas as pd
 
 from cosim.settlement.billing import (
     AGGREGATE_MODELS,
-    Prices,
     aggregate_plain,
     settle_slot_plain,
     slot_info_from_plain,
 )
+from cosim.settlement.terms import Prices
+from cosim.settlement.totals import SettlementTotals
 
 __all__ = ["Ledger"]
 
 
-class Ledger:
-    """Running totals of bills and supplier balances.
+class Ledger(SettlementTotals):
+    """Running totals of bills and supplier balances, billed in plaintext.
 
     Parameters
     ----------
@@ -44,17 +44,8 @@ class Ledger:
     def __init__(
         self, models: Sequence[str], supplier: np.ndarray, n_suppliers: int, prices: Prices
     ) -> None:
-        self.models = tuple(models)
-        self.supplier = supplier
-        self.n_suppliers = n_suppliers
+        super().__init__(models, supplier, n_suppliers)
         self.prices = prices
-        n = supplier.size
-        self.bills = {m: np.zeros(n) for m in self.models}
-        self.supplier_profit = {m: np.zeros(n_suppliers) for m in self.models}
-        self.supplier_energy_kwh = {m: np.zeros(n_suppliers) for m in self.models}
-        self.pot = dict.fromkeys(self.models, 0.0)
-        self.max_abs_slot_pot = dict.fromkeys(self.models, 0.0)
-        self.rejected_payloads: list[dict[str, object]] = []
         self.slot_supplier_energy_kwh: dict[str, list[float]] = {m: [] for m in self.models}
 
     def settle(
@@ -153,13 +144,10 @@ class Ledger:
         return energy_per_model
 
     def finish(self) -> None:
-        """End of the horizon; nothing to close in plaintext (interface of EncryptedSettlement)."""
+        """End of the horizon; nothing to close in plaintext."""
 
     def close(self) -> None:
-        """Release resources after a failure: none in plaintext."""
-
-    def privacy_summary(self) -> None:
-        """Counts of the encrypted protocol's privacy rules: none in plaintext."""
+        """Nothing to release in plaintext."""
 
     def crypto_counts(self) -> dict[str, dict[str, int]]:
         """Cryptographic operations per actor: all zero in plaintext."""
@@ -167,31 +155,9 @@ class Ledger:
         ops = ("encryptions", "decryptions", "decrypted_values", "homomorphic_operations")
         return {actor: dict.fromkeys(ops, 0) for actor in actors}
 
-    def bills_frame(self) -> pd.DataFrame:
-        """``bills.csv``: participant x model, amount > 0 pays."""
-        n = self.supplier.size
-        return pd.DataFrame(
-            {
-                "participant": np.tile(np.arange(n), len(self.models)),
-                "model": np.repeat(self.models, n),
-                "amount": np.concatenate([self.bills[m] for m in self.models])
-                if self.models
-                else [],
-                "supplier": np.tile(self.supplier, len(self.models)),
-            }
-        )
-
-    def suppliers_frame(self) -> pd.DataFrame:
-        """``suppliers.csv``: supplier x model, profit and balancing energy traded."""
-        s = self.n_suppliers
-        return pd.DataFrame(
-            {
-                "supplier": np.tile(np.arange(s), len(self.models)),
-                "model": np.repeat(self.models, s),
-                "profit": np.concatenate([self.supplier_profit[m] for m in self.models]),
-                "energy_kwh": np.concatenate([self.supplier_energy_kwh[m] for m in self.models]),
-            }
-        )
+    def privacy_summary(self) -> None:
+        """No privacy counts in plaintext (``summary.json`` has ``privacy: null``)."""
+        return None
 
 
 def _running(total: np.ndarray, rows: np.ndarray) -> np.ndarray:

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
+from cosim.conventions import FloatArray
 from cosim.settlement.crypto import EncryptedBatch
-from cosim.settlement.terms import FloatArray
 
 __all__ = ["BLOB_NAMES", "BatchResult", "EncryptedSum", "MeterPayload", "SignedPayload"]
 

@@ -16,17 +16,16 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from cosim.settlement.crypto import CKKSPublicKey, MeterSigner, OpCounts, PublicKey
+from cosim.conventions import FloatArray, IntArray
+from cosim.settlement.crypto import OpCounts, PublicKey
 from cosim.settlement.messages import MeterPayload, SignedPayload
-from cosim.settlement.paillier import DJNPublicKey
-from cosim.settlement.terms import FloatArray, sign_with_tolerance
+from cosim.settlement.signatures import MeterSigner
+from cosim.settlement.terms import sign_with_tolerance
 
 __all__ = ["GO_KEY_ID", "Meters"]
 
 GO_KEY_ID = "grid-operator"
 """Key name of the grid operator."""
-
-IntArray = NDArray[np.int64]
 
 
 @dataclass(frozen=True, eq=False)
@@ -112,9 +111,7 @@ class Meters:
         self._signers = tuple(MeterSigner() for _ in range(supplier.size))
         self.verify_keys: tuple[bytes, ...] = tuple(s.public_bytes for s in self._signers)
         keys = [*supplier_keys, go_key]
-        self._keys = {
-            k.key_id: k.without_galois_keys() if isinstance(k, CKKSPublicKey) else k for k in keys
-        }
+        self._keys = {k.key_id: k.for_meters() for k in keys}
         self._key_of_user = tuple(supplier_keys[int(j)].key_id for j in supplier)
         self.counts = OpCounts()
         self._rows: list[tuple[NDArray[Any], ...]] = []
@@ -165,14 +162,14 @@ class Meters:
         return out
 
     def use_randomizer_pools(self, executor: Executor | None) -> None:
-        """DJN keys: precompute encryptions of 0 on ``executor`` (None: stop doing so).
+        """Precompute encryption randomness on ``executor`` (None: stop doing so).
 
-        Each meter still encrypts its own values; only the value-independent part of the DJN
-        encryption is made ahead (see :class:`cosim.settlement.paillier.RandomizerPool`).
+        Only keys of a scheme with pooled randomizers (DJN: encryptions of 0, see
+        :class:`cosim.settlement.paillier.RandomizerPool`) use it; each meter still encrypts its
+        own values, only the value-independent part of the encryption is made ahead.
         """
         for key in self._keys.values():
-            if isinstance(key, DJNPublicKey):
-                key.use_pool(executor)
+            key.use_pool(executor)
 
     def reading_for_supplier(self, supplier_index: int, user: int) -> FloatArray:
         """Net import [kWh] per slot of the batch, over the supplier's own metering channel."""

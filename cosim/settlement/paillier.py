@@ -51,25 +51,30 @@ import paillier as pypaillier  # the pypaillier distribution (Rust on GMP)
 import phe
 from numpy.typing import ArrayLike
 
+from cosim.conventions import FloatArray
 from cosim.settlement.crypto import (
     EncryptedBatch,
-    FloatArray,
+    EncryptionScheme,
     OpCounts,
     PublicKey,
     RunningSum,
     SecretKey,
-    _as_vector,
+    as_vector,
 )
 
 __all__ = [
     "FIXED_POINT_BITS",
     "FIXED_POINT_SCALE",
     "LANE_BITS",
+    "PAILLIER_MIN_KEY_BITS",
+    "PAILLIER_TEST_MIN_KEY_BITS",
     "DJNPublicKey",
+    "DJNScheme",
     "PaillierAccumulator",
     "PaillierBatch",
     "PaillierPublicKey",
     "PaillierRunningSum",
+    "PaillierScheme",
     "PaillierSecretKey",
     "PowerCache",
     "RandomizerPool",
@@ -85,6 +90,13 @@ FIXED_POINT_SCALE: int = 2**FIXED_POINT_BITS
 """The one fixed-point scale of the Paillier backends, ``2**40``."""
 
 LANE_BITS: int = 128
+
+PAILLIER_MIN_KEY_BITS: int = 2048
+"""Smallest Paillier modulus [bit] accepted without ``insecure_test_keys`` (about 112-bit
+security, NIST SP 800-57)."""
+
+PAILLIER_TEST_MIN_KEY_BITS: int = 1024
+"""Smallest modulus [bit] even with ``insecure_test_keys``: the fixed-point products need room."""
 """Width [bit] of one value in a packed decryption."""
 
 _FLUSH_TERMS = 256
@@ -177,7 +189,7 @@ class PaillierBatch(EncryptedBatch):
         return PaillierAccumulator(self.nsquare, self.counts, self.cache)
 
     def scaled(self, coef: ArrayLike) -> PaillierBatch | None:
-        k = _as_vector(coef, self.n_slots, "coef")
+        k = as_vector(coef, self.n_slots, "coef")
         if not np.any(k):
             return None
         out = []
@@ -214,7 +226,7 @@ class PaillierBatch(EncryptedBatch):
         Terms with the same fixed-point coefficient in a slot are multiplied together first
         and exponentiated once; the result equals the term-by-term sum exactly.
         """
-        live = [(b, _as_vector(k, b.n_slots, "coef")) for b, k in terms]
+        live = [(b, as_vector(k, b.n_slots, "coef")) for b, k in terms]
         live = [(b, k) for b, k in live if np.any(k)]
         if not live:
             return None
@@ -254,7 +266,7 @@ class PaillierRunningSum(RunningSum):
             self._like._check(batch)
             assert isinstance(batch, PaillierBatch)
             _same_scale(self._like, batch)
-            k = _as_vector(coef, batch.n_slots, "coef")
+            k = as_vector(coef, batch.n_slots, "coef")
             for ct, kt in zip(batch.values, k.tolist(), strict=True):
                 if kt != 0.0:
                     self._acc.add_value(ct, kt)
@@ -552,6 +564,52 @@ def generate_paillier_keypair(
     scheme: str, key_id: str, key_bits: int
 ) -> tuple[PaillierPublicKey, PaillierSecretKey]:
     """phe keypair of ``key_bits`` bits as a ``paillier`` or ``paillier_djn`` key."""
-    pub, sec = phe.generate_paillier_keypair(n_length=key_bits)
-    cls = DJNPublicKey if scheme == "paillier_djn" else PaillierPublicKey
-    return cls(key_id, pub), PaillierSecretKey(key_id, sec)
+    cls = DJNScheme if scheme == DJNScheme.name else PaillierScheme
+    return cls.generate_keypair(key_id, key_bits=key_bits, galois_keys=False)
+
+
+class PaillierScheme(EncryptionScheme):
+    """``paillier``: phe keys, textbook encryption, one ciphertext per value and slot."""
+
+    name = "paillier"
+    batch_slots = 1
+    key_sharing = True
+    uses_key_bits = True
+    public_key_type: type[PaillierPublicKey] = PaillierPublicKey
+
+    @classmethod
+    def check_key_bits(cls, key_bits: int, insecure_test_keys: bool) -> None:
+        """At least :data:`PAILLIER_MIN_KEY_BITS` (:data:`PAILLIER_TEST_MIN_KEY_BITS` in tests)."""
+        if key_bits < PAILLIER_MIN_KEY_BITS and not insecure_test_keys:
+            raise ValueError(
+                f"settlement.key_bits must be >= {PAILLIER_MIN_KEY_BITS} for Paillier, got "
+                f"{key_bits}; smaller keys are insecure (tests only: insecure_test_keys=True)"
+            )
+        if key_bits < PAILLIER_TEST_MIN_KEY_BITS:
+            raise ValueError(f"key_bits must be >= {PAILLIER_TEST_MIN_KEY_BITS}, got {key_bits}")
+
+    @classmethod
+    def generate_keypair(
+        cls, key_id: str, *, key_bits: int, galois_keys: bool
+    ) -> tuple[PaillierPublicKey, PaillierSecretKey]:
+        """phe keypair of ``key_bits`` bits (``galois_keys`` does not apply)."""
+        pub, sec = phe.generate_paillier_keypair(n_length=key_bits)
+        return cls.public_key_type(key_id, pub), PaillierSecretKey(key_id, sec)
+
+
+class DJNScheme(PaillierScheme):
+    """``paillier_djn``: phe keys, DJN short-exponent encryption with precomputed randomizers."""
+
+    name = "paillier_djn"
+    pooled_randomizers = True
+    public_key_type = DJNPublicKey
+
+    @classmethod
+    def check_key_bits(cls, key_bits: int, insecure_test_keys: bool) -> None:
+        """As Paillier, and never below :data:`PAILLIER_MIN_KEY_BITS` (pypaillier's minimum)."""
+        super().check_key_bits(key_bits, insecure_test_keys)
+        if key_bits < PAILLIER_MIN_KEY_BITS:
+            raise ValueError(
+                f"settlement.key_bits must be >= {PAILLIER_MIN_KEY_BITS} for paillier_djn "
+                f"(pypaillier refuses shorter moduli), got {key_bits}"
+            )

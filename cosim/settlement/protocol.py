@@ -3,7 +3,7 @@
 The actors (:class:`Meters`, :class:`Supplier`, :class:`GridOperator`, :class:`TradingPlatform`)
 live in :mod:`cosim.settlement.actors`, their messages in :mod:`cosim.settlement.messages`
 (``docs/privacy.md`` has the full account of who holds which key and what crosses between
-them); both are re-exported here.
+them).
 
 :class:`EncryptedSettlement` runs them with the duck-typed interface of
 :class:`cosim.settlement.ledger.Ledger`. The settlement works in *batches* of slots: one slot
@@ -27,60 +27,24 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from cosim.conventions import FloatArray, IntArray
 from cosim.settlement.actors import (
     DecryptionAuthority,
     GridOperator,
-    IntArray,
-    PrivacyError,
     Supplier,
     TradingPlatform,
-    gross_energy_form,
-    supplier_key_id,
 )
-from cosim.settlement.billing import (
-    AGGREGATE_MODELS,
-    MODELS,
-    Prices,
-    slot_info_from_plain,
-)
-from cosim.settlement.crypto import (
-    CKKS,
-    PAILLIER_MIN_KEY_BITS,
-    PAILLIER_TEST_MIN_KEY_BITS,
-    SCHEMES,
-    OpCounts,
-)
-from cosim.settlement.messages import (
-    BLOB_NAMES,
-    BatchResult,
-    EncryptedSum,
-    MeterPayload,
-    SignedPayload,
-)
+from cosim.settlement.billing import AGGREGATE_MODELS, MODELS, slot_info_from_plain
+from cosim.settlement.crypto import DEFAULT_KEY_BITS, OpCounts
+from cosim.settlement.messages import SignedPayload
 from cosim.settlement.meters import GO_KEY_ID, Meters
 from cosim.settlement.paillier import randomizer_worker_init
-from cosim.settlement.terms import FloatArray
+from cosim.settlement.schemes import SCHEMES
+from cosim.settlement.terms import Prices
+from cosim.settlement.totals import SettlementTotals
 from cosim.subprocesses import init_child
 
-__all__ = [
-    "BLOB_NAMES",
-    "GO_KEY_ID",
-    "PERIODS",
-    "BatchResult",
-    "Disclosures",
-    "EncryptedSettlement",
-    "EncryptedSum",
-    "GridOperator",
-    "MeterPayload",
-    "Meters",
-    "PrivacyError",
-    "SignedPayload",
-    "Supplier",
-    "TradingPlatform",
-    "gross_energy_form",
-    "period_ids",
-    "supplier_key_id",
-]
+__all__ = ["PERIODS", "Disclosures", "EncryptedSettlement", "period_ids"]
 
 PERIODS: tuple[str, ...] = ("slot", "day", "month", "horizon")
 """Billing periods: bills are opened by the suppliers at the end of each period."""
@@ -143,8 +107,8 @@ def _init_worker(pooled: bool, parent_pid: int) -> None:
         randomizer_worker_init()
 
 
-class EncryptedSettlement:
-    """PPBSP settlement on Paillier or CKKS with the interface of :class:`Ledger`.
+class EncryptedSettlement(SettlementTotals):
+    """PPBSP settlement on Paillier or CKKS: a :class:`~cosim.settlement.backend.SettlementBackend`.
 
     Parameters
     ----------
@@ -201,7 +165,7 @@ class EncryptedSettlement:
         prices: Prices,
         *,
         backend: str,
-        key_bits: int = PAILLIER_MIN_KEY_BITS,
+        key_bits: int = DEFAULT_KEY_BITS,
         period: str = "horizon",
         slot_times: pd.DatetimeIndex,
         workers: int = 1,
@@ -215,42 +179,32 @@ class EncryptedSettlement:
         if unknown:
             raise ValueError(f"unknown billing models {sorted(unknown)}; expected {MODELS}")
         if backend not in SCHEMES:
-            raise ValueError(f"settlement.encryption must be one of {SCHEMES}, got {backend!r}")
-        paillier = backend.startswith("paillier")
-        if paillier and key_bits < PAILLIER_MIN_KEY_BITS and not insecure_test_keys:
             raise ValueError(
-                f"settlement.key_bits must be >= {PAILLIER_MIN_KEY_BITS} for Paillier, got "
-                f"{key_bits}; smaller keys are insecure (tests only: insecure_test_keys=True)"
+                f"settlement.encryption must be one of {tuple(SCHEMES)}, got {backend!r}"
             )
-        if paillier and key_bits < PAILLIER_TEST_MIN_KEY_BITS:
-            raise ValueError(f"key_bits must be >= {PAILLIER_TEST_MIN_KEY_BITS}, got {key_bits}")
-        if backend == "paillier_djn" and key_bits < PAILLIER_MIN_KEY_BITS:
-            raise ValueError(
-                f"settlement.key_bits must be >= {PAILLIER_MIN_KEY_BITS} for paillier_djn "
-                f"(pypaillier refuses shorter moduli), got {key_bits}"
-            )
+        scheme = SCHEMES[backend]
+        scheme.check_key_bits(key_bits, insecure_test_keys)
         if workers < 1 or min_aggregate_members < 1:
             raise ValueError("workers and min_aggregate_members must be >= 1")
         sup = np.asarray(supplier, dtype=np.int64)
         if sup.ndim != 1 or np.any(sup < 0) or np.any(sup >= n_suppliers):
             raise ValueError(f"supplier must be a 1-D array of indices in [0, {n_suppliers})")
-        self.models = tuple(models)
-        self.supplier = sup
-        self.n_suppliers = n_suppliers
+        super().__init__(models, sup, n_suppliers)
         self.prices = prices
         self.backend = backend
+        self._scheme = scheme
         self.period = period
         self.workers = workers
         self.tol_kwh = tol_kwh
         self._tamper = tamper
         self._period = period_ids(slot_times, period)
-        n_slots, n = len(slot_times), sup.size
-        self._capacity = 1 if paillier else CKKS.slots
+        n_slots = len(slot_times)
+        self._capacity = scheme.batch_slots
 
         self.authority: DecryptionAuthority | None = None
         if go_key_sharing:
-            if not paillier:
-                raise ValueError("go_key_sharing needs a Paillier backend")
+            if not scheme.key_sharing:
+                raise ValueError(f"go_key_sharing is not available with {backend!r}")
             from cosim.privacy.threshold import deal_two_of_two
 
             public, go_share, auth_share = deal_two_of_two(
@@ -278,13 +232,9 @@ class EncryptedSettlement:
         )
         self._executor: ProcessPoolExecutor | None = None
 
-        self.bills = {m: np.zeros(n) for m in self.models}
-        self.supplier_profit = {m: np.zeros(n_suppliers) for m in self.models}
-        self.supplier_energy_kwh = {m: np.zeros(n_suppliers) for m in self.models}
-        self.slot_supplier_energy_kwh = {m: np.full(n_slots, np.nan) for m in self.models}
-        self.pot = dict.fromkeys(self.models, 0.0)
-        self.max_abs_slot_pot = dict.fromkeys(self.models, 0.0)
-        self.rejected_payloads: list[dict[str, object]] = []
+        self.slot_supplier_energy_kwh: dict[str, FloatArray] = {
+            m: np.full(n_slots, np.nan) for m in self.models
+        }
         self._next_slot = 0
         self._batch_start = 0
         self._unaudited_pots = 0
@@ -341,14 +291,17 @@ class EncryptedSettlement:
         p2p_price: FloatArray,
         slot_price: FloatArray,
     ) -> dict[str, FloatArray]:
-        """Settle consecutive slots, one protocol round after the other.
+        """Settle consecutive slots, one by one (the arguments of :meth:`Ledger.settle_chunk`).
 
-        The interface of :meth:`cosim.settlement.ledger.Ledger.settle_chunk`: per-participant
-        arrays of shape ``(slots, n)``, ``slot_price`` of shape ``(slots,)``; returns per model
-        the supplier energy of each slot [kWh] as :meth:`settle` returned it (NaN for a slot
-        whose CKKS batch was still open).
+        Arrays of shape ``(slots, n)``, ``slot_price`` of shape ``(slots,)``.
+
+        Returns
+        -------
+        dict
+            Per model, the supplier energy of each slot [kWh], shape ``(slots,)``, as
+            :meth:`settle` returned it (NaN while a slot's CKKS batch is open).
         """
-        per_slot = [
+        returned = [
             self.settle(
                 side[t],
                 accepted[t],
@@ -360,7 +313,7 @@ class EncryptedSettlement:
             )
             for t in range(len(slot_price))
         ]
-        return {m: np.array([e[m] for e in per_slot]) for m in self.models}
+        return {m: np.array([r[m] for r in returned], dtype=np.float64) for m in self.models}
 
     def finish(self) -> None:
         """Close an open batch and billing period (suppliers open the bills); stop workers."""
@@ -376,30 +329,6 @@ class EncryptedSettlement:
             self.meters.use_randomizer_pools(None)
             self._executor.shutdown(cancel_futures=True)
             self._executor = None
-
-    def bills_frame(self) -> pd.DataFrame:
-        """``bills.csv``: participant x model, amount > 0 pays (as :meth:`Ledger.bills_frame`)."""
-        n, m = self.supplier.size, len(self.models)
-        return pd.DataFrame(
-            {
-                "participant": np.tile(np.arange(n), m),
-                "model": np.repeat(self.models, n),
-                "amount": np.concatenate([self.bills[x] for x in self.models]) if m else [],
-                "supplier": np.tile(self.supplier, m),
-            }
-        )
-
-    def suppliers_frame(self) -> pd.DataFrame:
-        """``suppliers.csv``: supplier x model, profit and balancing energy traded."""
-        s, m = self.n_suppliers, len(self.models)
-        return pd.DataFrame(
-            {
-                "supplier": np.tile(np.arange(s), m),
-                "model": np.repeat(self.models, s),
-                "profit": np.concatenate([self.supplier_profit[x] for x in self.models]),
-                "energy_kwh": np.concatenate([self.supplier_energy_kwh[x] for x in self.models]),
-            }
-        )
 
     def crypto_counts(self) -> dict[str, dict[str, int]]:
         """Encryptions, decryptions and homomorphic operations per actor, and their total."""
@@ -462,7 +391,7 @@ class EncryptedSettlement:
     def _close_batch(self) -> None:
         first, n_slots = self._batch_start, self._next_slot - self._batch_start
         if self.workers > 1 and self._executor is None:
-            pooled = self.backend == "paillier_djn"
+            pooled = self._scheme.pooled_randomizers
             self._executor = ProcessPoolExecutor(
                 self.workers - pooled,
                 mp_context=multiprocessing.get_context("spawn"),
@@ -471,7 +400,7 @@ class EncryptedSettlement:
             )
             if pooled:  # DJN randomizers made ahead on the workers; the meters only combine
                 self.meters.use_randomizer_pools(self._executor)
-        if self.backend == "paillier_djn":
+        if self._scheme.pooled_randomizers:  # meters combine precomputed randomizers here
             payloads = self.meters.payloads(first, None, 1)
         else:
             payloads = self.meters.payloads(first, self._executor, self.workers)

@@ -15,13 +15,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["BUY", "NO_ORDER", "SELL", "BillTerms", "LinearForm", "Prices", "SlotInfo"]
+from cosim.conventions import NO_ORDER, SELL, FloatArray
 
-BUY: int = 1
-SELL: int = -1
-NO_ORDER: int = 0
-
-FloatArray = NDArray[np.float64]
+__all__ = ["BillTerms", "LinearForm", "Prices", "SlotInfo"]
 
 
 def frozen_array(values: ArrayLike, dtype: Any, name: str) -> NDArray[Any]:

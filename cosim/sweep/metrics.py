@@ -6,17 +6,17 @@ executor ran the run.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from cosim.jsonio import read_json
 from cosim.results.formats import has_table, read_table
 from cosim.sweep.plan import SweepPlan
 
-__all__ = ["METRIC_COLUMNS", "MODEL_METRICS", "read_json", "run_metrics", "sweep_columns"]
+__all__ = ["METRIC_COLUMNS", "MODEL_METRICS", "run_metrics", "sweep_columns"]
 
 #: Metric columns of sweep.csv (before the per-billing-model ones), in order.
 METRIC_COLUMNS: tuple[str, ...] = (
@@ -48,15 +48,6 @@ MODEL_METRICS: tuple[str, ...] = ("total_bills", "mean_bill", "supplier_profit")
 
 #: Per-run bookkeeping file written by the sweep runner.
 RUN_JSON = "run.json"
-
-
-def read_json(path: Path) -> dict[str, Any] | None:
-    """A JSON object from a file, or None when missing, unreadable or not an object."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
 
 
 def _bool_column(series: pd.Series) -> np.ndarray:

@@ -8,13 +8,12 @@ rewrites ``sweep.csv`` atomically after each.
 from __future__ import annotations
 
 import concurrent.futures as cf
-import json
 import multiprocessing
 import os
 import shutil
 import socket
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,9 +21,10 @@ from typing import Any
 import pandas as pd
 
 from cosim.errors import InputError
+from cosim.jsonio import read_json, write_json
 from cosim.scenario import Scenario
 from cosim.subprocesses import init_child
-from cosim.sweep.metrics import RUN_JSON, read_json, run_metrics, sweep_columns
+from cosim.sweep.metrics import RUN_JSON, run_metrics, sweep_columns
 from cosim.sweep.plan import PlannedRun, SweepPlan, value_text
 
 __all__ = ["SweepOutcome", "SweepProgress", "execute_run", "is_complete", "run_sweep"]
@@ -32,12 +32,6 @@ __all__ = ["SweepOutcome", "SweepProgress", "execute_run", "is_complete", "run_s
 _SWEEP_CSV = "sweep.csv"
 
 # --------------------------------------------------------------------------- one run
-
-
-def _write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def is_complete(run_dir: Path, expected_hash: str) -> bool:
@@ -77,7 +71,7 @@ def execute_run(scenario: Scenario, run_dir: str, expected_hash: str) -> dict[st
         "host": socket.gethostname(),
         "pid": os.getpid(),
     }
-    _write_json_atomic(path / RUN_JSON, info)
+    write_json(path / RUN_JSON, info, atomic=True)
     t0 = time.perf_counter()
     try:
         run_scenario(scenario, path)
@@ -86,7 +80,7 @@ def execute_run(scenario: Scenario, run_dir: str, expected_hash: str) -> dict[st
     else:
         info["status"] = "completed"
     info["wall_s"] = time.perf_counter() - t0
-    _write_json_atomic(path / RUN_JSON, info)
+    write_json(path / RUN_JSON, info, atomic=True)
     return info
 
 

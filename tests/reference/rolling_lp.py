@@ -1,7 +1,12 @@
-"""Rolling-horizon battery and bilateral-trade scheduling on a radial feeder (LinDistFlow LP).
+"""Reference: rolling-horizon battery and bilateral-trade scheduling on a radial feeder (LP).
+
+This is a test reference, not part of the runtime package. It states the published method in
+its own pair formulation (one variable per bilateral trade, ``n**2`` of them), so the tests can
+check that the runtime's injection-only LP (:func:`cosim.participants.storage.plan_feeder`) has
+the same optimum, and that the 4-node case of docs/rolling.md reproduces.
 
 Pure functions: :func:`solve_window` solves one window as a linear program with HiGHS
-(:func:`scipy.optimize.linprog`, ``method="highs"``); :func:`roll` solves a window, commits its
+(:func:`cosim.lp.solve_highs`); :func:`roll` solves a window, commits its
 first step, carries the battery energy forward and repeats. The method is that of docs/rolling.md
 section 3 (solved there centrally with SLSQP); docs/rolling.md has the full formulation.
 
@@ -39,19 +44,19 @@ from dataclasses import dataclass, field
 from typing import Final, Literal
 
 import numpy as np
-from scipy.optimize import linprog
+from scipy import sparse
 
 from cosim.grid.feeder import FeederModel, frozen_checked
-from cosim.market.lp_rows import SparseRows
+from cosim.lp import solve_highs
 
 __all__ = [
     "REFERENCE_PRIORITY",
     "REFERENCE_RESIDUAL_KW",
     "REFERENCE_TARGET_KW",
     "BatteryParams",
-    "FeederModel",
     "Objective",
     "RollingResult",
+    "SparseRows",
     "WindowResult",
     "reference_battery",
     "roll",
@@ -63,6 +68,53 @@ Objective = Literal["tracking", "cost"]
 
 #: Squared-voltage rows are multiplied by this before solving (pu^2 rows next to kW rows).
 _VOLT_SCALE: Final[float] = 1000.0
+
+
+class SparseRows:
+    """Accumulates blocks of sparse constraint rows ``A x (<=|=) b`` at block-relative rows."""
+
+    def __init__(self, n_var: int) -> None:
+        self.n_var = n_var
+        self.n_rows = 0
+        self._r: list[np.ndarray] = []
+        self._c: list[np.ndarray] = []
+        self._v: list[np.ndarray] = []
+        self._b: list[np.ndarray] = []
+        self._block_b: np.ndarray | None = None
+
+    def add(
+        self,
+        rows: np.ndarray,
+        cols: np.ndarray,
+        vals: float | np.ndarray,
+        rhs: np.ndarray | None = None,
+    ) -> None:
+        """Add entries at block-relative ``rows``; ``rhs`` sets the block's right-hand side."""
+        r = np.asarray(rows, dtype=np.intp).ravel()
+        self._r.append(self.n_rows + r)
+        self._c.append(np.asarray(cols, dtype=np.intp).ravel())
+        self._v.append(np.broadcast_to(np.asarray(vals, dtype=np.float64), r.shape).copy())
+        if rhs is not None:
+            self._block_b = np.asarray(rhs, dtype=np.float64).ravel()
+
+    def close(self, size: int) -> None:
+        """End the current block of ``size`` rows."""
+        b = np.zeros(size) if self._block_b is None else self._block_b
+        if b.size != size:
+            raise AssertionError("block right-hand side has the wrong size")  # internal bug
+        self._b.append(b)
+        self._block_b = None
+        self.n_rows += size
+
+    def matrix(self) -> tuple[sparse.csr_array | None, np.ndarray | None]:
+        """The rows as a sparse matrix and right-hand side (None when empty)."""
+        if self.n_rows == 0:
+            return None, None
+        a = sparse.coo_array(
+            (np.concatenate(self._v), (np.concatenate(self._r), np.concatenate(self._c))),
+            shape=(self.n_rows, self.n_var),
+        ).tocsr()
+        return a, np.concatenate(self._b)
 
 
 def _pairs(n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -457,17 +509,11 @@ def solve_window(
     bounds[off_aux:, 0] = 0.0
     a_eq, b_eq = eq.matrix()
     a_ub, b_ub = ub.matrix()
-    try:
-        sol = linprog(
-            cost, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=b_eq, bounds=bounds, method="highs"
-        )
-    except (ValueError, RuntimeError) as exc:  # scipy/HiGHS input or internal errors
-        return _failed("solver_failed", str(exc), t_len, n, n_v, n_line)
-    if sol.status != 0 or sol.x is None:
-        status = {2: "infeasible", 3: "unbounded"}.get(int(sol.status), "solver_failed")
-        return _failed(status, str(sol.message), t_len, n, n_v, n_line)
+    sol = solve_highs(cost, a_ub=a_ub, b_ub=b_ub, a_eq=a_eq, b_eq=b_eq, bounds=bounds)
+    if sol.status != "optimal":
+        return _failed(sol.status, sol.message, t_len, n, n_v, n_line)
 
-    x = np.asarray(sol.x, dtype=np.float64)
+    x = sol.x
     pair_kw = x[off_trade:off_abs].reshape(t_len, k_pairs)
     trade_kw = np.zeros((t_len, n, n))
     trade_kw[:, pi, pj] = pair_kw
@@ -477,7 +523,7 @@ def solve_window(
     return WindowResult(
         status="optimal",
         message="",
-        objective=float(sol.fun),
+        objective=sol.objective,
         trade_kw=trade_kw,
         injection_kw=p,
         battery_kw=res - p[:, 1:],
