@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import typing
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -34,6 +35,7 @@ from pydantic import (
 
 from cosim.config import Section, registered
 from cosim.errors import InputError
+from cosim.faults import FaultsConfig
 from cosim.grid.flows import POWER_FLOWS
 from cosim.market.auction import PRICE_RULES
 from cosim.overrides import apply_overrides
@@ -588,6 +590,7 @@ class Scenario(Section):
         "(`{}` for the defaults), e.g. `ev: {share: 0.3}`; the types' keys follow below "
         "(docs/devices.md).",
     )
+    faults: FaultsConfig = FaultsConfig()
     source_file: str | None = Field(
         default=None, exclude=True, description="The scenario file (set by the loader)."
     )
@@ -615,8 +618,12 @@ def _describe_error(err: Mapping[str, Any], model: type[BaseModel]) -> tuple[str
     if kind == "extra_forbidden":
         parent: type[BaseModel] | None = model
         for part in loc[:-1]:
+            if part.isdigit():  # an item of a list of sections (faults.outage.events)
+                continue
             field = parent.model_fields.get(part) if parent else None
             ann = field.annotation if field else None
+            if typing.get_origin(ann) in (tuple, list):
+                ann = typing.get_args(ann)[0]
             parent = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
         allowed = (
             ", ".join(k for k, f in parent.model_fields.items() if not f.exclude) if parent else ""

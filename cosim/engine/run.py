@@ -129,27 +129,32 @@ def run_simulation(
         prices = Prices(
             retail_price=sc.market.retail_price, feed_in_tariff=sc.market.feed_in_tariff
         )
-        ledger = make_settlement(sc, pop, prices, sim.slot_times)
+        ledger = make_settlement(sc, pop, prices, sim.slot_times, sim.faults)
     recorder.totals.privacy = sim.privacy
 
     env = simpy.Environment()
     orders_q, committed_q, to_grid_q, to_settle_q, soc_q, flows_q, settled_q = (
         simpy.Store(env) for _ in range(7)
     )
+    faults = sim.faults
     processes = (
         participants.run(env, soc_q, orders_q),
-        MarketProcess(sim.market, clock, timer).run(env, orders_q, committed_q),
-        MetersProcess(pop.battery, clock, timer).run(
+        MarketProcess(sim.market, clock, timer, faults).run(env, orders_q, committed_q),
+        MetersProcess(pop.battery, clock, timer, faults).run(
             env, committed_q, to_grid_q, to_settle_q, soc_q
         ),
-        GridProcess(sim.flow, pop.tan_phi, clock, timer).run(env, to_grid_q, flows_q),
-        SettlementProcess(ledger, pop.n, clock, assembler, timer).run(env, to_settle_q, settled_q),
-        RecorderProcess(recorder, clock, assembler, timer, progress, sim.privacy).run(
+        GridProcess(sim.flow, pop.tan_phi, clock, timer, faults).run(env, to_grid_q, flows_q),
+        SettlementProcess(ledger, pop.n, clock, assembler, timer, faults).run(
+            env, to_settle_q, settled_q
+        ),
+        RecorderProcess(recorder, clock, assembler, timer, progress, sim.privacy, faults).run(
             env, flows_q, settled_q
         ),
     )
     for process in processes:
         env.process(process)
+    if faults is not None:  # outage starts and ends (docs/faults.md)
+        env.process(faults.outages(env, k0))
 
     out = writer.out_dir
     with output_errors(out):

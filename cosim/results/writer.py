@@ -58,6 +58,10 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     "lines": ("slot", "line", "loading_percent"),
     "trafos": ("slot", "trafo", "loading_percent"),
     "trades": ("slot", "buyer", "seller", "energy_kwh", "price"),
+    # only with faults configured (cosim.faults.FAULTS_COLUMNS, docs/faults.md)
+    "faults": tuple(
+        "slot time time_minutes kind participant element delay_minutes energy_kwh handling".split()
+    ),
 }
 
 
