@@ -176,9 +176,9 @@ def test_scenario_key_devices_defaults_empty_and_keeps_the_mapping() -> None:
     with pytest.raises(InputError, match="devices"):
         scenario_from_mapping({"name": "x", "devices": ["ev"]})
     # the device types' own settings are checked when the scenario is loaded
-    with pytest.raises(InputError, match="devices.heater: unknown device type"):
+    with pytest.raises(InputError, match=r"devices\.heater: unknown device type"):
         scenario_from_mapping({"name": "x", "devices": {"heater": {"p_kw": 3.0}}})
-    with pytest.raises(InputError, match="devices.ev.share"):
+    with pytest.raises(InputError, match=r"devices\.ev\.share"):
         scenario_from_mapping({"name": "x", "devices": {"ev": {"share": 2.0}}})
 
 
