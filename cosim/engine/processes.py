@@ -321,7 +321,9 @@ class MarketProcess:
 class MetersProcess:
     """Delivery during each slot; the meters publish their readings at its end.
 
-    With ``faults``, participants cut off from the grid by an outage are disconnected.
+    With ``faults``, participants cut off from the grid by an outage are disconnected, and
+    their devices are told so before the next gate closure (which waits for this slot's
+    state of charge).
     """
 
     def __init__(
@@ -330,8 +332,10 @@ class MetersProcess:
         clock: SlotClock,
         timer: StageTimer,
         faults: FaultEvents | None = None,
+        devices: DeviceSet | None = None,
     ) -> None:
         self.fleet, self.clock, self.timer, self.faults = fleet, clock, timer, faults
+        self.devices = devices
 
     def disconnect(self, reading: SlotReading) -> SlotReading:
         """Anti-islanding: participants the slot's outage cuts off neither draw nor inject.
@@ -346,7 +350,13 @@ class MetersProcess:
         if cut is None:
             return reading
         device = None if m.device_kwh is None else np.where(cut, 0.0, m.device_kwh)
-        served = replace(m, load_kwh=np.where(cut, 0.0, m.load_kwh), device_kwh=device)
+        columns = m.device_columns
+        if self.devices:  # the devices drew nothing either
+            self.devices.disconnect(cut)
+            columns = self.devices.columns()
+        served = replace(
+            m, load_kwh=np.where(cut, 0.0, m.load_kwh), device_kwh=device, device_columns=columns
+        )
         return SlotReading(served, d)
 
     @staticmethod

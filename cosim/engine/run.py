@@ -140,7 +140,7 @@ def run_simulation(
     processes = (
         participants.run(env, soc_q, orders_q),
         MarketProcess(sim.market, clock, timer, faults).run(env, orders_q, committed_q),
-        MetersProcess(pop.battery, clock, timer, faults).run(
+        MetersProcess(pop.battery, clock, timer, faults, sim.devices).run(
             env, committed_q, to_grid_q, to_settle_q, soc_q
         ),
         GridProcess(sim.flow, pop.tan_phi, clock, timer, faults).run(env, to_grid_q, flows_q),

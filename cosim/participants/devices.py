@@ -143,6 +143,12 @@ class Device(Protocol):
         """Per-participant values of the slot last computed, keyed by :attr:`column_names`."""
         ...
 
+    def disconnect(self, cut: NDArray[np.bool_]) -> None:
+        """The participants in ``cut`` were cut off from the grid during the slot last
+        computed (an outage, anti-islanding): their devices drew and delivered nothing then.
+        Undo that slot's energy for them (state and :meth:`columns`)."""
+        ...
+
     def state(self) -> Any:
         """Everything needed to resume after the slot last computed (picklable plain data)."""
         ...
@@ -333,6 +339,11 @@ class DeviceSet:
             for name in device.column_names:
                 out[name] = values[name]
         return out
+
+    def disconnect(self, cut: NDArray[np.bool_]) -> None:
+        """Tell every device that the participants in ``cut`` drew nothing in the last slot."""
+        for device in self.devices.values():
+            device.disconnect(cut)
 
     def state(self) -> dict[str, Any]:
         """Each device's :meth:`Device.state` by type name."""
