@@ -41,6 +41,7 @@ from cosim.market.auction import PRICE_RULES
 from cosim.overrides import apply_overrides
 from cosim.participants.config import BatteryConfig, ParticipantsConfig
 from cosim.participants.devices import validate_device_configs
+from cosim.settlement.backend import SETTLEMENT_BACKENDS
 from cosim.yamlload import read_yaml
 
 __all__ = [
@@ -198,7 +199,7 @@ class SettlementConfig(Section):
         min_length=1,
         description="Billing models computed side by side.",
     )
-    encryption: Literal["plain", "paillier", "paillier_djn", "ckks"] = Field(
+    encryption: registered(SETTLEMENT_BACKENDS) = Field(  # type: ignore[valid-type]
         default="plain",
         description="`plain` (floats, the reference), `paillier` (phe, textbook Paillier), "
         "`paillier_djn` (phe keys, pypaillier's short-exponent Damgard-Jurik-Nielsen "

@@ -48,8 +48,8 @@ from cosim.privacy.schemes import SharedKey
 from cosim.results.recorder import RunInfo
 from cosim.results.writer import ResultWriter
 from cosim.scenario import Scenario
-from cosim.settlement.ledger import Ledger
-from cosim.settlement.protocol import EncryptedSettlement
+from cosim.settlement.backend import SETTLEMENT_BACKENDS, SettlementBackend, SettlementSetup
+from cosim.settlement.schemes import SCHEMES
 from cosim.settlement.terms import Prices
 
 __all__ = [
@@ -293,7 +293,9 @@ def run_info(sim: Simulation) -> RunInfo:
         feed_in_tariff=sc.market.feed_in_tariff,
         encryption=st.encryption,
         period=st.period,
-        key_bits=st.key_bits if st.encryption.startswith("paillier") else None,
+        key_bits=st.key_bits
+        if st.encryption in SCHEMES and SCHEMES[st.encryption].uses_key_bits
+        else None,
         network_check=sc.market.network_check,
         line_rating_factor=sc.grid.line_rating_factor,
         trafo_rating_factor=sc.grid.trafo_rating_factor,
@@ -387,37 +389,41 @@ def _linear_model(scenario: Scenario, net: Any) -> LinearGridModel | None:
         ) from None
 
 
+def _uses_key_bits(encryption: str) -> bool:
+    """Whether ``settlement.key_bits`` applies (a Paillier scheme)."""
+    scheme = SCHEMES.get(encryption)
+    return scheme is not None and scheme.uses_key_bits
+
+
 def make_settlement(
     scenario: Scenario,
     pop: Population,
     prices: Prices,
     slot_times: pd.DatetimeIndex,
     faults: FaultEvents | None = None,
-) -> Ledger | EncryptedSettlement:
-    """The configured settlement backend: the plaintext Ledger or the PPBSP protocol.
+) -> SettlementBackend:
+    """The ``settlement.encryption`` backend from its registry: the plaintext ledger or the
+    PPBSP protocol with an encryption scheme.
 
     With ``faults``, an encrypted backend is not delivered the payloads of missing readings
     (:meth:`cosim.faults.FaultEvents.payload_filter`; docs/faults.md).
     """
     st = scenario.settlement
-    if st.encryption == "plain":
-        return Ledger(st.models, pop.supplier, st.suppliers, prices)
-    return EncryptedSettlement(
-        st.models,
-        pop.supplier,
-        st.suppliers,
-        prices,
-        backend=st.encryption,
-        key_bits=st.key_bits,
-        period=st.period,
+    setup = SettlementSetup(
+        models=tuple(st.models),
+        supplier=pop.supplier,
+        suppliers=st.suppliers,
+        prices=prices,
         slot_times=slot_times,
+        period=st.period,
+        key_bits=st.key_bits,
         workers=st.workers,
         insecure_test_keys=st.insecure_test_keys,
         min_aggregate_members=st.min_aggregate_members,
+        threshold_metering=scenario.privacy.aggregation == "threshold_paillier",
         tamper=faults.payload_filter() if faults is not None else None,
-        go_key_sharing=scenario.privacy.aggregation == "threshold_paillier"
-        and st.encryption.startswith("paillier"),
     )
+    return SETTLEMENT_BACKENDS.load(st.encryption)(st.encryption, setup)
 
 
 def _grid_adapter(scenario: Scenario, net: Any, bus: np.ndarray) -> PowerFlow:
