@@ -42,6 +42,7 @@ from cosim.overrides import apply_overrides
 from cosim.participants.config import BatteryConfig, ParticipantsConfig
 from cosim.participants.devices import validate_device_configs
 from cosim.settlement.backend import SETTLEMENT_BACKENDS
+from cosim.settlement.billing import BILLING_MODEL_NAMES
 from cosim.yamlload import read_yaml
 
 __all__ = [
@@ -60,11 +61,6 @@ __all__ = [
     "load_scenario",
     "scenario_from_mapping",
     "scenario_to_yaml",
-]
-
-BILLING_MODELS = ("retail", "individual", "social", "universal", "social_equal", "universal_equal")
-BillingModel = Literal[
-    "retail", "individual", "social", "universal", "social_equal", "universal_equal"
 ]
 
 
@@ -194,7 +190,7 @@ class FulfilmentConfig(Section):
 class SettlementConfig(Section):
     """Billing."""
 
-    models: tuple[BillingModel, ...] = Field(
+    models: tuple[registered(BILLING_MODEL_NAMES), ...] = Field(  # type: ignore[valid-type]
         default=("retail", "individual"),
         min_length=1,
         description="Billing models computed side by side.",

@@ -63,6 +63,11 @@ class Heater:
     def columns(self) -> dict[str, np.ndarray]:
         return dict(zip(self.column_names, (self.e, self.on), strict=True))
 
+    def disconnect(self, cut: np.ndarray) -> None:
+        self.total_kwh -= float(self.e[cut].sum())
+        self.e = np.where(cut, 0.0, self.e)
+        self.on = np.where(cut, 0.0, self.on)
+
     def state(self) -> Any:
         return {"rng": self.rng.bit_generator.state, "total": self.total_kwh}
 
