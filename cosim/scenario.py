@@ -454,6 +454,13 @@ class OutputConfig(Section):
     )
     buses: bool = Field(default=True, description="Write buses.csv (slot x bus).")
     lines: bool = Field(default=True, description="Write lines.csv (slot x line).")
+    aggregate: Literal["none", "hour", "day", "month"] = Field(
+        default="none",
+        description="Also write participants_<period> and buses_<period> (e.g. "
+        "participants_day.csv): one row per period and participant (bus), energies summed, "
+        "voltages as min/max/mean; with `participants: false` the per-participant results of a "
+        "district year stay small (docs/runs.md).",
+    )
     chunk_slots: int = Field(
         default=1000,
         ge=1,

@@ -453,6 +453,11 @@ def open_writer(
         tables.append("buses")
     if scenario.output.lines:
         tables.append("lines")
+    if scenario.output.aggregate != "none":
+        tables += [
+            f"participants_{scenario.output.aggregate}",
+            f"buses_{scenario.output.aggregate}",
+        ]
     if sim.faults is not None:
         tables.append("faults")
     extra = {"slots": [f"supplier_energy_kwh_{m}" for m in scenario.settlement.models]}

@@ -34,6 +34,7 @@ from cosim.results.checkpoint import (
     restore_parts,
     scenario_digest,
 )
+from cosim.results.periods import PeriodTables
 from cosim.results.recorder import Recorder, RunTotals, StageTimer
 from cosim.results.writer import ResultWriter, output_errors
 from cosim.scenario import Scenario, scenario_to_yaml
@@ -131,6 +132,10 @@ def run_simulation(
         )
         ledger = make_settlement(sc, pop, prices, sim.slot_times, sim.faults)
     recorder.totals.privacy = sim.privacy
+    if resume is None and sc.output.aggregate != "none":  # the period tables' running sums
+        recorder.totals.periods = PeriodTables(
+            sc.output.aggregate, sim.slot_times, sc.time.slot_hours, sim.flow.bus_ids
+        )
 
     env = simpy.Environment()
     orders_q, committed_q, to_grid_q, to_settle_q, soc_q, flows_q, settled_q = (

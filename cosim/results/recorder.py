@@ -25,6 +25,7 @@ from cosim import __version__
 from cosim.grid.powerflow import FlowResult
 from cosim.jsonio import write_json
 from cosim.results.checkpoint import CHECKPOINT_FILE, read_checkpoint, restore_parts
+from cosim.results.periods import PeriodTables
 from cosim.results.writer import ResultWriter
 from cosim.settlement.backend import SettlementBackend
 
@@ -117,6 +118,7 @@ class RunTotals:
     slots_done: int = 0
     stopped_at: int | None = None  # first slot not run, when the run was stopped
     privacy: Any = None  # the run's PrivateMetering (its keys, buffers and logs travel here)
+    periods: PeriodTables | None = None  # running sums of output.aggregate's tables
     fault_events: dict[str, int] = field(default_factory=dict)  # faults.csv rows per rule
 
 
@@ -270,6 +272,11 @@ class Recorder:
         if m.device_columns:
             rows.update(m.device_columns)
         writer.add("participants", rows)
+        if totals.periods is not None:  # output.aggregate: rows of the periods ending here
+            for table, period_rows in totals.periods.add(
+                k, rows, m.device_kwh, flow.vm_pu, flow.bus_p_mw, flow.converged
+            ):
+                writer.add(table, period_rows)
         writer.add(
             "buses", {"slot": k, "bus": self._bus_ids, "vm_pu": flow.vm_pu, "p_mw": flow.bus_p_mw}
         )
