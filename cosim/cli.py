@@ -269,8 +269,10 @@ def _run(args: argparse.Namespace) -> int:
     # the engine (pandapower, lightsim2grid, SimPy) only once the scenario is known to be valid
     from cosim.engine.build import build_simulation, open_writer
     from cosim.engine.run import run_simulation
+    from cosim.settlement.schemes import SCHEMES
 
-    if scenario.settlement.encryption == "paillier_djn" and scenario.settlement.workers > 1:
+    scheme = SCHEMES.get(scenario.settlement.encryption)
+    if scheme is not None and scheme.pooled_randomizers and scenario.settlement.workers > 1:
         # the background processes take the other cores: pypaillier runs one thread here
         os.environ.setdefault("RAYON_NUM_THREADS", "1")
     sim = build_simulation(scenario)  # every input check before the folder is touched

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import typing
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -34,11 +35,14 @@ from pydantic import (
 
 from cosim.config import Section, registered
 from cosim.errors import InputError
+from cosim.faults import FaultsConfig
 from cosim.grid.flows import POWER_FLOWS
 from cosim.market.auction import PRICE_RULES
 from cosim.overrides import apply_overrides
 from cosim.participants.config import BatteryConfig, ParticipantsConfig
 from cosim.participants.devices import validate_device_configs
+from cosim.settlement.backend import SETTLEMENT_BACKENDS
+from cosim.settlement.billing import BILLING_MODEL_NAMES
 from cosim.yamlload import read_yaml
 
 __all__ = [
@@ -57,11 +61,6 @@ __all__ = [
     "load_scenario",
     "scenario_from_mapping",
     "scenario_to_yaml",
-]
-
-BILLING_MODELS = ("retail", "individual", "social", "universal", "social_equal", "universal_equal")
-BillingModel = Literal[
-    "retail", "individual", "social", "universal", "social_equal", "universal_equal"
 ]
 
 
@@ -191,12 +190,12 @@ class FulfilmentConfig(Section):
 class SettlementConfig(Section):
     """Billing."""
 
-    models: tuple[BillingModel, ...] = Field(
+    models: tuple[registered(BILLING_MODEL_NAMES), ...] = Field(  # type: ignore[valid-type]
         default=("retail", "individual"),
         min_length=1,
         description="Billing models computed side by side.",
     )
-    encryption: Literal["plain", "paillier", "paillier_djn", "ckks"] = Field(
+    encryption: registered(SETTLEMENT_BACKENDS) = Field(  # type: ignore[valid-type]
         default="plain",
         description="`plain` (floats, the reference), `paillier` (phe, textbook Paillier), "
         "`paillier_djn` (phe keys, pypaillier's short-exponent Damgard-Jurik-Nielsen "
@@ -455,6 +454,13 @@ class OutputConfig(Section):
     )
     buses: bool = Field(default=True, description="Write buses.csv (slot x bus).")
     lines: bool = Field(default=True, description="Write lines.csv (slot x line).")
+    aggregate: Literal["none", "hour", "day", "month"] = Field(
+        default="none",
+        description="Also write participants_<period> and buses_<period> (e.g. "
+        "participants_day.csv): one row per period and participant (bus), energies summed, "
+        "voltages as min/max/mean; with `participants: false` the per-participant results of a "
+        "district year stay small (docs/runs.md).",
+    )
     chunk_slots: int = Field(
         default=1000,
         ge=1,
@@ -588,6 +594,7 @@ class Scenario(Section):
         "(`{}` for the defaults), e.g. `ev: {share: 0.3}`; the types' keys follow below "
         "(docs/devices.md).",
     )
+    faults: FaultsConfig = FaultsConfig()
     source_file: str | None = Field(
         default=None, exclude=True, description="The scenario file (set by the loader)."
     )
@@ -615,8 +622,12 @@ def _describe_error(err: Mapping[str, Any], model: type[BaseModel]) -> tuple[str
     if kind == "extra_forbidden":
         parent: type[BaseModel] | None = model
         for part in loc[:-1]:
+            if part.isdigit():  # an item of a list of sections (faults.outage.events)
+                continue
             field = parent.model_fields.get(part) if parent else None
             ann = field.annotation if field else None
+            if typing.get_origin(ann) in (tuple, list):
+                ann = typing.get_args(ann)[0]
             parent = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
         allowed = (
             ", ".join(k for k, f in parent.model_fields.items() if not f.exclude) if parent else ""

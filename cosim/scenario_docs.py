@@ -27,6 +27,9 @@ def _type_name(annotation: Any) -> str:
     if origin is tuple:
         return "list of " + _type_name(typing.get_args(annotation)[0])
     if origin is typing.Annotated:
+        registry = next((m for m in annotation.__metadata__ if isinstance(m, Registry)), None)
+        if registry is not None:  # a key naming an implementation: the registered names
+            return " \\| ".join(f"`{n}`" for n in registry.names)
         return _type_name(typing.get_args(annotation)[0])
     if origin in (typing.Union, types.UnionType):
         return " or ".join(_type_name(a) for a in typing.get_args(annotation))

@@ -103,3 +103,29 @@ def test_bad_device_settings_stop_validate_with_the_key(
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
     assert "devices.ev.charger_kw" in err and "bad.yaml" in err
+
+
+def test_cut_off_ev_owners_draw_nothing_and_their_sessions_still_need_it(tmp_path: Path) -> None:
+    """An outage (anti-islanding) during charging hours: the meters of the cut-off
+    participants read 0, their chargers' energy is taken back, the balance holds per row."""
+    scenario = tmp_path / "ev_outage.yaml"
+    outage = (
+        "faults:\n  outage:\n    events:\n"
+        "      - {element: line, index: 3, start_slot: 8, end_slot: 16}\n"
+    )
+    scenario.write_text(EV + outage, encoding="utf-8")
+    out = tmp_path / "run"
+    assert main(["run", str(scenario), "--out", str(out), "--quiet"]) == 0
+    parts = pd.read_csv(out / "participants.csv")
+    faults = pd.read_csv(out / "faults.csv")
+    cut = faults[faults["handling"] == "disconnected_anti_islanding"]
+    assert len(cut) > 0
+    cut_rows = parts.merge(cut[["slot", "participant"]], on=["slot", "participant"])
+    assert (cut_rows["ev_kwh"] == 0).all() and (cut_rows["net_kwh"] == 0).all()
+    balance = parts.load_kwh + parts.ev_kwh - parts.pv_kwh + parts.battery_kwh - parts.net_kwh
+    assert np.abs(balance).max() < 1e-9
+    ev = json.loads((out / "summary.json").read_text())["devices"]["ev"]
+    assert ev["charged_kwh"] == pytest.approx(parts["ev_kwh"].sum(), abs=1e-9)
+    # some cut-off vehicle was plugged in and wanted energy during the outage
+    plugged = cut_rows[cut_rows["ev_connected"] == 1]
+    assert len(plugged) > 0

@@ -63,6 +63,11 @@ class Heater:
     def columns(self) -> dict[str, np.ndarray]:
         return dict(zip(self.column_names, (self.e, self.on), strict=True))
 
+    def disconnect(self, cut: np.ndarray) -> None:
+        self.total_kwh -= float(self.e[cut].sum())
+        self.e = np.where(cut, 0.0, self.e)
+        self.on = np.where(cut, 0.0, self.on)
+
     def state(self) -> Any:
         return {"rng": self.rng.bit_generator.state, "total": self.total_kwh}
 
@@ -171,10 +176,15 @@ def test_bad_configs_name_the_key(
 
 def test_scenario_key_devices_defaults_empty_and_keeps_the_mapping() -> None:
     assert scenario_from_mapping({"name": "x"}).devices == {}
-    sc = scenario_from_mapping({"name": "x", "devices": {"heater": {"p_kw": 3.0}}})
-    assert sc.devices == {"heater": {"p_kw": 3.0}}
+    sc = scenario_from_mapping({"name": "x", "devices": {"ev": {"share": 0.5}}})
+    assert sc.devices == {"ev": {"share": 0.5}}
     with pytest.raises(InputError, match="devices"):
         scenario_from_mapping({"name": "x", "devices": ["ev"]})
+    # the device types' own settings are checked when the scenario is loaded
+    with pytest.raises(InputError, match=r"devices\.heater: unknown device type"):
+        scenario_from_mapping({"name": "x", "devices": {"heater": {"p_kw": 3.0}}})
+    with pytest.raises(InputError, match=r"devices\.ev\.share"):
+        scenario_from_mapping({"name": "x", "devices": {"ev": {"share": 2.0}}})
 
 
 def test_device_streams_are_independent_of_each_other_and_of_the_run_streams(

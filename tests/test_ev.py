@@ -318,3 +318,30 @@ def test_fleets_of_any_size_including_none(settings_: dict[str, Any], vehicles: 
     others = np.setdiff1d(np.arange(n), owners)
     assert np.all(res["total"][:, others] == 0)
     assert (res["total"].sum() > 0) == (vehicles > 0)
+
+
+def test_a_cut_off_slot_is_taken_back_and_charged_later() -> None:
+    """``disconnect``: the slot's energy of cut-off owners returns to the session's account."""
+    n, slots = 30, 48 * 2
+    load, pv = profiles(n, slots, 30, seed=4)
+    config = {"ev": {"share": 0.8, "strategy": "immediate", "energy_mean_kwh": 12.0}}
+    devices = build_devices(config, context(n, slots), seed=3)
+    fleet = devices.devices["ev"]
+    assert isinstance(fleet, EVFleet)
+    k = 0
+    while True:  # the first slot in which some vehicle charges
+        e = devices.energy_kwh(k, load[k], pv[k], 0.5)
+        k += 1
+        if e.any():
+            break
+    cut = e > 0
+    cut[np.flatnonzero(cut)[1:]] = False  # one participant cut off
+    charged, to_draw = fleet.charged.sum(), fleet.to_draw_kwh.sum()
+    devices.disconnect(cut)
+    cols = devices.columns()
+    assert cols["ev_kwh"][cut].sum() == 0.0
+    assert np.array_equal(cols["ev_kwh"][~cut], e[~cut])
+    assert fleet.charged.sum() == pytest.approx(charged - e[cut].sum())
+    assert fleet.to_draw_kwh.sum() == pytest.approx(to_draw + e[cut].sum())
+    devices.disconnect(cut)  # a second call changes nothing
+    assert fleet.charged.sum() == pytest.approx(charged - e[cut].sum())

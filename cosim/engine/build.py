@@ -22,6 +22,7 @@ import pandas as pd
 from cosim.engine.checks import check_inputs
 from cosim.engine.processes import Market
 from cosim.errors import InputError
+from cosim.faults import FaultEvents, build_fault_events
 from cosim.grid.flows import POWER_FLOWS, PowerFlow
 from cosim.grid.limits import NetworkLimits
 from cosim.grid.linear import LinearGridModel, derate
@@ -47,8 +48,8 @@ from cosim.privacy.schemes import SharedKey
 from cosim.results.recorder import RunInfo
 from cosim.results.writer import ResultWriter
 from cosim.scenario import Scenario
-from cosim.settlement.ledger import Ledger
-from cosim.settlement.protocol import EncryptedSettlement
+from cosim.settlement.backend import SETTLEMENT_BACKENDS, SettlementBackend, SettlementSetup
+from cosim.settlement.schemes import SCHEMES
 from cosim.settlement.terms import Prices
 
 __all__ = [
@@ -96,6 +97,8 @@ class Simulation:
     privacy : PrivateMetering or None
         Privacy-preserving metering and role views (None: ``privacy.aggregation: none`` and
         ``privacy.views: none``).
+    faults : FaultEvents or None
+        The run's faults (``faults:``, docs/faults.md; None without any).
     chunk_slots : int
         Slots per chunk of results (and between checkpoints): ``output.chunk_slots``, fewer
         where a chunk would buffer more than ``output.chunk_rows`` rows.
@@ -116,6 +119,7 @@ class Simulation:
     devices: DeviceSet
     privacy: PrivateMetering | None = None
     chunk_slots: int = 1
+    faults: FaultEvents | None = None
 
 
 def bidding_policy(scenario: Scenario) -> BiddingPolicy:
@@ -228,6 +232,7 @@ def build_simulation(scenario: Scenario) -> Simulation:
         scenario.source_file,
     )
     privacy = _private_metering(scenario, net, population, flow, times, streams["privacy"])
+    faults = _fault_events(scenario, net, population, flow, linear)
     return Simulation(
         scenario,
         attachment,
@@ -246,7 +251,24 @@ def build_simulation(scenario: Scenario) -> Simulation:
         chunk_slots=chunk_slots(
             scenario, population.n, flow.bus_ids.size, flow.line_ids.size, flow.trafo_ids.size
         ),
+        faults=faults,
     )
+
+
+def _fault_events(
+    scenario: Scenario,
+    net: Any,
+    pop: Population,
+    flow: PowerFlow,
+    linear: LinearGridModel | None,
+) -> FaultEvents | None:
+    """The ``faults:`` of the run, drawn up front (None when none is configured)."""
+    check = scenario.market.network_check
+    return build_fault_events(
+        scenario.faults, scenario.seed, scenario.time.slots, scenario.time.slot_minutes, net,
+        pop.bus, flow.line_ids, flow.trafo_ids, None if check == "none" else check, linear,
+        scenario.source_file,
+    )  # fmt: skip
 
 
 def run_info(sim: Simulation) -> RunInfo:
@@ -271,11 +293,14 @@ def run_info(sim: Simulation) -> RunInfo:
         feed_in_tariff=sc.market.feed_in_tariff,
         encryption=st.encryption,
         period=st.period,
-        key_bits=st.key_bits if st.encryption.startswith("paillier") else None,
+        key_bits=st.key_bits
+        if st.encryption in SCHEMES and SCHEMES[st.encryption].uses_key_bits
+        else None,
         network_check=sc.market.network_check,
         line_rating_factor=sc.grid.line_rating_factor,
         trafo_rating_factor=sc.grid.trafo_rating_factor,
         battery_strategy=sc.participants.battery_strategy,
+        faults=sim.faults is not None,
     )
 
 
@@ -364,28 +389,41 @@ def _linear_model(scenario: Scenario, net: Any) -> LinearGridModel | None:
         ) from None
 
 
+def _uses_key_bits(encryption: str) -> bool:
+    """Whether ``settlement.key_bits`` applies (a Paillier scheme)."""
+    scheme = SCHEMES.get(encryption)
+    return scheme is not None and scheme.uses_key_bits
+
+
 def make_settlement(
-    scenario: Scenario, pop: Population, prices: Prices, slot_times: pd.DatetimeIndex
-) -> Ledger | EncryptedSettlement:
-    """The configured settlement backend: the plaintext Ledger or the PPBSP protocol."""
+    scenario: Scenario,
+    pop: Population,
+    prices: Prices,
+    slot_times: pd.DatetimeIndex,
+    faults: FaultEvents | None = None,
+) -> SettlementBackend:
+    """The ``settlement.encryption`` backend from its registry: the plaintext ledger or the
+    PPBSP protocol with an encryption scheme.
+
+    With ``faults``, an encrypted backend is not delivered the payloads of missing readings
+    (:meth:`cosim.faults.FaultEvents.payload_filter`; docs/faults.md).
+    """
     st = scenario.settlement
-    if st.encryption == "plain":
-        return Ledger(st.models, pop.supplier, st.suppliers, prices)
-    return EncryptedSettlement(
-        st.models,
-        pop.supplier,
-        st.suppliers,
-        prices,
-        backend=st.encryption,
-        key_bits=st.key_bits,
-        period=st.period,
+    setup = SettlementSetup(
+        models=tuple(st.models),
+        supplier=pop.supplier,
+        suppliers=st.suppliers,
+        prices=prices,
         slot_times=slot_times,
+        period=st.period,
+        key_bits=st.key_bits,
         workers=st.workers,
         insecure_test_keys=st.insecure_test_keys,
         min_aggregate_members=st.min_aggregate_members,
-        go_key_sharing=scenario.privacy.aggregation == "threshold_paillier"
-        and st.encryption.startswith("paillier"),
+        threshold_metering=scenario.privacy.aggregation == "threshold_paillier",
+        tamper=faults.payload_filter() if faults is not None else None,
     )
+    return SETTLEMENT_BACKENDS.load(st.encryption)(st.encryption, setup)
 
 
 def _grid_adapter(scenario: Scenario, net: Any, bus: np.ndarray) -> PowerFlow:
@@ -415,6 +453,13 @@ def open_writer(
         tables.append("buses")
     if scenario.output.lines:
         tables.append("lines")
+    if scenario.output.aggregate != "none":
+        tables += [
+            f"participants_{scenario.output.aggregate}",
+            f"buses_{scenario.output.aggregate}",
+        ]
+    if sim.faults is not None:
+        tables.append("faults")
     extra = {"slots": [f"supplier_energy_kwh_{m}" for m in scenario.settlement.models]}
     if sim.strategy.plans_setpoints:
         extra["slots"].append("battery_plan_status")

@@ -87,10 +87,15 @@ class SlotCommitments(SlotOrders):
 
 @dataclass(frozen=True)
 class SlotReading:
-    """The meters' reading at the end of slot ``k``: the commitments and what was delivered."""
+    """The meters' reading at the end of slot ``k``: the commitments and what was delivered.
+
+    ``missing`` marks the readings the settlement did not have at its deadline (None: all
+    there; docs/faults.md).
+    """
 
     market: SlotCommitments
     delivery: Delivery
+    missing: np.ndarray | None = None
 
 
 @dataclass(frozen=True)

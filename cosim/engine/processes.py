@@ -25,13 +25,14 @@ asks which one it holds. :class:`Market` is the market step on its own, callable
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import numpy as np
 import simpy
 
 from cosim.engine.messages import SlotCommitments, SlotOrders, SlotReading, SlotSettled, Stop
+from cosim.faults import FaultEvents, mark_missing
 from cosim.grid.flows import PowerFlow
 from cosim.grid.limits import NetworkLimits
 from cosim.grid.linear import LinearGridModel
@@ -242,21 +243,23 @@ class Market:
         )
 
     def clear(
-        self, orders: Orders, load_kwh: np.ndarray
+        self, orders: Orders, load_kwh: np.ndarray, linear: LinearGridModel | None = None
     ) -> tuple[ClearingResult, np.ndarray, np.ndarray, ExportDecision | None]:
         """Clear one slot's orders.
 
         Returns the clearing (after the network check), each participant's matched volume
         [kWh] and average trade price [currency/kWh] (NaN without an order), and the check's
-        decision (None without a check). ``load_kwh`` sets the reactive power the check sees.
+        decision (None without a check). ``load_kwh`` sets the reactive power the check sees;
+        ``linear`` replaces the check's model for this slot (the network of an outage).
         """
         book = self.order_book(orders)
         result = clear(book, self.mechanism)
         check = None
-        if self.linear is not None:
+        model = self.linear if linear is None else linear
+        if model is not None:
             lim = self.limits
             check = limit_exports(
-                self.linear, self.slack_bus, self.bus, orders.side, orders.forecast_net_kwh,
+                model, self.slack_bus, self.bus, orders.side, orders.forecast_net_kwh,
                 load_kwh / self.slot_hours * self.tan_phi, result.trades, self.slot_hours,
                 lim.v_min_pu, lim.v_max_pu, lim.thermal_margin, lim.voltage_margin_pu,
             )  # fmt: skip
@@ -268,9 +271,11 @@ class Market:
         p2p_price[has] = result.avg_price
         return result, filled, p2p_price, check
 
-    def commit(self, submitted: SlotOrders) -> SlotCommitments:
-        """The commitments of one slot's submitted orders."""
-        result, filled, price, check = self.clear(submitted.orders, submitted.load_kwh)
+    def commit(
+        self, submitted: SlotOrders, linear: LinearGridModel | None = None
+    ) -> SlotCommitments:
+        """The commitments of one slot's submitted orders (``linear``: as in :meth:`clear`)."""
+        result, filled, price, check = self.clear(submitted.orders, submitted.load_kwh, linear)
         fields = {f: getattr(submitted, f) for f in SlotOrders.__dataclass_fields__}
         return SlotCommitments(
             **fields, clearing=result, filled_kwh=filled, p2p_price=price, check=check
@@ -278,10 +283,28 @@ class Market:
 
 
 class MarketProcess:
-    """Clears each slot as soon as its orders arrive."""
+    """Clears each slot as soon as its orders arrive.
 
-    def __init__(self, market: Market, clock: SlotClock, timer: StageTimer) -> None:
-        self.market, self.clock, self.timer = market, clock, timer
+    With ``faults`` (:class:`cosim.faults.FaultEvents`), orders that missed gate closure are
+    excluded and the network check sees the slot's network (docs/faults.md).
+    """
+
+    def __init__(
+        self,
+        market: Market,
+        clock: SlotClock,
+        timer: StageTimer,
+        faults: FaultEvents | None = None,
+    ) -> None:
+        self.market, self.clock, self.timer, self.faults = market, clock, timer, faults
+
+    def commit(self, submitted: SlotOrders) -> SlotCommitments:
+        """Clear one slot (with faults: without the late orders, on the slot's network)."""
+        if self.faults is None:
+            return self.market.commit(submitted)
+        k = submitted.k
+        gated = replace(submitted, orders=self.faults.gate(k, submitted.orders))
+        return self.market.commit(gated, self.faults.check_model(k))
 
     def run(self, env: simpy.Environment, inbox: simpy.Store, out: simpy.Store) -> Event:
         """One clearing per slot."""
@@ -291,15 +314,50 @@ class MarketProcess:
                 yield out.put(item)
                 return
             with self.timer.stage("clearing"):
-                committed = self.market.commit(item)
+                committed = self.commit(item)
             yield out.put(committed)
 
 
 class MetersProcess:
-    """Delivery during each slot; the meters publish their readings at its end."""
+    """Delivery during each slot; the meters publish their readings at its end.
 
-    def __init__(self, fleet: BatteryFleet, clock: SlotClock, timer: StageTimer) -> None:
-        self.fleet, self.clock, self.timer = fleet, clock, timer
+    With ``faults``, participants cut off from the grid by an outage are disconnected, and
+    their devices are told so before the next gate closure (which waits for this slot's
+    state of charge).
+    """
+
+    def __init__(
+        self,
+        fleet: BatteryFleet,
+        clock: SlotClock,
+        timer: StageTimer,
+        faults: FaultEvents | None = None,
+        devices: DeviceSet | None = None,
+    ) -> None:
+        self.fleet, self.clock, self.timer, self.faults = fleet, clock, timer, faults
+        self.devices = devices
+
+    def disconnect(self, reading: SlotReading) -> SlotReading:
+        """Anti-islanding: participants the slot's outage cuts off neither draw nor inject.
+
+        Their meters read 0 and their served load (base and devices) is 0; the demand is
+        logged as unserved (:meth:`cosim.faults.FaultEvents.deliver`).
+        """
+        if self.faults is None:
+            return reading
+        m = reading.market
+        d, cut = self.faults.deliver(m.k, reading.delivery, m.demand_kwh, m.pv_kwh, m.soc_kwh)
+        if cut is None:
+            return reading
+        device = None if m.device_kwh is None else np.where(cut, 0.0, m.device_kwh)
+        columns = m.device_columns
+        if self.devices:  # the devices drew nothing either
+            self.devices.disconnect(cut)
+            columns = self.devices.columns()
+        served = replace(
+            m, load_kwh=np.where(cut, 0.0, m.load_kwh), device_kwh=device, device_columns=columns
+        )
+        return SlotReading(served, d)
 
     @staticmethod
     def read(m: SlotCommitments, fleet: BatteryFleet, slot_hours: float) -> SlotReading:
@@ -335,7 +393,7 @@ class MetersProcess:
                 yield to_settle.put(m)
                 return
             with self.timer.stage("delivery"):
-                reading = self.read(m, self.fleet, clock.slot_hours)
+                reading = self.disconnect(self.read(m, self.fleet, clock.slot_hours))
             yield env.timeout((m.k + 1) * clock.slot_minutes - env.now)  # delivery lasts the slot
             yield to_grid.put(reading)
             yield to_settle.put(reading)
@@ -350,16 +408,41 @@ class GridProcess:
     """
 
     def __init__(
-        self, flow: PowerFlow, tan_phi: float | np.ndarray, clock: SlotClock, timer: StageTimer
+        self,
+        flow: PowerFlow,
+        tan_phi: float | np.ndarray,
+        clock: SlotClock,
+        timer: StageTimer,
+        faults: FaultEvents | None = None,
     ) -> None:
         self.flow, self.tan_phi, self.clock, self.timer = flow, tan_phi, clock, timer
+        self.faults = faults
 
     def solve(self, readings: list[SlotReading]) -> list[FlowResult]:
         """Power flows of consecutive readings (reactive power from the base load)."""
         slot_h = self.clock.slot_hours
         p_kw = np.stack([x.delivery.net_kwh for x in readings]) / slot_h
         q_kvar = np.stack([x.market.load_kwh for x in readings]) / slot_h * self.tan_phi
-        return self.flow.solve_batch(p_kw, q_kvar)
+        if self.faults is None:
+            return self.flow.solve_batch(p_kw, q_kvar)
+        return self.solve_per_network(readings, p_kw, q_kvar)
+
+    def solve_per_network(
+        self, readings: list[SlotReading], p_kw: np.ndarray, q_kvar: np.ndarray
+    ) -> list[FlowResult]:
+        """Runs of slots on the same network (outage set), each on its own (docs/faults.md)."""
+        assert self.faults is not None
+        outages = [self.faults.outage(x.market.k) for x in readings]
+        out: list[FlowResult] = []
+        i = 0
+        while i < len(readings):
+            j = i + 1
+            while j < len(readings) and outages[j] == outages[i]:
+                j += 1
+            self.flow.set_outage(outages[i])
+            out.extend(self.flow.solve_batch(p_kw[i:j], q_kvar[i:j]))
+            i = j
+        return out
 
     def run(self, env: simpy.Environment, inbox: simpy.Store, out: simpy.Store) -> Event:
         """Collect a chunk of readings, solve them, pass the flows on in slot order."""
@@ -398,9 +481,25 @@ class SettlementProcess:
         clock: SlotClock,
         assembler: CheckpointAssembler,
         timer: StageTimer,
+        faults: FaultEvents | None = None,
     ) -> None:
         self.backend, self.clock, self.assembler, self.timer = backend, clock, assembler, timer
         self.size = min(clock.chunk_slots, max(1, SETTLE_CHUNK_VALUES // max(participants, 1)))
+        self.faults = faults
+
+    def await_readings(
+        self, env: simpy.Environment, reading: SlotReading
+    ) -> Generator[simpy.Event, Any, SlotReading]:
+        """Faults: wait for the slot's late readings until the deadline; mark the missing."""
+        if self.faults is None:
+            return reading
+        missing = yield from self.faults.readings(env, reading.market.k)
+        return replace(reading, missing=missing) if missing.any() else reading
+
+    def send(self, env: simpy.Environment, settled: SlotSettled) -> Event:
+        """Faults: the slot's settlement messages on their way (a delay, if any)."""
+        if self.faults is not None:
+            yield from self.faults.settlement_messages(env, settled.reading.market.k)
 
     def settle(self, readings: list[SlotReading]) -> list[dict[str, float]]:
         """Bill consecutive slots; per slot and model the supplier energy [kWh]."""
@@ -411,6 +510,14 @@ class SettlementProcess:
         )
         p2p = np.stack([x.market.p2p_price for x in readings])
         slot_price = np.array([x.market.clearing.clearing_price for x in readings])
+        if any(x.missing is not None for x in readings):  # not accepted: docs/faults.md
+            missing = np.stack(
+                [
+                    np.zeros(side.shape[1], bool) if x.missing is None else x.missing
+                    for x in readings
+                ]
+            )
+            acc, c, dev, p2p = mark_missing(side, acc, c, dev, p2p, missing)
         per_model = self.backend.settle_chunk(side, acc, c, dev, net, p2p, slot_price)
         return [{m: float(e[t]) for m, e in per_model.items()} for t in range(len(readings))]
 
@@ -421,6 +528,7 @@ class SettlementProcess:
         for _ in clock.slots():
             r: SlotReading | Stop = yield inbox.get()
             if not isinstance(r, Stop):
+                r = yield from self.await_readings(env, r)
                 pending.append(r)
                 k = r.market.k
                 if len(pending) < self.size and k < clock.n_slots - 1 and not clock.boundary(k + 1):
@@ -433,7 +541,9 @@ class SettlementProcess:
                     with self.timer.stage("checkpoint"):
                         self.assembler.contribute(last + 1, "settlement", self.backend)
                 for reading, energy in zip(pending, energies, strict=True):
-                    yield out.put(SlotSettled(reading, energy))
+                    settled = SlotSettled(reading, energy)
+                    yield from self.send(env, settled)
+                    yield out.put(settled)
                 pending = []
             if isinstance(r, Stop):
                 self.assembler.contribute(r.slot, "settlement", self.backend)
@@ -460,9 +570,10 @@ class RecorderProcess:
         timer: StageTimer,
         progress: Callable[[int], None] | None = None,
         privacy: PrivateMeteringHook | None = None,
+        faults: FaultEvents | None = None,
     ) -> None:
         self.recorder, self.clock, self.assembler, self.timer = recorder, clock, assembler, timer
-        self.progress, self.privacy = progress, privacy
+        self.progress, self.privacy, self.faults = progress, privacy, faults
 
     @property
     def writer(self) -> ResultWriter:
@@ -487,6 +598,8 @@ class RecorderProcess:
                 rows = self.recorder.record_slot(settled.reading, flow, settled.supplier_energy_kwh)
                 if self.privacy is not None:  # the meters' aggregation and the GO's monitoring
                     self.privacy.record_slot(k, rows, flow, clock.slot_hours)
+                if self.faults is not None:  # every event of the slot has happened by now
+                    self.recorder.record_faults(self.faults.log.take(k))
                 self.writer.end_slot()  # flushes after each chunk
             if clock.boundary(k + 1):
                 with timer.stage("checkpoint"):

@@ -34,6 +34,7 @@ from cosim.results.checkpoint import (
     restore_parts,
     scenario_digest,
 )
+from cosim.results.periods import PeriodTables
 from cosim.results.recorder import Recorder, RunTotals, StageTimer
 from cosim.results.writer import ResultWriter, output_errors
 from cosim.scenario import Scenario, scenario_to_yaml
@@ -129,27 +130,36 @@ def run_simulation(
         prices = Prices(
             retail_price=sc.market.retail_price, feed_in_tariff=sc.market.feed_in_tariff
         )
-        ledger = make_settlement(sc, pop, prices, sim.slot_times)
+        ledger = make_settlement(sc, pop, prices, sim.slot_times, sim.faults)
     recorder.totals.privacy = sim.privacy
+    if resume is None and sc.output.aggregate != "none":  # the period tables' running sums
+        recorder.totals.periods = PeriodTables(
+            sc.output.aggregate, sim.slot_times, sc.time.slot_hours, sim.flow.bus_ids
+        )
 
     env = simpy.Environment()
     orders_q, committed_q, to_grid_q, to_settle_q, soc_q, flows_q, settled_q = (
         simpy.Store(env) for _ in range(7)
     )
+    faults = sim.faults
     processes = (
         participants.run(env, soc_q, orders_q),
-        MarketProcess(sim.market, clock, timer).run(env, orders_q, committed_q),
-        MetersProcess(pop.battery, clock, timer).run(
+        MarketProcess(sim.market, clock, timer, faults).run(env, orders_q, committed_q),
+        MetersProcess(pop.battery, clock, timer, faults, sim.devices).run(
             env, committed_q, to_grid_q, to_settle_q, soc_q
         ),
-        GridProcess(sim.flow, pop.tan_phi, clock, timer).run(env, to_grid_q, flows_q),
-        SettlementProcess(ledger, pop.n, clock, assembler, timer).run(env, to_settle_q, settled_q),
-        RecorderProcess(recorder, clock, assembler, timer, progress, sim.privacy).run(
+        GridProcess(sim.flow, pop.tan_phi, clock, timer, faults).run(env, to_grid_q, flows_q),
+        SettlementProcess(ledger, pop.n, clock, assembler, timer, faults).run(
+            env, to_settle_q, settled_q
+        ),
+        RecorderProcess(recorder, clock, assembler, timer, progress, sim.privacy, faults).run(
             env, flows_q, settled_q
         ),
     )
     for process in processes:
         env.process(process)
+    if faults is not None:  # outage starts and ends (docs/faults.md)
+        env.process(faults.outages(env, k0))
 
     out = writer.out_dir
     with output_errors(out):

@@ -15,6 +15,7 @@ import numpy as np
 from cosim.registry import Registry
 
 if TYPE_CHECKING:
+    from cosim.faults import Outage
     from cosim.grid.powerflow import FlowResult
 
 __all__ = ["POWER_FLOWS", "PowerFlow", "PowerFlowBackend"]
@@ -39,6 +40,10 @@ class PowerFlow(Protocol):
 
     def solve_batch(self, p_kw: np.ndarray, q_kvar: np.ndarray) -> list[FlowResult]:
         """Independent power flows of consecutive slots (rows), bit-identical to :meth:`solve`."""
+        ...
+
+    def set_outage(self, outage: Outage) -> None:
+        """Solve the following flows without the outage's lines and transformers."""
         ...
 
 

@@ -43,7 +43,9 @@ Examples
 
 from __future__ import annotations
 
-from typing import Any, Final
+import copy
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 import pandapower as pp
@@ -55,6 +57,9 @@ from pandapower.auxiliary import pandapowerNet
 from cosim.grid.networks import prepare_for_participants
 from cosim.grid.powerflow import RUNPP_OPTIONS, FlowResult
 from cosim.grid.topology import Topology, closed_bus_switches, in_service, read_topology
+
+if TYPE_CHECKING:
+    from cosim.faults import Outage
 
 __all__ = ["UNSUPPORTED_TABLES", "LightsimFlow"]
 
@@ -84,6 +89,24 @@ UNSUPPORTED_TABLES: Final[tuple[str, ...]] = (
 _MAX_ITERATION: Final[int] = int(RUNPP_OPTIONS["max_iteration"])
 _TOLERANCE_MVA: Final[float] = float(RUNPP_OPTIONS["tolerance_mva"])
 _SQRT3: Final[float] = float(np.sqrt(3))
+#: Outage states :meth:`LightsimFlow.set_outage` keeps besides the one without outage.
+_KEEP_OUTAGE_STATES: Final[int] = 4
+
+
+@dataclass
+class _Network:
+    """One state of the network (no outage, or one outage set) and its batch solvers.
+
+    ``unsupplied`` marks the participants on buses without supply; ``sweeps`` holds the
+    solvers built from ``grid`` (by rows and threads).
+    """
+
+    topo: Topology
+    grid: Any
+    line_open_end: np.ndarray
+    trafo_open_end: np.ndarray
+    unsupplied: np.ndarray
+    sweeps: dict[tuple[int, int], Any] = field(default_factory=dict)
 
 
 class LightsimFlow:
@@ -153,23 +176,21 @@ class LightsimFlow:
         ext_grid = prepared.ext_grid["bus"][in_service(prepared.ext_grid)]
         slack_pos = int(prepared.bus.index.get_indexer(ext_grid)[0])
         topo = read_topology(prepared, slack_pos, fuse_out_of_service=True)
-        self._topo = topo
+        self._prepared = prepared
+        self._slack_pos = slack_pos
         self._load_pos = prepared.bus.index.get_indexer(self.load_bus).astype(np.intp)
         self._tol_pu = _TOLERANCE_MVA / float(prepared.sn_mva)
-        self._grid = _build_grid(prepared, topo, self._load_pos)
         self._slack_gen = 0
-        self._v0 = _initial_voltage(self._grid)
-        self._sweeps: dict[tuple[int, int], Any] = {}
+        base = self._network(topo, _build_grid(prepared, topo, self._load_pos))
+        self._v0 = _initial_voltage(base.grid)
+        self._states: dict[tuple[tuple[int, ...], tuple[int, ...]], _Network] = {((), ()): base}
+        self._state = base
 
         bus_vn = prepared.bus["vn_kv"].to_numpy(dtype=np.float64)
         line = prepared.line
         trafo = prepared.trafo
         self._line_vn = bus_vn[topo.line_ends]
         self._trafo_vn = bus_vn[topo.trafo_ends]
-        # ends with no current: opened by a switch (pandapower's auxiliary bus) or at a bus out
-        # of service (pandapower keeps such a bus in its internal model, the flow is 0)
-        self._line_open_end = _open_end(topo.line_side_open) | ~topo.bus_on[topo.line_ends]
-        self._trafo_open_end = _open_end(topo.trafo_side_open) | ~topo.bus_on[topo.trafo_ends]
         self._line_i_max = (
             line["max_i_ka"].to_numpy(dtype=np.float64)
             * line["df"].to_numpy(dtype=np.float64)
@@ -186,6 +207,76 @@ class LightsimFlow:
     def n_participants(self) -> int:
         """Number of participants the adapter expects per solve."""
         return self._n_participants
+
+    def set_outage(self, outage: Outage) -> None:
+        """Take ``outage.lines`` and ``outage.trafos`` (pandapower indices) out of service.
+
+        Until the next call, every solve uses the network without them; an empty
+        :class:`~cosim.faults.Outage` restores the network. The first time an outage set is
+        seen, the supply is searched again on the prepared net and a copy of the lightsim2grid
+        grid gets the extra branch ends and loads deactivated (what the constructor does for
+        elements out of service); the state without outage and the last few outage states are
+        kept, so switching back and forth costs nothing, and a set always solves from the same
+        state (a rebuilt one equals the one it replaces). Buses cut off from the external
+        grid get NaN voltages as in pandapower; the participants there are summed in
+        ``FlowResult.unsupplied_kw``.
+
+        Raises
+        ------
+        ValueError
+            A line or transformer index the network does not have.
+        """
+        key = (tuple(outage.lines), tuple(outage.trafos))
+        state = self._states.pop(key, None)
+        if state is None:
+            state = self._outaged(key)
+            outaged = [k for k in self._states if k != ((), ())]
+            for old in outaged[: max(len(outaged) + 1 - _KEEP_OUTAGE_STATES, 0)]:
+                del self._states[old]  # least recently used first
+        self._states[key] = state
+        self._state = state
+
+    def _outaged(self, key: tuple[tuple[int, ...], tuple[int, ...]]) -> _Network:
+        """The network state with the lines ``key[0]`` and transformers ``key[1]`` out."""
+        work = copy.copy(self._prepared)  # shallow: the two tables are replaced below
+        for table, ids in zip(("line", "trafo"), key, strict=True):
+            pos = work[table].index.get_indexer(np.asarray(ids, dtype=np.int64))
+            if (pos < 0).any():
+                unknown = np.asarray(ids)[pos < 0].tolist()
+                raise ValueError(f"outage names {table}s the network does not have: {unknown}")
+            if ids:
+                frame = work[table].copy()
+                on = frame["in_service"].to_numpy(dtype=bool, copy=True)
+                on[pos] = False
+                frame["in_service"] = on
+                work[table] = frame
+        topo = read_topology(work, self._slack_pos, fuse_out_of_service=True)
+        base = self._states[((), ())]
+        grid = base.grid.copy()
+        for element, now, before in (
+            ("powerline", topo.line_side_open, base.topo.line_side_open),
+            ("trafo", topo.trafo_side_open, base.topo.trafo_side_open),
+        ):
+            for i in np.flatnonzero((now != before).any(axis=1)).tolist():
+                open_1, open_2 = bool(now[i, 0]), bool(now[i, 1])
+                end = "" if open_1 and open_2 else "_side1" if open_1 else "_side2"
+                getattr(grid, f"deactivate_{element}{end}")(i)
+        was = base.topo.supplied[self._load_pos]
+        for i in np.flatnonzero(was & ~topo.supplied[self._load_pos]).tolist():
+            grid.deactivate_load(i)
+        return self._network(topo, grid)
+
+    def _network(self, topo: Topology, grid: Any) -> _Network:
+        """Bundle a topology and its grid with what the results need from them."""
+        # ends with no current: opened by a switch (pandapower's auxiliary bus) or at a bus out
+        # of service (pandapower keeps such a bus in its internal model, the flow is 0)
+        return _Network(
+            topo=topo,
+            grid=grid,
+            line_open_end=_open_end(topo.line_side_open) | ~topo.bus_on[topo.line_ends],
+            trafo_open_end=_open_end(topo.trafo_side_open) | ~topo.bus_on[topo.trafo_ends],
+            unsupplied=~topo.supplied[self._load_pos][self._participant_slot],
+        )
 
     def solve(self, p_kw: np.ndarray, q_kvar: np.ndarray) -> FlowResult:
         """Run one AC power flow.
@@ -264,14 +355,15 @@ class LightsimFlow:
         between calls -- is the same whatever was solved before.
         """
         key = (n_slots, threads)
-        sweep = self._sweeps.get(key)
+        state = self._state
+        sweep = state.sweeps.get(key)
         if sweep is None:
             if n_slots > 1:  # keep the single-slot solver, replace the previous batch one
-                self._sweeps = {k: v for k, v in self._sweeps.items() if k[0] == 1}
-            sweep = InjectionSweepCPP(self._grid)
+                state.sweeps = {k: v for k, v in state.sweeps.items() if k[0] == 1}
+            sweep = InjectionSweepCPP(state.grid)
             sweep.compute_gen_results = True
             sweep.nb_thread = threads
-            self._sweeps[key] = sweep
+            state.sweeps[key] = sweep
         return sweep
 
     def _run(self, sweep: Any, p_kw: np.ndarray, q_kvar: np.ndarray) -> list[FlowResult]:
@@ -286,7 +378,10 @@ class LightsimFlow:
         branch = np.array(sweep.compute_branch_results(), dtype=np.float64)
         slack_p = np.array(np.asarray(sweep.get_gen_results())[:, self._slack_gen, 0])
         n_line = self.line_ids.size
-        return self._results(vm, branch[:, :n_line], branch[:, n_line:], slack_p, load_p, converged)
+        unsupplied = np.abs(p_kw[:, self._state.unsupplied]).sum(axis=1)
+        return self._results(
+            vm, branch[:, :n_line], branch[:, n_line:], slack_p, load_p, converged, unsupplied
+        )
 
     def _load_mw(self, values_kw: np.ndarray) -> np.ndarray:
         """Sum participants per load bus and convert: (T, n_participants) kW -> (T, n_load) MW."""
@@ -303,6 +398,7 @@ class LightsimFlow:
         slack_p_mw: np.ndarray,
         load_p_mw: np.ndarray,
         converged: np.ndarray | None = None,
+        unsupplied_kw: np.ndarray | None = None,
     ) -> list[FlowResult]:
         """Turn solver output of ``T`` slots into :class:`FlowResult` objects.
 
@@ -318,8 +414,11 @@ class LightsimFlow:
             Active power drawn per participant load [MW].
         converged : numpy.ndarray of bool, shape (T,), optional
             Rows to report as converged (all when omitted).
+        unsupplied_kw : numpy.ndarray, shape (T,), optional
+            ``FlowResult.unsupplied_kw`` of each row (0 when omitted).
         """
-        topo = self._topo
+        state = self._state
+        topo = state.topo
         vm = vm_solver[:, topo.rep]
         bus_p = np.zeros_like(vm)
         bus_p[:, self._load_pos] = load_p_mw
@@ -328,8 +427,8 @@ class LightsimFlow:
             bus_p[:, ~topo.supplied] = 0.0
             bus_p[:, ~topo.bus_on] = np.nan
         bus_p[:, topo.slack_pos] -= slack_p_mw
-        line_i = _currents(line, vm[:, topo.line_ends], self._line_vn, self._line_open_end)
-        trafo_i = _currents(trafo, vm[:, topo.trafo_ends], self._trafo_vn, self._trafo_open_end)
+        line_i = _currents(line, vm[:, topo.line_ends], self._line_vn, state.line_open_end)
+        trafo_i = _currents(trafo, vm[:, topo.trafo_ends], self._trafo_vn, state.trafo_open_end)
         # pandapower's formulas and operation order (pandapower.results_branch)
         if self._line_i_max.all():
             line_loading = np.max(line_i, axis=2) / self._line_i_max * 100.0
@@ -366,6 +465,7 @@ class LightsimFlow:
                     trafo_loading_percent=trafo_loading[t],
                     losses_kw=float(losses_mw[t]) * 1000.0,
                     grid_import_kw=float(slack_p_mw[t]) * 1000.0,
+                    unsupplied_kw=float(unsupplied_kw[t]) if unsupplied_kw is not None else 0.0,
                 )
             )
         return out
@@ -392,6 +492,7 @@ class LightsimFlow:
             trafo_loading_percent=_nan(self.trafo_ids.size),
             losses_kw=float("nan"),
             grid_import_kw=float("nan"),
+            unsupplied_kw=float("nan"),
         )
 
 

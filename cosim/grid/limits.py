@@ -6,13 +6,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Final
 
 __all__ = ["DEFAULT_THERMAL_MARGIN", "NetworkLimits"]
 
-#: Default thermal margin per linear model: the share of a branch rating kept free for the
-#: model's error against the AC flow (docs/network_check.md has the measurements).
-DEFAULT_THERMAL_MARGIN: dict[str, float] = {"lindistflow": 0.04, "dc": 0.15}
+#: Default thermal safety margin per linear model (``market.network_margin`` unset) [-]: the
+#: share of a branch rating kept free for the model's measured linearisation error against
+#: the AC power flow (docs/network_check.md).
+DEFAULT_THERMAL_MARGIN: Final[Mapping[str, float]] = MappingProxyType(
+    {"lindistflow": 0.04, "dc": 0.15}
+)
 
 
 @dataclass(frozen=True)

@@ -26,13 +26,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 import pandapower as pp
 from pandapower.auxiliary import LoadflowNotConverged, pandapowerNet
 
 from cosim.grid.networks import prepare_for_participants
+
+if TYPE_CHECKING:
+    from cosim.faults import Outage
 
 __all__ = ["RUNPP_OPTIONS", "FlowResult", "PandapowerFlow"]
 
@@ -96,6 +99,10 @@ class FlowResult:
         impedances, if the network has any) [kW].
     grid_import_kw : float
         Active power the external grid(s) feed into the network: > 0 import, < 0 export [kW].
+    unsupplied_kw : float
+        Sum of ``|p_kw|`` of the participants on buses cut off from the external grid (an
+        outage, :meth:`PandapowerFlow.set_outage`): power the flow could not serve or take,
+        0 when every participant is supplied [kW]. NaN when the flow did not converge.
     """
 
     converged: bool
@@ -105,6 +112,7 @@ class FlowResult:
     trafo_loading_percent: np.ndarray
     losses_kw: float
     grid_import_kw: float
+    unsupplied_kw: float = 0.0
 
 
 class PandapowerFlow:
@@ -141,6 +149,7 @@ class PandapowerFlow:
     One constant-power pandapower load is created per distinct participant bus; a solve sums
     the participants of each bus with :func:`numpy.bincount` (in participant order, hence
     deterministically), converts kW to MW and writes only the ``p_mw`` and ``q_mvar`` columns.
+    :meth:`set_outage` takes lines and transformers out of service for the following solves.
     """
 
     def __init__(self, net: pandapowerNet, participant_bus: np.ndarray) -> None:
@@ -177,6 +186,42 @@ class PandapowerFlow:
             for t in ("res_line", "res_trafo", "res_trafo3w", "res_impedance")
             if len(self._net[t.removeprefix("res_")]) > 0
         )
+        self._participant_bus_pos = self._net.bus.index.get_indexer(bus.astype(np.int64))
+        self._line_on = self._net.line["in_service"].to_numpy(dtype=bool, copy=True)
+        self._trafo_on = self._net.trafo["in_service"].to_numpy(dtype=bool, copy=True)
+        self._outage_key: tuple[tuple[int, ...], tuple[int, ...]] = ((), ())
+
+    def set_outage(self, outage: Outage) -> None:
+        """Take ``outage.lines`` and ``outage.trafos`` (pandapower indices) out of service.
+
+        Until the next call, every solve uses the network without them; elements not named
+        are back in their original state (an empty :class:`~cosim.faults.Outage` restores the
+        network). Buses cut off from the external grid get NaN voltages (the flow still
+        converges), and the participants there are summed in ``FlowResult.unsupplied_kw``.
+
+        Raises
+        ------
+        ValueError
+            A line or transformer index the network does not have.
+        """
+        key = (tuple(outage.lines), tuple(outage.trafos))
+        if key == self._outage_key:
+            return
+        states = []
+        for table, ids, base in (
+            ("line", key[0], self._line_on),
+            ("trafo", key[1], self._trafo_on),
+        ):
+            pos = self._net[table].index.get_indexer(np.asarray(ids, dtype=np.int64))
+            if (pos < 0).any():
+                unknown = np.asarray(ids)[pos < 0].tolist()
+                raise ValueError(f"outage names {table}s the network does not have: {unknown}")
+            on = base.copy()
+            on[pos] = False
+            states.append((table, on))
+        for table, on in states:
+            self._net[table]["in_service"] = on
+        self._outage_key = key
 
     @property
     def n_participants(self) -> int:
@@ -232,6 +277,8 @@ class PandapowerFlow:
             return self._not_converged()
         losses_mw = sum(float(net[t]["pl_mw"].sum()) for t in self._loss_tables)
         ext = net.res_ext_grid["p_mw"].to_numpy(dtype=np.float64)
+        vm = net.res_bus["vm_pu"].to_numpy(dtype=np.float64)
+        unsupplied = np.isnan(vm[self._participant_bus_pos])
         return FlowResult(
             converged=True,
             vm_pu=_frozen(net.res_bus["vm_pu"].to_numpy(dtype=np.float64)),
@@ -244,6 +291,7 @@ class PandapowerFlow:
             ),
             losses_kw=losses_mw * 1000.0,
             grid_import_kw=float(np.nansum(ext)) * 1000.0,
+            unsupplied_kw=float(np.abs(p[unsupplied]).sum()),
         )
 
     def _check(self, values: np.ndarray, name: str) -> np.ndarray:
@@ -265,6 +313,7 @@ class PandapowerFlow:
             trafo_loading_percent=_nan(self.trafo_ids.size),
             losses_kw=float("nan"),
             grid_import_kw=float("nan"),
+            unsupplied_kw=float("nan"),
         )
 
 

@@ -51,9 +51,7 @@ Examples
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Final
 
 import numpy as np
@@ -61,7 +59,7 @@ import numpy as np
 from cosim.grid.linear import LinearGridModel
 from cosim.lp import solve_highs
 
-__all__ = ["DEFAULT_THERMAL_MARGIN", "CheckResult", "check_trades", "default_thermal_margin"]
+__all__ = ["CheckResult", "check_trades"]
 
 #: Relative weight of the merit-order tie-break in the objective [-].
 TIE_BREAK: Final[float] = 1e-6
@@ -70,21 +68,6 @@ TIE_BREAK: Final[float] = 1e-6
 SNAP: Final[float] = 1e-9
 
 _VOLT_SCALE: Final[float] = 100.0  # voltage rows in percent, comparable to kW rows
-
-#: Default thermal safety margin per linear model (``market.network_margin`` unset) [-]: the
-#: measured linearisation errors of the models against AC power flow (docs/network_check.md).
-DEFAULT_THERMAL_MARGIN: Final[Mapping[str, float]] = MappingProxyType(
-    {"lindistflow": 0.04, "dc": 0.15}
-)
-
-
-def default_thermal_margin(kind: str) -> float:
-    """Default thermal margin of a network check kind [-]: 0.0 for ``"none"`` or unknown.
-
-    >>> default_thermal_margin("lindistflow"), default_thermal_margin("none")
-    (0.04, 0.0)
-    """
-    return DEFAULT_THERMAL_MARGIN.get(kind, 0.0)
 
 
 @dataclass(frozen=True, eq=False)

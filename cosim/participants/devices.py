@@ -33,14 +33,16 @@ import zlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
-import pandas as pd
 from numpy.typing import NDArray
 from pydantic import BaseModel, ValidationError
 
 from cosim.errors import InputError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "BUILTIN_DEVICE_MODULES",
@@ -141,6 +143,12 @@ class Device(Protocol):
 
     def columns(self) -> dict[str, FloatArray]:
         """Per-participant values of the slot last computed, keyed by :attr:`column_names`."""
+        ...
+
+    def disconnect(self, cut: NDArray[np.bool_]) -> None:
+        """The participants in ``cut`` were cut off from the grid during the slot last
+        computed (an outage, anti-islanding): their devices drew and delivered nothing then.
+        Undo that slot's energy for them (state and :meth:`columns`)."""
         ...
 
     def state(self) -> Any:
@@ -333,6 +341,11 @@ class DeviceSet:
             for name in device.column_names:
                 out[name] = values[name]
         return out
+
+    def disconnect(self, cut: NDArray[np.bool_]) -> None:
+        """Tell every device that the participants in ``cut`` drew nothing in the last slot."""
+        for device in self.devices.values():
+            device.disconnect(cut)
 
     def state(self) -> dict[str, Any]:
         """Each device's :meth:`Device.state` by type name."""

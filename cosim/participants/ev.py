@@ -166,6 +166,7 @@ class EVFleet:
         "e",
         "charged",
         "pv_used",
+        "pv_last",
         "session",
     )
     _counters = ("day", "k", "next_draw", "n_active")
@@ -204,6 +205,7 @@ class EVFleet:
         self.e = np.zeros(m)  # grid energy of the slot last computed [kWh]
         self.charged = np.zeros(m)  # grid energy so far, per vehicle [kWh]
         self.pv_used = np.zeros(m)  # of which while the household had a PV surplus [kWh]
+        self.pv_last = np.zeros(m)  # the slot last computed's part of pv_used [kWh]
         self.session = np.zeros(m)  # number of the current or last session (1, 2, ...)
         self.totals = dict.fromkeys(("needed", "unmet", "sessions", "unmet_n"), 0.0)
         self.day = -1  # next day to draw; day -1 covers vehicles plugged in at the start
@@ -317,6 +319,7 @@ class EVFleet:
         out = np.zeros(self.n)
         if not self.n_active:
             self.e = np.zeros(self.owner.size)
+            self.pv_last = np.zeros(self.owner.size)
             return out
         e_max, own = self.e_max_kwh, self.owner
         g = self.to_draw_kwh  # 0 for vehicles not plugged in
@@ -334,9 +337,23 @@ class EVFleet:
         self.n_active = int(np.count_nonzero(g))
         self.e = e
         self.charged += e
-        self.pv_used += np.minimum(e, surplus)
+        self.pv_last = np.minimum(e, surplus)
+        self.pv_used += self.pv_last
         out[own] = e
         return out
+
+    def disconnect(self, cut: NDArray[np.bool_]) -> None:
+        """The participants in ``cut`` drew nothing in the slot last computed (cut off from the
+        grid): their vehicles' energy of that slot is taken back; their sessions still need it."""
+        idx = np.flatnonzero(cut[self.owner] & (self.e > 0.0))
+        if idx.size == 0:
+            return
+        self.to_draw_kwh[idx] += self.e[idx]
+        self.charged[idx] -= self.e[idx]
+        self.pv_used[idx] -= self.pv_last[idx]
+        self.e[idx] = 0.0
+        self.pv_last[idx] = 0.0
+        self.n_active = int(np.count_nonzero(self.to_draw_kwh))
 
     def columns(self) -> dict[str, FloatArray]:
         """``ev_kwh`` (grid energy of the slot [kWh]), ``ev_energy_kwh`` (energy in the vehicle

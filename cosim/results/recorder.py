@@ -25,6 +25,7 @@ from cosim import __version__
 from cosim.grid.powerflow import FlowResult
 from cosim.jsonio import write_json
 from cosim.results.checkpoint import CHECKPOINT_FILE, read_checkpoint, restore_parts
+from cosim.results.periods import PeriodTables
 from cosim.results.writer import ResultWriter
 from cosim.settlement.backend import SettlementBackend
 
@@ -95,6 +96,7 @@ class RunInfo:
     line_rating_factor: float
     trafo_rating_factor: float
     battery_strategy: str
+    faults: bool = False  # faults configured: faults.csv and the summary's faults part
 
     @property
     def slot_hours(self) -> float:
@@ -116,6 +118,8 @@ class RunTotals:
     slots_done: int = 0
     stopped_at: int | None = None  # first slot not run, when the run was stopped
     privacy: Any = None  # the run's PrivateMetering (its keys, buffers and logs travel here)
+    periods: PeriodTables | None = None  # running sums of output.aggregate's tables
+    fault_events: dict[str, int] = field(default_factory=dict)  # faults.csv rows per rule
 
 
 class Recorder:
@@ -268,6 +272,11 @@ class Recorder:
         if m.device_columns:
             rows.update(m.device_columns)
         writer.add("participants", rows)
+        if totals.periods is not None:  # output.aggregate: rows of the periods ending here
+            for table, period_rows in totals.periods.add(
+                k, rows, m.device_kwh, flow.vm_pu, flow.bus_p_mw, flow.converged
+            ):
+                writer.add(table, period_rows)
         writer.add(
             "buses", {"slot": k, "bus": self._bus_ids, "vm_pu": flow.vm_pu, "p_mw": flow.bus_p_mw}
         )
@@ -291,6 +300,21 @@ class Recorder:
         )
         totals.slots_done = k + 1
         return rows
+
+    def record_faults(self, rows: Mapping[str, np.ndarray]) -> None:
+        """Add one slot's fault events (columns of ``faults.csv``) and count them per rule.
+
+        ``time`` (ISO 8601, the slots' time zone) is added from ``time_minutes`` after the
+        start of slot 0.
+        """
+        start = pd.Timestamp(self.info.slot_times[0])
+        minutes = np.asarray(rows["time_minutes"], dtype=np.float64)
+        when = start + pd.to_timedelta(minutes, unit="min")
+        self.writer.add("faults", {**rows, "time": np.array([t.isoformat() for t in when])})
+        totals = self.totals
+        totals.sums["unserved_load_kwh"] += float(np.nansum(rows["energy_kwh"]))
+        for rule in np.asarray(rows["handling"]).tolist():
+            totals.fault_events[rule] = totals.fault_events.get(rule, 0) + 1
 
     def remove_settlement_files(self) -> None:
         """Remove the end-of-run settlement tables (left by an earlier, interrupted part)."""
@@ -374,7 +398,7 @@ class Recorder:
                 "rejected_payloads": len(ledger.rejected_payloads),
                 "privacy": ledger.privacy_summary(),
             }
-        return {
+        summary = {
             "cosim_version": __version__,
             "name": info.name,
             "seed": info.seed,
@@ -423,6 +447,12 @@ class Recorder:
             "battery": {"strategy": info.battery_strategy, **battery},
             "settlement": settlement,
         }
+        if info.faults:  # docs/faults.md
+            summary["faults"] = {
+                "events": dict(sorted(totals.fault_events.items())),
+                "unserved_load_kwh": s["unserved_load_kwh"],
+            }
+        return summary
 
     def leave_consistent(
         self,

@@ -25,6 +25,7 @@ from cosim.errors import InputError
 from cosim.jsonio import write_json
 from cosim.results.checkpoint import CHECKPOINT_FILE, Checkpoint, write_checkpoint
 from cosim.results.formats import FORMATS
+from cosim.results.periods import BUS_COLUMNS, PARTICIPANT_COLUMNS, PERIODS
 from cosim.subprocesses import init_child
 
 __all__ = [
@@ -58,6 +59,13 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     "lines": ("slot", "line", "loading_percent"),
     "trafos": ("slot", "trafo", "loading_percent"),
     "trades": ("slot", "buyer", "seller", "energy_kwh", "price"),
+    # per period with output.aggregate (cosim.results.periods)
+    **{f"participants_{p}": PARTICIPANT_COLUMNS for p in PERIODS},
+    **{f"buses_{p}": BUS_COLUMNS for p in PERIODS},
+    # only with faults configured (cosim.faults.FAULTS_COLUMNS, docs/faults.md)
+    "faults": tuple(
+        "slot time time_minutes kind participant element delay_minutes energy_kwh handling".split()
+    ),
 }
 
 

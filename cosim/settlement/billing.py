@@ -34,6 +34,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from cosim.conventions import BUY, NO_ORDER, SELL, FloatArray
+from cosim.registry import Registry
 from cosim.settlement.terms import (
     BillTerms,
     LinearForm,
@@ -47,6 +48,7 @@ __all__ = [
     "AGGREGATE_MODELS",
     "BASELINE_MODELS",
     "BILLING_MODELS",
+    "BILLING_MODEL_NAMES",
     "MAIN_MODELS",
     "MODELS",
     "BillingModel",
@@ -390,6 +392,9 @@ BILLING_MODELS: Final[Mapping[str, BillingModel]] = MappingProxyType(
     }
 )
 """Every billing model by name; adding a model is one ``fill`` function and one entry here."""
+
+BILLING_MODEL_NAMES: Final[Registry[BillingModel]] = Registry("settlement.models", BILLING_MODELS)
+"""The same entries as the registry that validates ``settlement.models`` in a scenario."""
 
 MODELS: tuple[str, ...] = tuple(BILLING_MODELS)
 """Every billing model."""

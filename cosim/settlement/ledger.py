@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from cosim.settlement.backend import SettlementSetup
 from cosim.settlement.billing import (
     AGGREGATE_MODELS,
     aggregate_plain,
@@ -23,7 +24,7 @@ from cosim.settlement.billing import (
 from cosim.settlement.terms import Prices
 from cosim.settlement.totals import SettlementTotals
 
-__all__ = ["Ledger"]
+__all__ = ["Ledger", "plain_backend"]
 
 
 class Ledger(SettlementTotals):
@@ -165,3 +166,8 @@ def _running(total: np.ndarray, rows: np.ndarray) -> np.ndarray:
     if rows.shape[0] == 0:
         return total
     return np.add.accumulate(np.concatenate([total[None], rows]), axis=0)[-1]
+
+
+def plain_backend(name: str, setup: SettlementSetup) -> Ledger:
+    """The ``plain`` settlement backend (registry factory)."""
+    return Ledger(setup.models, setup.supplier, setup.suppliers, setup.prices)

@@ -36,6 +36,7 @@ from cosim.settlement.actors import (
     Supplier,
     TradingPlatform,
 )
+from cosim.settlement.backend import SettlementSetup
 from cosim.settlement.billing import AGGREGATE_MODELS, MODELS, slot_info_from_plain
 from cosim.settlement.crypto import DEFAULT_KEY_BITS, OpCounts
 from cosim.settlement.messages import SignedPayload
@@ -46,7 +47,7 @@ from cosim.settlement.terms import Prices
 from cosim.settlement.totals import SettlementTotals
 from cosim.subprocesses import init_child
 
-__all__ = ["PERIODS", "Disclosures", "EncryptedSettlement", "period_ids"]
+__all__ = ["PERIODS", "Disclosures", "EncryptedSettlement", "encrypted_backend", "period_ids"]
 
 PERIODS: tuple[str, ...] = ("slot", "day", "month", "horizon")
 """Billing periods: bills are opened by the suppliers at the end of each period."""
@@ -530,3 +531,22 @@ class EncryptedSettlement(SettlementTotals):
                 self.bills[model][user] += bill
                 self.disclosures.supplier_bills.append((j, user, model, bill))
         self._period_open = False
+
+
+def encrypted_backend(name: str, setup: SettlementSetup) -> EncryptedSettlement:
+    """The encrypted settlement with the scheme ``name`` (registry factory)."""
+    return EncryptedSettlement(
+        setup.models,
+        setup.supplier,
+        setup.suppliers,
+        setup.prices,
+        backend=name,
+        key_bits=setup.key_bits,
+        period=setup.period,
+        slot_times=setup.slot_times,
+        workers=setup.workers,
+        insecure_test_keys=setup.insecure_test_keys,
+        min_aggregate_members=setup.min_aggregate_members,
+        tamper=setup.tamper,
+        go_key_sharing=setup.threshold_metering and SCHEMES[name].key_sharing,
+    )
