@@ -68,19 +68,26 @@ out.write_text(json.dumps({
 """
 
 
+def village_feeders(participants: int, tmp: Path) -> tuple[int, Path]:
+    """K = round(participants / 47) village feeders under one bus: K and the network JSON."""
+    groups = max(1, round(participants / VILLAGE_HOUSEHOLDS))
+    network = tmp / f"village_x{groups}.json"
+    if not network.exists():
+        subprocess.run(
+            [
+                sys.executable, str(ROOT / "scripts" / "derive_district.py"),
+                "--classes", "village_1", "--groups", str(groups), "--out", str(network),
+            ],
+            check=True, capture_output=True, text=True,
+        )  # fmt: skip
+    return groups, network
+
+
 def point(
     participants: int, slots: int, tmp: Path, overrides: list[str] | None = None
 ) -> dict[str, Any]:
     """Build the network of ``participants`` and measure one run in a fresh process."""
-    groups = max(1, round(participants / VILLAGE_HOUSEHOLDS))
-    network = tmp / f"village_x{groups}.json"
-    subprocess.run(
-        [
-            sys.executable, str(ROOT / "scripts" / "derive_district.py"),
-            "--classes", "village_1", "--groups", str(groups), "--out", str(network),
-        ],
-        check=True, capture_output=True, text=True,
-    )  # fmt: skip
+    groups, network = village_feeders(participants, tmp)
     out = tmp / f"point_{groups}.json"
     done = subprocess.run(
         [sys.executable, "-c", CHILD, str(ROOT), str(network), str(slots), str(out),

@@ -47,6 +47,7 @@ def test_encrypted_bills_equal_plain(tmp_path: Path, network: str) -> None:
     ref_sup = pd.read_csv(plain / "suppliers.csv")
     ref_slots = pd.read_csv(plain / "settlement_slots.csv")
     assert ref_bills["amount"].abs().sum() > 0
+    assert json.loads((plain / "summary.json").read_text())["timings_s"]["settlement_setup"] == 0
     for backend in ("paillier", "paillier_djn", "ckks"):
         out = run(tmp_path / backend, network, backend)
         bills = pd.read_csv(out / "bills.csv")
@@ -66,6 +67,8 @@ def test_encrypted_bills_equal_plain(tmp_path: Path, network: str) -> None:
         for model, m in st["models"].items():
             assert abs(m["pot"]) <= 1e-6, (backend, model)
         assert (out / "rejected_payloads.csv").read_text().startswith("participant,slot,reason")
+        timings = summary["timings_s"]  # keys (and workers, pools) are set up in the build
+        assert 0 < timings["settlement_setup"] <= timings["build"]
 
 
 def test_per_slot_supplier_energy_ordering(tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ from cosim.settlement.paillier import (
     PaillierBatch,
     PaillierPublicKey,
     PaillierSecretKey,
+    RandomizerPool,
     fixed_point,
 )
 from cosim.settlement.protocol import EncryptedSettlement
@@ -229,3 +230,24 @@ def test_sums_refuse_mixed_scales(keys_1024: tuple[PaillierPublicKey, PaillierSe
     running = value.running_sum()
     with pytest.raises(ValueError, match="scales"):
         running.add([(product, [1.0])])
+
+
+def test_randomizer_pool_warms_up_and_follows_the_demand(
+    djn_keys: tuple[DJNPublicKey, PaillierSecretKey],
+) -> None:
+    pub, sec = djn_keys
+    with ThreadPoolExecutor(1) as executor:
+        pool = RandomizerPool(pub, executor, chunk=8, ahead=1)
+        pool.warm(40)  # both sides compute; returns once 40 are ready
+        assert pool.ready >= 40
+        zeros = pool.take(40)
+        assert pool.stock >= 40  # the next batch's randomizers are already under way
+        more = pool.take(50)  # more than in stock: the shortfall is computed here
+        assert pool.stock >= 50
+        pool.stop()
+        assert pool.stock == 0
+    cts = zeros + more
+    assert len(set(cts)) == len(cts) == 90  # every randomizer handed out once
+    n = int(pub.n)
+    assert all(sec._key.raw_decrypt(c) == 0 for c in cts[:: len(cts) // 5])  # encryptions of 0
+    assert all(0 < c < n * n for c in cts)

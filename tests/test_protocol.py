@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import multiprocessing
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -13,6 +15,7 @@ import tenseal as ts
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from privacy_walk import walk
 
+from cosim.settlement import actors
 from cosim.settlement.actors import PrivacyError, gross_energy_form
 from cosim.settlement.backend import SettlementBackend
 from cosim.settlement.billing import (
@@ -247,6 +250,43 @@ def test_workers_give_the_same_bills(reference: Any) -> None:
     assert_same(es, plain(SLOTS[:2], ("universal",))[0])
 
 
+def test_bill_opening_spread_over_workers_gives_the_same_bills(
+    runs: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # parts of one packed decryption: each supplier's bills are cut into several parts, some
+    # opened by the worker process acting for the supplier, the rest here
+    monkeypatch.setattr(actors, "OPENING_PART_DECRYPTIONS", 1)
+    es, _ = run(SLOTS, backend="paillier", period="day", workers=2)
+    assert es.setup_seconds > 0
+    assert_same(es, plain(SLOTS)[0], atol=1e-9)
+    alone, _ = runs("paillier", "day")  # one process, no parts
+    for name in ("decrypted_values", "encryptions"):
+        assert es.crypto_counts()["suppliers"][name] == alone.crypto_counts()["suppliers"][name]
+    assert es.crypto_counts()["suppliers"]["decrypted_values"] > 0
+
+
+def test_spread_opening_equals_opening_here(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(actors, "OPENING_PART_DECRYPTIONS", 1)  # 6 parts of 7 values
+    supplier = actors.Supplier(0, "paillier", 1024)
+    counts = OpCounts()
+    rng = np.random.default_rng(5)
+    values = rng.normal(0.0, 50.0, 40)
+    sums = [
+        EncryptedSum(
+            supplier.public_key.load(supplier.public_key.encrypt([v], counts), 1, counts),
+            np.array([0.25]),
+        )
+        for v in values
+    ] + [EncryptedSum(None, np.array([1.5]))]
+    here = supplier.open_many(sums)
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        opening = supplier.start_opening(sums, pool, 1)
+        spread = opening.result()
+    np.testing.assert_array_equal(np.concatenate(spread), np.concatenate(here))
+    np.testing.assert_allclose(np.concatenate(here)[:-1], values + 0.25, rtol=0, atol=1e-9)
+    assert supplier.counts.decrypted_values == 2 * values.size  # the worker's count is merged
+
+
 # --------------------------------------------------------------------------- key custody
 
 
@@ -276,6 +316,38 @@ def test_trading_platform_holds_no_private_key(runs: Any, backend: str) -> None:
     assert _secrets(es.suppliers[0]) != []  # the walk does find a key where there is one
     assert _secrets(es.grid_operator) != []
     assert _secrets(es.meters) != []  # the meters' signing keys
+
+
+def test_suppliers_worker_processes_reach_no_other_actor(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(actors, "OPENING_PART_DECRYPTIONS", 1)  # bills opened in several parts
+    es = EncryptedSettlement(
+        MODELS, SUPPLIER, 2, PRICES, backend="paillier", key_bits=1024, insecure_test_keys=True,
+        slot_times=TIMES, period="day", workers=2,
+    )  # fmt: skip
+    mine = {id(o) for sup in es.suppliers for o in _secrets(sup)}
+    checked = []
+    original = actors.Opening.result
+
+    def result(opening: actors.Opening) -> list[Any]:
+        # parts of the opening are on the suppliers' worker processes now
+        compute = es._supplier_compute
+        assert compute is not None and compute is not es._executor
+        for actor in (es.platform, es.meters, es.grid_operator):
+            reached = list(walk(actor))
+            assert not any(o is compute for o in reached)
+            assert not mine & {id(o) for o in reached}  # no supplier key
+        checked.append(opening)
+        return original(opening)
+
+    monkeypatch.setattr(actors.Opening, "result", result)
+    try:
+        for s in SLOTS:
+            es.settle(*s)
+        es.finish()
+    finally:
+        es.close()
+    assert len(checked) == 2 * es.n_suppliers  # two billing days
+    assert_same(es, plain(SLOTS)[0], atol=1e-9)
 
 
 @pytest.mark.parametrize("period", ["slot", "horizon"])

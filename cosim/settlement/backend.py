@@ -35,7 +35,7 @@ class SettlementBackend(Protocol):
     models : tuple of str
         Billing models, in the order of the result tables.
     bills, supplier_profit, supplier_energy_kwh, pot, max_abs_slot_pot, rejected_payloads,
-    slot_supplier_energy_kwh
+    slot_supplier_energy_kwh, setup_seconds
         The totals of :class:`~cosim.settlement.totals.SettlementTotals`.
     """
 
@@ -46,6 +46,7 @@ class SettlementBackend(Protocol):
     pot: dict[str, float]
     max_abs_slot_pot: dict[str, float]
     rejected_payloads: list[dict[str, object]]
+    setup_seconds: float
 
     @property
     def slot_supplier_energy_kwh(self) -> Mapping[str, Sequence[float] | FloatArray]:

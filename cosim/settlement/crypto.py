@@ -79,6 +79,13 @@ class OpCounts:
             "homomorphic_operations": self.homomorphic_operations,
         }
 
+    def merge(self, other: OpCounts) -> None:
+        """Add the counts of ``other`` (work done for the same actor elsewhere)."""
+        self.encryptions += other.encryptions
+        self.decryptions += other.decryptions
+        self.decrypted_values += other.decrypted_values
+        self.homomorphic_operations += other.homomorphic_operations
+
 
 # --------------------------------------------------------------------------- batches
 
@@ -93,6 +100,13 @@ class EncryptedBatch(ABC):
     key_id: str
     n_slots: int
     counts: OpCounts
+
+    def detached(self) -> EncryptedBatch | None:
+        """The ciphertexts alone, to be sent to another process (None: this backend cannot).
+
+        A detached copy shares no counter or cache with its holder.
+        """
+        return None
 
     @abstractmethod
     def scaled(self, coef: ArrayLike) -> EncryptedBatch | None:
@@ -203,11 +217,18 @@ class PublicKey(ABC):
         """
         return None
 
+    def warm_pool(self, count: int) -> None:
+        """Have ``count`` precomputed encryptions ready (only with a pool; see :meth:`use_pool`)."""
+        return None
+
 
 class SecretKey(ABC):
     """Secret key of one actor (a supplier or the grid operator)."""
 
     key_id: str
+    portable: bool = False
+    """The key can be handed to a worker process that decrypts on its holder's behalf (it
+    pickles, and so do :meth:`EncryptedBatch.detached` copies of its ciphertexts)."""
 
     @abstractmethod
     def decrypt(self, batch: EncryptedBatch, counts: OpCounts) -> FloatArray:

@@ -171,6 +171,13 @@ class Meters:
         for key in self._keys.values():
             key.use_pool(executor)
 
+    def warm_randomizer_pools(self) -> None:
+        """Precompute the randomizers of one slot's ``S.d`` of every meter (a lower bound of any
+        batch's need: every meter encrypts its deviation every slot); blocks until they are
+        ready. Nothing happens without pools (:meth:`use_randomizer_pools`)."""
+        for key_id, key in self._keys.items():
+            key.warm_pool(self._key_of_user.count(key_id))
+
     def reading_for_supplier(self, supplier_index: int, user: int) -> FloatArray:
         """Net import [kWh] per slot of the batch, over the supplier's own metering channel."""
         if int(self.supplier[user]) != supplier_index:

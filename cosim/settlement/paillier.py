@@ -184,6 +184,10 @@ class PaillierBatch(EncryptedBatch):
     def _like(self, values: list[Any], scale_bits: int) -> PaillierBatch:
         return PaillierBatch(self.key_id, self.nsquare, values, scale_bits, self.counts, self.cache)
 
+    def detached(self) -> PaillierBatch:
+        """The same ciphertexts with a counter and cache of their own (cheap to pickle)."""
+        return PaillierBatch(self.key_id, self.nsquare, self.values, self.scale_bits, OpCounts())
+
     def accumulator(self) -> PaillierAccumulator:
         """An empty :class:`PaillierAccumulator` for ciphertexts like these."""
         return PaillierAccumulator(self.nsquare, self.counts, self.cache)
@@ -226,20 +230,23 @@ class PaillierBatch(EncryptedBatch):
         Terms with the same fixed-point coefficient in a slot are multiplied together first
         and exponentiated once; the result equals the term-by-term sum exactly.
         """
-        live = [(b, as_vector(k, b.n_slots, "coef")) for b, k in terms]
-        live = [(b, k) for b, k in live if np.any(k)]
+        live: list[tuple[PaillierBatch, list[float]]] = []
+        for batch, k in terms:
+            vector = as_vector(k, batch.n_slots, "coef")
+            if vector.any():
+                assert isinstance(batch, PaillierBatch)
+                live.append((batch, vector.tolist()))
         if not live:
             return None
         first = live[0][0]
-        assert isinstance(first, PaillierBatch)
+        for batch, _ in live:  # once per term (the checks do not depend on the slot)
+            first._check(batch)
+            _same_scale(first, batch)
         slots = []
         for t in range(first.n_slots):
             acc = first.accumulator()
             for batch, k in live:
-                first._check(batch)
-                assert isinstance(batch, PaillierBatch)
-                _same_scale(first, batch)
-                acc.add_value(batch.values[t], float(k[t]))
+                acc.add_value(batch.values[t], k[t])
             slots.append(acc.value())
         return first._like(slots, first.scale_bits + FIXED_POINT_BITS)
 
@@ -421,10 +428,15 @@ class RandomizerPool:
     """Encryptions of zero under one DJN key, made ahead of use by a background process.
 
     A DJN ciphertext is ``(1 + m n) hs^a mod n^2``; its costly part ``hs^a`` (an encryption
-    of 0 by pypaillier) does not depend on ``m``. The pool keeps ``ahead`` chunks of such
-    randomizers in flight on ``executor``; :meth:`take` hands each out exactly once. This is
-    the offline/online split of Paillier encryption (a meter would precompute while idle).
-    Randomizers never leave the meters' side and are never reused.
+    of 0 by pypaillier) does not depend on ``m``. The pool keeps a *stock* of such randomizers
+    (ready, or in flight on ``executor`` in tasks of ``chunk``); :meth:`take` hands each out
+    exactly once. This is the offline/online split of Paillier encryption (a meter would
+    precompute while idle). Randomizers never leave the meters' side and are never reused.
+
+    The stock it aims at follows the demand: after each :meth:`take` it is the size of that
+    take (at least ``chunk * ahead``), so the background process works through the whole next
+    batch's randomizers while the settlement's process does the platform's work; :meth:`warm`
+    fills it before the first batch.
 
     Parameters
     ----------
@@ -435,39 +447,88 @@ class RandomizerPool:
     chunk : int, default 256
         Randomizers per background task.
     ahead : int, default 2
-        Tasks kept in flight.
+        Smallest stock, in tasks.
     """
 
     def __init__(self, key: DJNPublicKey, executor: Executor, chunk: int = 256, ahead: int = 2):
         self._args = (int(key.n), key.n_bytes)
         self._executor = executor
         self._chunk = chunk
-        self._ahead = ahead
+        self._floor = chunk * ahead
+        self._target = self._floor
         self._ready: deque[int] = deque()
         self._pending: deque[Future[list[int]]] = deque()
         self._fill()
 
+    @property
+    def stock(self) -> int:
+        """Randomizers ready or in flight."""
+        return len(self._ready) + self._chunk * len(self._pending)
+
+    @property
+    def ready(self) -> int:
+        """Randomizers ready to hand out."""
+        return len(self._ready)
+
     def _fill(self) -> None:
-        stock = len(self._ready) + self._chunk * len(self._pending)
-        while len(self._pending) < self._ahead and stock < self._chunk * self._ahead:
+        stock = self.stock
+        while stock < self._target:
             zeros = [0] * self._chunk
             self._pending.append(self._executor.submit(djn_encrypt, *self._args, zeros))
             stock += self._chunk
 
+    def _collect(self) -> None:
+        while self._pending and self._pending[0].done():
+            self._ready.extend(self._pending.popleft().result())
+
+    def _steal(self, needed: int) -> None:
+        """Compute here the tasks the background process has not started, from the back.
+
+        Stops once ``needed`` randomizers are ready or every task left has started.
+        """
+        while self._pending and len(self._ready) < needed:
+            task = self._pending[-1]
+            if not task.cancel():
+                break
+            self._pending.pop()
+            self._ready.extend(djn_encrypt(*self._args, [0] * self._chunk))
+
+    def warm(self, count: int) -> None:
+        """Have ``count`` randomizers ready before the first batch (computed on both sides).
+
+        This process computes the tasks the background process has not reached and then
+        waits for the rest; the stock aimed at becomes at least ``count``.
+        """
+        self._target = max(self._target, count)
+        self._fill()
+        self._steal(count)
+        while self._pending and len(self._ready) < count:
+            self._ready.extend(self._pending.popleft().result())
+        self._fill()
+
     def take(self, count: int) -> list[int]:
         """``count`` fresh randomizers.
 
-        Finished background chunks are used first; when they do not suffice, the shortfall
-        is computed here rather than waited for, so both processes work on encryption.
+        Finished background tasks are used first; when they do not suffice, the tasks not yet
+        started are computed here (and any remaining shortfall), rather than waited for, so
+        both processes work on encryption. Then the stock is topped up to ``count``.
         """
-        while self._pending and self._pending[0].done():
-            self._ready.extend(self._pending.popleft().result())
+        self._collect()
+        self._steal(count)
         short = count - len(self._ready)
         if short > 0:
             self._ready.extend(djn_encrypt(*self._args, [0] * short))
         out = [self._ready.popleft() for _ in range(count)]
+        self._target = max(self._floor, count)
         self._fill()
         return out
+
+    def stop(self) -> None:
+        """Cancel the tasks not yet started and drop the stock (it is never used)."""
+        for task in self._pending:
+            task.cancel()
+        self._pending.clear()
+        self._ready.clear()
 
 
 class DJNPublicKey(PaillierPublicKey):
@@ -486,7 +547,14 @@ class DJNPublicKey(PaillierPublicKey):
 
     def use_pool(self, executor: Executor | None) -> None:
         """Take randomizers from a :class:`RandomizerPool` on ``executor`` (None: stop)."""
+        if self._pool is not None:
+            self._pool.stop()
         self._pool = None if executor is None else RandomizerPool(self, executor)
+
+    def warm_pool(self, count: int) -> None:
+        """Have ``count`` randomizers ready in the pool (no pool: nothing to do)."""
+        if self._pool is not None:
+            self._pool.warm(count)
 
     def _encrypt_ints(self, plaintexts: list[int]) -> list[int]:
         if self._pool is None:
@@ -498,6 +566,8 @@ class DJNPublicKey(PaillierPublicKey):
 
 class PaillierSecretKey(SecretKey):
     """phe private key, with packed decryption of many values."""
+
+    portable = True
 
     def __init__(self, key_id: str, key: phe.PaillierPrivateKey) -> None:
         self.key_id = key_id

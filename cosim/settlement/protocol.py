@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -176,6 +178,7 @@ class EncryptedSettlement(SettlementTotals):
         tol_kwh: float = 1e-9,
         go_key_sharing: bool = False,
     ) -> None:
+        started = time.perf_counter()
         unknown = set(models) - set(MODELS)
         if unknown:
             raise ValueError(f"unknown billing models {sorted(unknown)}; expected {MODELS}")
@@ -232,6 +235,7 @@ class EncryptedSettlement(SettlementTotals):
             tol_kwh,
         )
         self._executor: ProcessPoolExecutor | None = None
+        self._supplier_compute: ProcessPoolExecutor | None = None
 
         self.slot_supplier_energy_kwh: dict[str, FloatArray] = {
             m: np.full(n_slots, np.nan) for m in self.models
@@ -240,6 +244,15 @@ class EncryptedSettlement(SettlementTotals):
         self._batch_start = 0
         self._unaudited_pots = 0
         self._period_open = False
+        if workers > 1:  # started now, so that the first slot finds them ready
+            self._start_workers()
+            self.meters.warm_randomizer_pools()
+        self.setup_seconds = time.perf_counter() - started
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Restore from a checkpoint: workers and pools are started again when needed."""
+        self.__dict__.update(state)
+        self.setup_seconds = 0.0
 
     # ----------------------------------------------------------------- Ledger interface
 
@@ -330,6 +343,9 @@ class EncryptedSettlement(SettlementTotals):
             self.meters.use_randomizer_pools(None)
             self._executor.shutdown(cancel_futures=True)
             self._executor = None
+        if self._supplier_compute is not None:
+            self._supplier_compute.shutdown(cancel_futures=True)
+            self._supplier_compute = None
 
     def crypto_counts(self) -> dict[str, dict[str, int]]:
         """Encryptions, decryptions and homomorphic operations per actor, and their total."""
@@ -389,18 +405,34 @@ class EncryptedSettlement(SettlementTotals):
                 out.append(p)
         return out
 
+    def _start_workers(self) -> None:
+        """Start the worker processes: the meters' (and their randomizer pools on them) and,
+        when the suppliers can delegate decryption, the suppliers' (docs/privacy.md)."""
+        pooled = self._scheme.pooled_randomizers
+        spawn = multiprocessing.get_context("spawn")
+        self._executor = ProcessPoolExecutor(
+            self.workers - int(pooled),
+            mp_context=spawn,
+            initializer=_init_worker,
+            initargs=(pooled, os.getpid()),
+        )
+        if pooled:  # DJN randomizers made ahead on the workers; the meters only combine
+            self.meters.use_randomizer_pools(self._executor)
+        if self._supplier_compute is None and all(s.delegates_opening for s in self.suppliers):
+            # separate processes: they run suppliers' openings only, never a meter's work, and
+            # they idle between billing periods
+            self._supplier_compute = ProcessPoolExecutor(
+                self.workers - 1,
+                mp_context=spawn,
+                initializer=_init_worker,
+                initargs=(False, os.getpid()),
+            )
+            self._supplier_compute.submit(int)  # starts its process now, during the build
+
     def _close_batch(self) -> None:
         first, n_slots = self._batch_start, self._next_slot - self._batch_start
         if self.workers > 1 and self._executor is None:
-            pooled = self._scheme.pooled_randomizers
-            self._executor = ProcessPoolExecutor(
-                self.workers - pooled,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=_init_worker,
-                initargs=(pooled, os.getpid()),
-            )
-            if pooled:  # DJN randomizers made ahead on the workers; the meters only combine
-                self.meters.use_randomizer_pools(self._executor)
+            self._start_workers()
         if self._scheme.pooled_randomizers:  # meters combine precomputed randomizers here
             payloads = self.meters.payloads(first, None, 1)
         else:
@@ -478,12 +510,23 @@ class EncryptedSettlement(SettlementTotals):
         self._batch_start = self._next_slot
 
     def _close_period(self) -> None:
+        if self._next_slot == self._period.size and self._executor is not None:
+            self.meters.use_randomizer_pools(None)  # no batch left: free the workers
         bills = self.platform.period_bills()
         fallback = [s.take_fallback_bills() for s in self.suppliers]
-        for j, sup in enumerate(self.suppliers):
-            mine = [(m, u, b) for m in self.models for u, b in bills[m][j].items()]
-            opened = sup.open_many([b for _, _, b in mine])
-            for (model, user, _), amount in zip(mine, opened, strict=True):
+        mine = [
+            [(m, u, b) for m in self.models for u, b in bills[m][j].items()]
+            for j in range(self.n_suppliers)
+        ]
+        # every supplier's opening is submitted before any is collected, so the suppliers'
+        # worker processes (their compute, docs/privacy.md) and this process decrypt together
+        openings = [
+            sup.start_opening([b for _, _, b in mine[j]], self._supplier_compute, self.workers - 1)
+            for j, sup in enumerate(self.suppliers)
+        ]
+        for j, opening in enumerate(openings):
+            opened = opening.result()
+            for (model, user, _), amount in zip(mine[j], opened, strict=True):
                 bill = float(amount[0]) + fallback[j].get(user, 0.0)
                 self.bills[model][user] += bill
                 self.disclosures.supplier_bills.append((j, user, model, bill))

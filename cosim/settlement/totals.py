@@ -49,6 +49,9 @@ class SettlementTotals:
     slot_supplier_energy_kwh : mapping of str to sequence of float
         Balancing energy of each settled slot [kWh]; set by the backend (a list grown slot by
         slot in plaintext; an array of every slot, NaN until its batch closes, when encrypted).
+    setup_seconds : float
+        Wall time the backend took to set itself up [s]: keys, worker processes and their first
+        precomputed work (0 in plaintext); ``summary.json`` counts it in the build.
     """
 
     slot_supplier_energy_kwh: Mapping[str, Sequence[float] | FloatArray]
@@ -64,6 +67,7 @@ class SettlementTotals:
         self.pot = dict.fromkeys(self.models, 0.0)
         self.max_abs_slot_pot = dict.fromkeys(self.models, 0.0)
         self.rejected_payloads: list[dict[str, object]] = []
+        self.setup_seconds = 0.0
 
     def bills_frame(self) -> pd.DataFrame:
         """``bills.csv``: participant x model, amount > 0 pays."""
