@@ -279,6 +279,7 @@ class AdmmDispatch:
         self._warm: tuple[int, list[np.ndarray], list[np.ndarray]] | None = None
         self._plan: tuple[int, np.ndarray | None, str] | None = None
         self._rounds_min: list[float] = []
+        self._key_seconds = 0.0
 
     @classmethod
     def build(cls, context: StrategyContext) -> AdmmDispatch:
@@ -432,6 +433,7 @@ class AdmmDispatch:
         """Build, solve (central and ADMM), record; the plan (T, n) or None and a status."""
         s = self.settings
         t_len = load_f.shape[0]
+        self._key_seconds = 0.0
         case = self.case(load_f, pv_f, soc_kwh)
         problems = build_des_problems(case, self.labels)
         solve_no = len(self.records)
@@ -450,6 +452,7 @@ class AdmmDispatch:
             from cosim.dispatch.privacy import SecureExchange
 
             self._exchange = SecureExchange(lay, admm.encryption, admm.key_bits)
+            self._key_seconds = self._exchange.stats.key_setup_seconds
         elif self._exchange is not None:
             self._exchange.relayout(lay)
         start = self._shifted_start(k, t_len, problems)
@@ -552,6 +555,7 @@ class AdmmDispatch:
             "orders_after_minutes": float(minutes),
             "setpoint_gap_kwh": setpoint_gap,
             "voltage_slack_pu": slack,
+            "seconds_key_setup": self._key_seconds,
         }
         self.records.append(
             DispatchRecord(
