@@ -77,7 +77,7 @@ __all__ = [
     "run_settings",
 ]
 
-WEAR_PER_KW2H = 1e-3
+WEAR_PER_KW2H = 1e-2
 """Quadratic battery use cost ``WEAR_PER_KW2H (c^2 + d^2) dt`` [currency/(kW^2 h)]: small
 against energy prices, it makes interchangeable batteries share the work, so the dispatch is
 unique and the ADMM set-points can be compared with the central ones."""
