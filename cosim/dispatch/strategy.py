@@ -84,7 +84,8 @@ unique and the ADMM set-points can be compared with the central ones."""
 
 SETPOINT_RESOLUTION_KWH = 1e-4
 """Set-points are rounded to this step [kWh]: far below the ADMM tolerance, far above the
-CKKS error (about 1e-9), so CKKS noise does not reach the meters (docs/dispatch.md)."""
+CKKS error (about 1e-9), so CKKS noise reaches the meters only when it straddles a step
+(measured: 14 of 336 set-points of a village day; docs/dispatch.md)."""
 
 
 @dataclass(frozen=True)
