@@ -256,12 +256,12 @@ def _run(args: argparse.Namespace) -> int:
         scenario = load_scenario(args.scenario, args.overrides)
         if args.out == "":
             raise InputError(None, "--out", "expected a directory, got an empty string")
-        if scenario.dispatch.enabled:
+        if scenario.dispatch.enabled and scenario.participants.battery_strategy != "admm":
             raise InputError(
                 args.scenario,
                 "dispatch.enabled",
-                "the decentralized dispatch is not part of a market run yet; solve it with: "
-                f"cosim dispatch {args.scenario}",
+                "in a market run the dispatch is participants.battery_strategy: admm; solve "
+                f"the dispatch case on its own with: cosim dispatch {args.scenario}",
             )
         out = Path(args.out) if args.out is not None else Path("results") / scenario.name
     if args.heartbeat <= 0:

@@ -542,7 +542,8 @@ class DispatchConfig(Section):
 
     enabled: bool = Field(
         default=False,
-        description="Solve the dispatch with `cosim dispatch` (dispatch.csv); not in `cosim run`.",
+        description="Solve the dispatch with `cosim dispatch` (dispatch.csv); in `cosim run` "
+        "the dispatch is the battery strategy `admm` (`participants.battery_strategy`).",
     )
     case: Literal["six_bus", "yingkou60", "village"] = Field(
         default="six_bus", description="Shipped dispatch case (network and devices)."
@@ -562,6 +563,38 @@ class DispatchConfig(Section):
         default="none", description="`rmme`: each DES's local QP is solved masked by a cloud."
     )
     key_bits: int = Field(default=2048, ge=2048, description="Paillier modulus size [bit].")
+    round_delay_ms: float = Field(
+        default=50.0,
+        ge=0,
+        description="`cosim run` with `admm`: simulated time of one ADMM message round (DES "
+        "to DSO and back) [ms].",
+    )
+    deadline_minutes: float = Field(
+        default=5.0,
+        gt=0,
+        description="`cosim run` with `admm`: time after the slot start by which the dispatch "
+        "must be done (capped at the slot length); later: the slot falls back to "
+        "self-consumption (`dispatch_late`) [min].",
+    )
+    replan_slots: int = Field(
+        default=1,
+        ge=1,
+        description="`cosim run` with `admm`: solve every this many slots; the slots between "
+        "follow the last plan.",
+    )
+    voltage_penalty_per_pu_h: float = Field(
+        default=1e3,
+        ge=0,
+        description="`cosim run` with `admm`: cost of a forecast voltage outside the band "
+        "[currency per pu and hour] (elastic band; 0: hard band, a horizon that cannot keep it "
+        "falls back).",
+    )
+    central_every: int = Field(
+        default=1,
+        ge=0,
+        description="`cosim run` with `admm`: solve the central reference (gap, feasibility) "
+        "every this many solves (0: never).",
+    )
     admm: DispatchAdmmConfig = DispatchAdmmConfig()
 
 

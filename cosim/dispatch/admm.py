@@ -120,6 +120,8 @@ class AdmmResult:
     key_bytes: int = 0
     exchange: SecureExchange | None = None
     warm_start_rounds: int = 0
+    z: list[np.ndarray] | None = None
+    u: list[np.ndarray] | None = None
 
 
 def layouts(
@@ -258,18 +260,24 @@ def run_admm(
     problems: list[DesProblem],
     settings: AdmmSettings,
     rng: np.random.Generator | None = None,
+    start: tuple[list[np.ndarray], list[np.ndarray]] | None = None,
+    exchange: SecureExchange | None = None,
 ) -> AdmmResult:
     """Solve the partitioned case by consensus ADMM over an (encrypted) DSO exchange.
 
-    ``rng`` seeds the RMME masks (``settings.masking == "rmme"``).
+    ``rng`` seeds the RMME masks (``settings.masking == "rmme"``). ``start``: initial
+    consensus values and scaled duals per DES in its layout (a previous solve's ``z`` and
+    ``u``, e.g. shifted by a receding horizon), used instead of the price warm start.
+    ``exchange``: an existing exchange of the same DES and layouts (its keys are reused and
+    its statistics keep counting; the result reports this solve's share).
     """
     t0 = time.perf_counter()
     steps = case.time.steps
     secs = dict.fromkeys(("setup", "local", "encrypt", "aggregate", "decrypt", "total"), 0.0)
-    lay = layouts(problems, des_of_node, case.parent)
-    exchange = (
-        SecureExchange(lay, settings.encryption, settings.key_bits) if len(problems) > 1 else None
-    )
+    if exchange is None and len(problems) > 1:
+        lay = layouts(problems, des_of_node, case.parent)
+        exchange = SecureExchange(lay, settings.encryption, settings.key_bits)
+    before = _stats_snapshot(exchange)
     if settings.masking == "rmme":
         from cosim.dispatch.rmme import MaskedLocalQP
 
@@ -286,7 +294,10 @@ def run_admm(
     z = [np.where(p.quantity == 2, case.v_root_pu, 0.0) for p in problems]
     u = [np.zeros(p.coupling_cols.size) for p in problems]
     warm_rounds = 0
-    if settings.price_warm_start:
+    if start is not None:
+        z = [v.copy() for v in start[0]]
+        u = [v.copy() for v in start[1]]
+    elif settings.price_warm_start:
         tic = time.perf_counter()
         z, warm_rounds = price_taker_start(case, des_of_node, problems, public_price(case))
         secs["warm_start"] = time.perf_counter() - tic
@@ -312,7 +323,7 @@ def run_admm(
         xs = []
         for k, (p, solver) in enumerate(zip(problems, solvers, strict=True)):
             r = rho[p.quantity]
-            hess = np.zeros(p.lp.n)
+            hess = p.lp.quad_diag.copy()
             np.add.at(hess, p.coupling_cols, r)
             lin = np.zeros(p.lp.n)
             np.add.at(lin, p.coupling_cols, r * (uh[k] - zh[k]))
@@ -373,15 +384,10 @@ def run_admm(
                 zh = [v.copy() for v in z]
                 a_k, c_prev = 1.0, np.inf
                 rho = new
-    if exchange is not None:
-        st = exchange.stats
-        secs["encrypt"], secs["aggregate"], secs["decrypt"] = (
-            st.encrypt_seconds,
-            st.aggregate_seconds,
-            st.decrypt_seconds,
-        )
+    after = _stats_snapshot(exchange)
+    secs["encrypt"], secs["aggregate"], secs["decrypt"] = (after[k] - before[k] for k in range(3))
     secs["total"] = time.perf_counter() - t0
-    objective = float(sum(p.lp.cost @ x for p, x in zip(problems, x_all, strict=True)))
+    objective = float(sum(p.lp.objective(x) for p, x in zip(problems, x_all, strict=True)))
     return AdmmResult(
         converged=converged,
         iterations=it,
@@ -391,10 +397,23 @@ def run_admm(
         dual_residual=np.array(dual),
         rho=np.array(rhos),
         seconds=secs,
-        bytes_exchanged=0
-        if exchange is None
-        else exchange.stats.bytes_up + exchange.stats.bytes_down,
+        bytes_exchanged=int(after[3] - before[3]),
         key_bytes=0 if exchange is None else int(sum(exchange.stats.key_bytes.values())),
         exchange=exchange,
         warm_start_rounds=warm_rounds,
+        z=z,
+        u=u,
+    )
+
+
+def _stats_snapshot(exchange: SecureExchange | None) -> tuple[float, float, float, int]:
+    """Encrypt, aggregate, decrypt seconds and bytes exchanged so far."""
+    if exchange is None:
+        return (0.0, 0.0, 0.0, 0)
+    st = exchange.stats
+    return (
+        st.encrypt_seconds,
+        st.aggregate_seconds,
+        st.decrypt_seconds,
+        st.bytes_up + st.bytes_down,
     )

@@ -47,6 +47,10 @@ class DispatchCase:
         Levy on each non-root node's net export (the source model's "tax") [currency/kWh].
     line_max_kw : numpy.ndarray, shape (n,)
         Limit of ``|P|`` and ``|Q|`` on the line into each node [kW, kvar] (``inf``: none).
+    voltage_penalty_per_pu_h : float
+        0: the voltage band is hard. > 0: elastic; a node's voltage may leave the band at this
+        cost per pu and hour (slack variables ``under_pu``/``over_pu`` of the node, local to
+        its DES) [currency/(pu h)].
     """
 
     name: str
@@ -61,6 +65,7 @@ class DispatchCase:
     v_root_pu: float = 1.0
     export_levy_per_kwh: float = 0.0
     line_max_kw: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    voltage_penalty_per_pu_h: float = 0.0
 
     @property
     def n(self) -> int:
@@ -244,11 +249,13 @@ def partition(
                     size[v] = 1 + sum(size[c] for c in kids[v])
             remaining = int(alive.sum())
             goal = remaining / (k + 1) if k + 1 > 1 else target
-            cands = [v for v in order[1:] if alive[v] and size[v] >= goal]
+            # a cut leaves at least one node for each part still to come
+            fits = [c for c in order[1:] if alive[c] and size[c] <= remaining - k]
+            cands = [c for c in fits if size[c] >= goal]
             v = (
                 min(cands, key=lambda c: (size[c], c))
                 if cands
-                else max((c for c in order[1:] if alive[c]), key=lambda c: (size[c], -c))
+                else max(fits, key=lambda c: (size[c], -c))
             )
             stack = [v]
             while stack:

@@ -174,13 +174,19 @@ def _storage_rows(
     time: TimeAxis,
     e_max: float,
     e_start: float,
-    e_end: float,
+    e_end: float | None,
     loss_per_h: float,
     into: Term,
     out: Term,
+    e_min: float = 0.0,
+    end_value_per_kwh: float = 0.0,
 ) -> np.ndarray:
-    """State of energy ``e[t] = e[t-1] (1 - loss dt) + dt (into - out)``, ``e[T-1] = e_end``."""
-    e = lp.add_var(f"{name}.e", time.steps, 0.0, e_max)
+    """State of energy ``e[t] = e[t-1] (1 - loss dt) + dt (into - out)``, ``e[T-1] = e_end``.
+
+    ``e_end`` None leaves the end free and values it at ``end_value_per_kwh`` instead (a
+    receding horizon's terminal value: cost ``-end_value_per_kwh * e[T-1]``).
+    """
+    e = lp.add_var(f"{name}.e", time.steps, e_min, e_max)
     dt = time.step_hours
     keep = 1.0 - loss_per_h * dt
     first = slice(0, 1)
@@ -203,7 +209,10 @@ def _storage_rows(
             ],
             0.0,
         )
-    lp.add_eq([(e[-1:], 1.0)], e_end)
+    if e_end is None:
+        lp.add_cost(e[-1:], -end_value_per_kwh)
+    else:
+        lp.add_eq([(e[-1:], 1.0)], e_end)
     return e
 
 
@@ -213,18 +222,25 @@ class Battery:
 
     ``e[t] = e[t-1] (1 - self_loss_per_h dt) + dt (eta_charge c - d / eta_discharge)``, from
     ``e_start_kwh`` to ``e_end_kwh``; inverter ``|q| <= tan(acos(pf_min)) (c + d)``.
+    ``e_end_kwh`` None: the end is free and each kWh left is worth ``end_value_per_kwh`` (a
+    receding horizon, :mod:`cosim.dispatch.strategy`); ``e`` stays in ``[e_min_kwh, e_max_kwh]``.
+    ``wear_per_kw2h`` > 0 adds ``wear_per_kw2h (c^2 + d^2) dt``: batteries that are otherwise
+    interchangeable then share the work and the dispatch is unique.
     """
 
     name: str
     e_max_kwh: float
     p_max_kw: float
     e_start_kwh: float
-    e_end_kwh: float
+    e_end_kwh: float | None
     eta_charge: float = 0.95
     eta_discharge: float = 0.95
     self_loss_per_h: float = 0.0
     pf_min: float = 0.8
     kind: str = "battery"
+    e_min_kwh: float = 0.0
+    end_value_per_kwh: float = 0.0
+    wear_per_kw2h: float = 0.0
 
     def build(self, lp: LpBlock, time: TimeAxis) -> Injection:
         c = lp.add_var(f"{self.name}.charge_kw", time.steps, 0.0, self.p_max_kw)
@@ -240,8 +256,13 @@ class Battery:
             self.self_loss_per_h,
             (c, self.eta_charge),
             (d, 1.0 / self.eta_discharge),
+            self.e_min_kwh,
+            self.end_value_per_kwh,
         )
         _pf_rows(lp, q, [(c, 1.0), (d, 1.0)], self.pf_min)
+        if self.wear_per_kw2h > 0:  # strictly convex in c and d: a unique dispatch
+            lp.add_quadratic(c, self.wear_per_kw2h * time.step_hours)
+            lp.add_quadratic(d, self.wear_per_kw2h * time.step_hours)
         return Injection(p=[(d, 1.0), (c, -1.0)], q=[(q, 1.0)])
 
 

@@ -35,11 +35,24 @@ class LpMatrices:
     names: tuple[str, ...]
     eq_units: np.ndarray
     ub_units: np.ndarray
+    quad: np.ndarray | None = None
 
     @property
     def n(self) -> int:
         """Number of variables."""
         return int(self.cost.size)
+
+    @property
+    def quad_diag(self) -> np.ndarray:
+        """Diagonal ``P`` of the objective's quadratic part ``x'Px / 2`` (zeros: a pure LP)."""
+        return self.quad if self.quad is not None else np.zeros(self.n)
+
+    def objective(self, x: np.ndarray) -> float:
+        """``c'x + x'Px / 2`` at ``x``."""
+        value = float(self.cost @ x)
+        if self.quad is not None:
+            value += 0.5 * float(self.quad @ (x * x))
+        return value
 
 
 class LpBlock:
@@ -58,6 +71,7 @@ class LpBlock:
         self._rhs: dict[str, list[np.ndarray]] = {"eq": [], "ub": []}
         self._count = {"eq": 0, "ub": 0}
         self._units: dict[str, list[np.ndarray]] = {"eq": [], "ub": []}
+        self._quad: list[tuple[np.ndarray, np.ndarray]] = []
 
     def add_var(
         self,
@@ -75,6 +89,10 @@ class LpBlock:
         self._cost.append(np.broadcast_to(np.asarray(cost, dtype=float), (size,)).copy())
         self._names.extend(f"{name}[{k}]" for k in range(size))
         return idx
+
+    def add_quadratic(self, cols: np.ndarray, coef: ArrayLike) -> None:
+        """Add ``coef * x**2`` of each column of ``cols`` to the objective (``coef >= 0``)."""
+        self._quad.append((np.asarray(cols), np.broadcast_to(np.asarray(coef, float), cols.shape)))
 
     def add_cost(self, cols: np.ndarray, cost: ArrayLike) -> None:
         """Add ``cost`` to the objective coefficients of ``cols``."""
@@ -117,7 +135,13 @@ class LpBlock:
         def cat(parts: list[np.ndarray]) -> np.ndarray:
             return np.concatenate(parts) if parts else np.zeros(0)
 
+        quad = None
+        if self._quad:
+            quad = np.zeros(self.n)
+            for cols, coef in self._quad:
+                np.add.at(quad, cols, 2.0 * coef)
         return LpMatrices(
+            quad=quad,
             cost=cat(self._cost),
             a_eq=self._matrix("eq"),
             b_eq=cat(self._rhs["eq"]),

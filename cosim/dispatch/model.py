@@ -85,8 +85,10 @@ def build_des_problems(case: DispatchCase, des_of_node: np.ndarray) -> list[DesP
     steps = case.time.steps
     children = case.children()
     lim = case.line_max_kw if case.line_max_kw.size else np.full(case.n, np.inf)
-    v_lo = min(case.v_min_pu, case.v_root_pu)
-    v_hi = max(case.v_max_pu, case.v_root_pu)
+    elastic = case.voltage_penalty_per_pu_h > 0
+    v_lo = 0.0 if elastic else min(case.v_min_pu, case.v_root_pu)
+    v_hi = 2.0 if elastic else max(case.v_max_pu, case.v_root_pu)
+    v_cost = case.voltage_penalty_per_pu_h * case.time.step_hours
     out = []
     for d in range(int(des_of_node.max()) + 1):
         nodes = [v for v in range(case.n) if des_of_node[v] == d]
@@ -95,6 +97,12 @@ def build_des_problems(case: DispatchCase, des_of_node: np.ndarray) -> list[DesP
         for v in nodes:
             if case.parent[v] < 0:
                 volt[v] = lp.add_var(f"v{v}.v_pu", steps, case.v_root_pu, case.v_root_pu)
+            elif elastic:
+                volt[v] = lp.add_var(f"v{v}.v_pu", steps, v_lo, v_hi)
+                under = lp.add_var(f"v{v}.under_pu", steps, 0.0, np.inf, v_cost)
+                over = lp.add_var(f"v{v}.over_pu", steps, 0.0, np.inf, v_cost)
+                lp.add_ub([(volt[v], -1.0), (under, -1.0)], -case.v_min_pu, "pu")
+                lp.add_ub([(volt[v], 1.0), (over, -1.0)], case.v_max_pu, "pu")
             else:
                 volt[v] = lp.add_var(f"v{v}.v_pu", steps, case.v_min_pu, case.v_max_pu)
         flow: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # line -> (P, Q) columns here
@@ -228,16 +236,38 @@ def _stack(problems: list[DesProblem]) -> tuple[LpMatrices, np.ndarray, sparse.c
         names=tuple(n for b in blocks for n in b.names),
         eq_units=np.concatenate([b.eq_units for b in blocks]),
         ub_units=np.concatenate([b.ub_units for b in blocks]),
+        quad=np.concatenate([b.quad_diag for b in blocks])
+        if any(b.quad is not None for b in blocks)
+        else None,
     )
     return central, offs, cons
 
 
 def solve_central(problems: list[DesProblem]) -> CentralSolution:
-    """Solve all DES blocks together with the consensus rows (HiGHS dual simplex)."""
+    """Solve all DES blocks together with the consensus rows.
+
+    HiGHS dual simplex for an LP; Clarabel (the local solver of ADMM) when a block has a
+    quadratic part.
+    """
     import time
+    from dataclasses import replace
 
     tic = time.perf_counter()
     central, offs, cons = _stack(problems)
+    if central.quad is not None:
+        from cosim.dispatch.qp import LocalQP
+
+        stacked = replace(
+            central,
+            a_eq=sparse.vstack([central.a_eq, cons], format="csr"),
+            b_eq=np.concatenate([central.b_eq, np.zeros(cons.shape[0])]),
+        )
+        try:
+            xq, _ = LocalQP(stacked).solve(central.quad, np.zeros(central.n))
+        except RuntimeError as exc:
+            return CentralSolution(2, str(exc), np.nan, [], time.perf_counter() - tic)
+        xs = [xq[offs[k] : offs[k + 1]] for k in range(len(problems))]
+        return CentralSolution(0, "", central.objective(xq), xs, time.perf_counter() - tic)
     res = linprog(
         central.cost,
         A_ub=central.a_ub if central.a_ub.shape[0] else None,

@@ -418,6 +418,19 @@ class SecureExchange:
         self.stats.key_setup_seconds = time.perf_counter() - tic
         self.stats.key_bytes = {a.des: len(a.key_bytes) for a in relayed}
 
+    def relayout(self, layouts: list[tuple[int, dict[int, tuple[np.ndarray, np.ndarray]]]]) -> None:
+        """New public layouts of the same DES and neighbours (a shorter horizon); keys kept."""
+        if len(layouts) != len(self.endpoints) or any(
+            set(shared) != set(e.shared)
+            for e, (_, shared) in zip(self.endpoints, layouts, strict=True)
+        ):
+            raise ValueError("relayout needs the same DES and neighbours")
+        sizes = {d: size for d, (size, _) in enumerate(layouts)}
+        for e, (size, shared) in zip(self.endpoints, layouts, strict=True):
+            e.layout_size, e.shared = size, shared
+            e.set_sizes(sizes)
+        self.dso.sizes = dict(sizes)
+
     def round(self, values: list[np.ndarray]) -> list[np.ndarray]:
         """One exchange: every DES's boundary values in, every DES's ``z`` out."""
         tic = time.perf_counter()

@@ -9,7 +9,7 @@ iteration: residuals per quantity and the rho path). I/O only in the writer.
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +18,11 @@ import numpy as np
 from cosim.dispatch.admm import AdmmResult, AdmmSettings, run_admm
 from cosim.dispatch.case import load_case, partition
 from cosim.dispatch.model import QUANTITIES, build_des_problems, solve_central, violations
-from cosim.scenario import Scenario
+from cosim.scenario import DispatchConfig, Scenario
 
 __all__ = [
     "DispatchRecord",
+    "settings_from_config",
     "settings_from_scenario",
     "solve_scenario_dispatch",
     "write_dispatch_csv",
@@ -40,7 +41,11 @@ PHASES: tuple[str, ...] = (
 
 def settings_from_scenario(scenario: Scenario) -> AdmmSettings:
     """:class:`AdmmSettings` from ``dispatch`` and ``dispatch.admm``."""
-    d = scenario.dispatch
+    return settings_from_config(scenario.dispatch)
+
+
+def settings_from_config(d: DispatchConfig) -> AdmmSettings:
+    """:class:`AdmmSettings` from a ``dispatch`` section."""
     a = d.admm
     return AdmmSettings(
         rho=a.rho,
@@ -72,15 +77,17 @@ class DispatchRecord:
     seconds_central: float
     violation_kw: float
     violation_pu: float
+    extra: dict[str, Any] = field(default_factory=dict)
 
     def row(self) -> dict[str, Any]:
-        """The ``dispatch.csv`` row."""
+        """The ``dispatch.csv`` row (``extra`` columns after ``solve``)."""
         r = self.result
         last_p = r.primal_residual[-1] if r.iterations else np.full(3, np.nan)
         last_d = r.dual_residual[-1] if r.iterations else np.full(3, np.nan)
         units = ("kw", "kvar", "pu")
         row: dict[str, Any] = {
             "solve": self.solve,
+            **self.extra,
             "case": self.case,
             "des": self.des,
             "encryption": self.encryption,
@@ -90,7 +97,9 @@ class DispatchRecord:
             "warm_start_rounds": r.warm_start_rounds,
             "objective": r.objective,
             "objective_central": self.objective_central,
-            "gap_relative": (r.objective - self.objective_central) / abs(self.objective_central),
+            "gap_relative": (r.objective - self.objective_central) / abs(self.objective_central)
+            if self.objective_central != 0
+            else np.nan,
         }
         for q, unit in enumerate(units):
             name = QUANTITIES[q].split("_")[0]

@@ -214,6 +214,8 @@ def build_simulation(scenario: Scenario) -> Simulation:
             horizon_rng=streams["horizon"],
             feeder_model=feeder_model,
             feeder_limits=network_limits(scenario, "lindistflow"),
+            network=net,
+            dispatch=scenario.dispatch,
         )
     )
     market = Market(

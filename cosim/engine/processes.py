@@ -187,7 +187,11 @@ class ParticipantsProcess:
                 return
             if clock.boundary(k):
                 self.assembler.contribute(k, "participants", self.state())
-            yield out.put(self.submit(k))
+            submitted = self.submit(k)
+            # the strategy's message rounds (none for most) take simulated time before the
+            # orders reach the market
+            yield from self.strategy.message_rounds(env, k)
+            yield out.put(submitted)
 
 
 class Market:

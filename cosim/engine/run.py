@@ -191,6 +191,7 @@ def run_simulation(
             recorder.write_final_tables(
                 ledger, pop.info_frame(), encrypted=sc.settlement.encryption != "plain"
             )
+            sim.strategy.finish(out)  # the strategy's own files (admm: dispatch.csv)
     except BaseException as exc:
         writer.abort()
         ledger.close()

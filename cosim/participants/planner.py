@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -29,6 +31,8 @@ from cosim.participants.population import Population, ProfileFeed
 from cosim.participants.storage import BatteryPlan, plan_feeder, plan_price
 
 if TYPE_CHECKING:
+    import simpy
+
     from cosim.participants.strategies import StrategyContext
 
 __all__ = ["BatteryPlanner", "HorizonSettings", "build_planner", "stored_energy_price"]
@@ -276,6 +280,14 @@ class BatteryPlanner:
             v_sq_base_pu2=v_base,
             flow_max_kw=f_max * (1.0 - self._thermal_margin),
         )
+
+    def message_rounds(self, env: simpy.Environment, k: int) -> Iterable[simpy.Event]:
+        """No communication: the plan takes no simulated time."""
+        return ()
+
+    def finish(self, out_dir: Path) -> list[Path]:
+        """No files of its own."""
+        return []
 
     def state(self) -> dict[str, Any]:
         """The planner's running state, for a checkpoint (its random stream is the run's)."""

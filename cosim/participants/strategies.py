@@ -3,15 +3,17 @@
 One interface (:class:`BatteryStrategy`) and one registry (:data:`BATTERY_STRATEGIES`,
 ``participants.battery_strategy``). ``self_consumption`` (:class:`SelfConsumption`) dispatches
 each battery on its own forecast residual; ``price`` and ``rolling`` plan a horizon LP
-(:class:`cosim.participants.planner.BatteryPlanner`). A strategy is built from a
+(:class:`cosim.participants.planner.BatteryPlanner`); ``admm`` plans by the decentralized
+dispatch (:class:`cosim.dispatch.strategy.AdmmDispatch`). A strategy is built from a
 :class:`StrategyContext`; the engine calls :meth:`BatteryStrategy.plan_orders` at each gate
 closure and never asks which strategy it holds.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import numpy as np
@@ -20,10 +22,13 @@ from cosim.participants.fulfilment import BiddingPolicy, Orders, plan_orders
 from cosim.registry import Registry
 
 if TYPE_CHECKING:
+    import simpy
+
     from cosim.grid.limits import NetworkLimits
     from cosim.grid.linear import LinearGridModel
     from cosim.participants.planner import HorizonSettings
     from cosim.participants.population import Population, ProfileFeed
+    from cosim.scenario import DispatchConfig
 
 __all__ = [
     "BATTERY_STRATEGIES",
@@ -80,6 +85,18 @@ class BatteryStrategy(Protocol):
         """
         ...
 
+    def message_rounds(self, env: simpy.Environment, k: int) -> Iterable[simpy.Event]:
+        """Simulated time the plan of slot ``k`` took to agree (e.g. ADMM message rounds).
+
+        The participants process yields these events after :meth:`plan_orders` and before the
+        orders go to the market; a strategy without communication returns ``()``.
+        """
+        ...
+
+    def finish(self, out_dir: Path) -> list[Path]:
+        """Write the strategy's own result files at the end of a run (most write none)."""
+        ...
+
     def state(self) -> Any:
         """The strategy's running state, for a checkpoint."""
         ...
@@ -113,6 +130,10 @@ class StrategyContext:
         raises ``cosim.errors.InputError`` for a network it cannot model).
     feeder_limits : NetworkLimits
         Voltage band and margins of the ``lindistflow`` network check.
+    network : pandapowerNet, optional
+        The run's (derated) network.
+    dispatch : DispatchConfig, optional
+        The ``dispatch:`` section (read by the ``admm`` strategy).
     """
 
     name: str
@@ -123,6 +144,8 @@ class StrategyContext:
     horizon_rng: np.random.Generator
     feeder_model: Callable[[], LinearGridModel]
     feeder_limits: NetworkLimits
+    network: Any = None
+    dispatch: DispatchConfig | None = None
 
 
 StrategyFactory = Callable[[StrategyContext], BatteryStrategy]
@@ -165,6 +188,14 @@ class SelfConsumption:
         )  # fmt: skip
         return orders, None, "self_consumption"
 
+    def message_rounds(self, env: simpy.Environment, k: int) -> Iterable[simpy.Event]:
+        """No communication."""
+        return ()
+
+    def finish(self, out_dir: Path) -> list[Path]:
+        """No files of its own."""
+        return []
+
     def state(self) -> None:
         """Nothing changes as it runs."""
         return None
@@ -188,5 +219,6 @@ BATTERY_STRATEGIES: Registry[StrategyFactory] = Registry(
         "self_consumption": _self_consumption,
         "price": "cosim.participants.planner:build_planner",
         "rolling": "cosim.participants.planner:build_planner",
+        "admm": "cosim.dispatch.strategy:build_strategy",
     },
 )
