@@ -9,6 +9,8 @@ composes them. A key that names an implementation of an extension axis is declar
 
 from __future__ import annotations
 
+import typing
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,7 +18,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict
 
 from cosim.registry import Registry
 
-__all__ = ["Section", "registered", "resolve_path"]
+__all__ = ["Section", "describe_error", "registered", "resolve_path"]
 
 
 class Section(BaseModel):
@@ -51,3 +53,34 @@ def resolve_path(source_file: Path | str | None, value: str) -> Path:
         if candidate.exists():
             return candidate
     return p
+
+
+def describe_error(err: Mapping[str, Any], model: type[BaseModel]) -> tuple[str, str]:
+    """One pydantic error of ``model`` as (dotted key path, what was expected): the message
+    of exit code 2 for a scenario section or a device's settings."""
+    loc = [str(p) for p in err["loc"] if not str(p).startswith("function-")]
+    # drop pydantic's internal tags for Literal/union members
+    path = ".".join(p for p in loc if not p.startswith(("literal[", "tagged")))
+    kind = err["type"]
+    got = err.get("input")
+    if kind == "extra_forbidden":
+        parent: type[BaseModel] | None = model
+        for part in loc[:-1]:
+            if part.isdigit():  # an item of a list of sections (faults.outage.events)
+                continue
+            field = parent.model_fields.get(part) if parent else None
+            ann = field.annotation if field else None
+            if typing.get_origin(ann) in (tuple, list):
+                ann = typing.get_args(ann)[0]
+            parent = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
+        allowed = (
+            ", ".join(k for k, f in parent.model_fields.items() if not f.exclude) if parent else ""
+        )
+        return path, f"unknown key; allowed here: {allowed}"
+    if kind == "missing":
+        return path, "required key is missing"
+    msg = str(err["msg"])
+    msg = msg.removeprefix("Value error, ")
+    if kind in ("value_error", "assertion_error"):
+        return path, f"expected {msg}"
+    return path, f"{msg[0].lower()}{msg[1:]} (got {got!r})"

@@ -18,14 +18,12 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import typing
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
-    BaseModel,
     Field,
     ValidationError,
     ValidationInfo,
@@ -33,7 +31,7 @@ from pydantic import (
     model_validator,
 )
 
-from cosim.config import Section, registered
+from cosim.config import Section, describe_error, registered
 from cosim.errors import InputError
 from cosim.faults import FaultsConfig
 from cosim.grid.flows import POWER_FLOWS
@@ -645,36 +643,6 @@ class Scenario(Section):
 # --------------------------------------------------------------------------- loading
 
 
-def _describe_error(err: Mapping[str, Any], model: type[BaseModel]) -> tuple[str, str]:
-    """Turn one pydantic error into (dotted key path, what was expected)."""
-    loc = [str(p) for p in err["loc"] if not str(p).startswith("function-")]
-    # drop pydantic's internal tags for Literal/union members
-    path = ".".join(p for p in loc if not p.startswith(("literal[", "tagged")))
-    kind = err["type"]
-    got = err.get("input")
-    if kind == "extra_forbidden":
-        parent: type[BaseModel] | None = model
-        for part in loc[:-1]:
-            if part.isdigit():  # an item of a list of sections (faults.outage.events)
-                continue
-            field = parent.model_fields.get(part) if parent else None
-            ann = field.annotation if field else None
-            if typing.get_origin(ann) in (tuple, list):
-                ann = typing.get_args(ann)[0]
-            parent = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
-        allowed = (
-            ", ".join(k for k, f in parent.model_fields.items() if not f.exclude) if parent else ""
-        )
-        return path, f"unknown key; allowed here: {allowed}"
-    if kind == "missing":
-        return path, "required key is missing"
-    msg = str(err["msg"])
-    msg = msg.removeprefix("Value error, ")
-    if kind in ("value_error", "assertion_error"):
-        return path, f"expected {msg}"
-    return path, f"{msg[0].lower()}{msg[1:]} (got {got!r})"
-
-
 def scenario_from_mapping(data: Mapping[str, Any], file: str | Path | None = None) -> Scenario:
     """Validate a mapping (parsed YAML) into a :class:`Scenario`.
 
@@ -701,7 +669,7 @@ def scenario_from_mapping(data: Mapping[str, Any], file: str | Path | None = Non
         scenario = Scenario.model_validate(payload)
     except ValidationError as exc:
         err = exc.errors()[0]
-        path, expected = _describe_error(err, Scenario)
+        path, expected = describe_error(err, Scenario)
         raise InputError(file, path or "(top level)", expected) from None
     _check_across_sections(scenario, file)
     return scenario

@@ -39,6 +39,7 @@ import numpy as np
 from numpy.typing import NDArray
 from pydantic import BaseModel, ValidationError
 
+from cosim.config import describe_error
 from cosim.errors import InputError
 
 if TYPE_CHECKING:
@@ -233,21 +234,6 @@ def device_rng(seed: int, name: str) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=key))
 
 
-def _describe(err: Mapping[str, Any], model: type[BaseModel]) -> tuple[str, str]:
-    """One pydantic error of a device configuration as (key below the device, expected)."""
-    loc = [str(p) for p in err["loc"] if not str(p).startswith("function-")]
-    path = ".".join(p for p in loc if not p.startswith(("literal[", "tagged")))
-    kind = err["type"]
-    if kind == "extra_forbidden":
-        return path, f"unknown key; allowed here: {', '.join(model.model_fields)}"
-    if kind == "missing":
-        return path, "required key is missing"
-    msg = str(err["msg"]).removeprefix("Value error, ")
-    if kind in ("value_error", "assertion_error"):
-        return path, f"expected {msg}"
-    return path, f"{msg[0].lower()}{msg[1:]} (got {err.get('input')!r})"
-
-
 def validate_device_configs(
     config: Mapping[str, Any], source_file: str | Path | None = None
 ) -> dict[str, BaseModel]:
@@ -282,7 +268,7 @@ def validate_device_configs(
         try:
             out[name] = model.model_validate(dict(section))
         except ValidationError as exc:
-            key, expected = _describe(exc.errors()[0], model)
+            key, expected = describe_error(exc.errors()[0], model)
             raise InputError(source_file, f"{where}.{key}" if key else where, expected) from None
     return out
 
