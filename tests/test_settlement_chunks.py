@@ -144,3 +144,33 @@ def test_chunk_rejects_missing_slot_price() -> None:
         slot_info_from_plain(*_chunk_args(chunk, 0, 1)[:-1], np.array([np.nan]))
     with pytest.raises(ValueError, match="slot_price must have shape"):
         slot_info_from_plain(*_chunk_args(chunk, 0, 1)[:-1], np.array([0.2, 0.2]))
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_platform_coefficients_over_a_batch_equal_each_slot(model: str) -> None:
+    """The encrypted platform computes a batch's plaintext coefficients with the chunk forms; a
+    slot whose aggregate group was refused is billed ``individual``, exactly as slot by slot."""
+    from cosim.settlement.actors import TradingPlatform, gross_energy_form
+    from cosim.settlement.billing import AGGREGATE_MODELS
+
+    rng = np.random.default_rng(5)
+    chunk = random_chunk(rng, 30, 40)
+    info = slot_info_from_plain(*_chunk_args(chunk, 0, 30))
+    aggregates = aggregate_plain(info, chunk["deviation_kwh"])
+    platform = TradingPlatform.__new__(TradingPlatform)  # only the plaintext side is used
+    platform.prices, platform.tol_kwh = PRICES, 1e-9
+    platform._small = rng.random(30) < 0.3
+    terms = platform._chunk_terms(model, info, aggregates)
+    gross, unknown = gross_energy_form(terms.supplier_energy, info)
+    for t in range(30):
+        one = slot_info_from_plain(*(a[0] for a in _chunk_args(chunk, t, t + 1)))
+        used = "individual" if platform._small[t] and model in AGGREGATE_MODELS else model
+        agg = aggregate_plain(one, chunk["deviation_kwh"][t])
+        ref = bill_terms(used, one, PRICES, agg)
+        ref_gross, ref_unknown = gross_energy_form(ref.supplier_energy, one)
+        pairs = [(terms.p2p, ref.p2p), (terms.supplier, ref.supplier)]
+        pairs += [(terms.supplier_energy, ref.supplier_energy), (gross, ref_gross)]
+        for got, want in pairs:
+            for name in ("coef_c", "coef_d", "const"):
+                assert np.array_equal(getattr(got, name)[t], getattr(want, name)), (t, name)
+        assert np.array_equal(unknown[t], ref_unknown)

@@ -44,7 +44,7 @@ from cosim.settlement.meters import GO_KEY_ID
 from cosim.settlement.paillier import PaillierBatch
 from cosim.settlement.schemes import generate_keypair
 from cosim.settlement.signatures import verify_signature
-from cosim.settlement.terms import LinearForm, Prices, SlotInfo
+from cosim.settlement.terms import BillTerms, LinearForm, Prices, SlotInfo
 
 __all__ = [
     "GO_KEY_ID",
@@ -417,6 +417,36 @@ def gross_energy_form(form: LinearForm, info: SlotInfo) -> tuple[LinearForm, NDA
     return LinearForm(a * sign, b * sign, k * sign), unknown
 
 
+def _slot_rows(info: SlotInfo, rows: NDArray[np.bool_]) -> SlotInfo:
+    """The slots ``rows`` of a chunk's plaintext."""
+    return SlotInfo(
+        side=info.side[rows],
+        accepted=info.accepted[rows],
+        deviation_sign=info.deviation_sign[rows],
+        net_sign=info.net_sign[rows],
+        p2p_price=info.p2p_price[rows],
+        slot_price=info.slot_price[rows],
+    )
+
+
+def _forms(terms: BillTerms) -> tuple[LinearForm, LinearForm, LinearForm]:
+    return terms.p2p, terms.supplier, terms.supplier_energy
+
+
+def _put_rows(base: LinearForm, part: LinearForm, rows: NDArray[np.bool_]) -> LinearForm:
+    """``base`` with the slots ``rows`` replaced by ``part`` (which has only those slots)."""
+    arrays = []
+    for whole, some in zip(
+        (base.coef_c, base.coef_d, base.const),
+        (part.coef_c, part.coef_d, part.const),
+        strict=True,
+    ):
+        merged = np.array(whole)
+        merged[rows] = some
+        arrays.append(merged)
+    return LinearForm(*arrays)
+
+
 def _live(coef: FloatArray | None) -> list[bool]:
     """Per user (column), whether any slot's coefficient is non-zero (empty for None)."""
     return [] if coef is None else np.any(coef != 0.0, axis=0).tolist()
@@ -431,10 +461,9 @@ class _Stacked:
     k: FloatArray
 
     @classmethod
-    def of(cls, forms: Sequence[LinearForm], accepted: NDArray[np.bool_]) -> _Stacked:
-        # c = 0 in public whenever not accepted: drop those coefficients
-        c = np.where(accepted, np.stack([f.coef_c for f in forms]), 0.0)
-        return cls(c, np.stack([f.coef_d for f in forms]), np.stack([f.const for f in forms]))
+    def of(cls, form: LinearForm, accepted: NDArray[np.bool_]) -> _Stacked:
+        """The chunk form's arrays; ``c = 0`` is public whenever not accepted: dropped."""
+        return cls(np.where(accepted, form.coef_c, 0.0), form.coef_d, form.const)
 
 
 class TradingPlatform:
@@ -488,7 +517,7 @@ class TradingPlatform:
         self._bill_offsets = {m: np.zeros(n) for m in self.models}
         self._market: list[tuple[NDArray[np.int8], NDArray[np.bool_], FloatArray, float]] = []
         self._cts: list[dict[str, EncryptedBatch]] = []
-        self._infos: list[SlotInfo] = []
+        self._info: SlotInfo | None = None  # the batch's plaintext, arrays of shape (T, n)
         self._small: NDArray[np.bool_] = np.zeros(0, dtype=bool)
 
     def record_market(
@@ -527,17 +556,14 @@ class TradingPlatform:
             dev[:, user], net[:, user] = payload.deviation_sign, payload.net_sign
         ok = np.array([u not in rejected for u in range(n)])
         self._small = np.zeros(n_slots, dtype=bool)
-        self._infos = [
-            SlotInfo(
-                side=side[t],
-                accepted=acc[t] & ok,
-                deviation_sign=np.where(ok, dev[t], 0),
-                net_sign=np.where(ok, net[t], 0),
-                p2p_price=self._market[t][2],
-                slot_price=self._market[t][3],
-            )
-            for t in range(n_slots)
-        ]
+        self._info = SlotInfo(
+            side=side,
+            accepted=acc & ok,
+            deviation_sign=np.where(ok, dev, 0),
+            net_sign=np.where(ok, net, 0),
+            p2p_price=np.stack([m[2] for m in self._market]),
+            slot_price=np.array([m[3] for m in self._market], dtype=np.float64),
+        )
         return rejected
 
     def _load(
@@ -586,13 +612,12 @@ class TradingPlatform:
         Slots with a non-empty group smaller than ``min_members`` are left out (masks set to
         0); they are settled with the ``individual`` model under every aggregate model.
         """
-        n_slots = len(self._infos)
-        masks = {name: np.zeros((n_slots, self.supplier.size)) for name in AGGREGATES}
-        for t, info in enumerate(self._infos):
-            for name, (mask, sign) in aggregate_masks(info).items():
-                masks[name][t] = np.where(mask, sign, 0.0)
+        info = self._batch_info()
+        masks = {
+            name: np.where(mask, sign, 0.0) for name, (mask, sign) in aggregate_masks(info).items()
+        }
         members = {name: np.count_nonzero(m, axis=1) for name, m in masks.items()}
-        self._small = np.zeros(n_slots, dtype=bool)
+        self._small = np.zeros(info.side.shape[0], dtype=bool)
         for count in members.values():
             self._small |= (count > 0) & (count < self.min_members)
         self.refused_slots += int(np.count_nonzero(self._small))
@@ -644,31 +669,23 @@ class TradingPlatform:
         Bills are added to the participants' period totals (see :meth:`period_bills`);
         per-slot supplier balances and the pot are returned for the key holders to open.
         """
-        n_slots = len(self._infos)
+        info = self._batch_info()
+        n_slots = info.side.shape[0]
         n_sup = len(self.supplier_keys)
         result = BatchResult(
             [{} for _ in range(n_sup)], [{} for _ in range(n_sup)], [{} for _ in range(n_sup)], {}
         )
-        accepted = np.stack([info.accepted for info in self._infos])
+        accepted = info.accepted
         customers = [np.flatnonzero(self.supplier == j) for j in range(n_sup)]
+        agg = {name: np.asarray(aggregates.get(name, np.zeros(n_slots))) for name in AGGREGATES}
         for model in self.models:
-            terms = []
-            for t, info in enumerate(self._infos):
-                used = "individual" if self._small[t] and model in AGGREGATE_MODELS else model
-                agg = {
-                    name: float(aggregates.get(name, np.zeros(n_slots))[t]) for name in AGGREGATES
-                }
-                terms.append(bill_terms(used, info, self.prices, agg, self.tol_kwh))
-            amount = _Stacked.of([tm.amount for tm in terms], accepted)
-            money = _Stacked.of([tm.supplier for tm in terms], accepted)
-            gross = [
-                gross_energy_form(tm.supplier_energy, i)
-                for tm, i in zip(terms, self._infos, strict=True)
-            ]
-            energy = _Stacked.of([g[0] for g in gross], accepted)
-            raw = _Stacked.of([tm.supplier_energy for tm in terms], accepted)
-            unknown = np.stack([g[1] for g in gross])
-            p2p = _Stacked.of([tm.p2p for tm in terms], accepted)
+            terms = self._chunk_terms(model, info, agg)
+            amount = _Stacked.of(terms.amount, accepted)
+            money = _Stacked.of(terms.supplier, accepted)
+            gross, unknown = gross_energy_form(terms.supplier_energy, info)
+            energy = _Stacked.of(gross, accepted)
+            raw = _Stacked.of(terms.supplier_energy, accepted)
+            p2p = _Stacked.of(terms.p2p, accepted)
             loaded = [i for i in range(self.supplier.size) if self._cts[i]]
             live = (_live(amount.c), _live(amount.d))
             for i in loaded:
@@ -702,6 +719,35 @@ class TradingPlatform:
             result.pot[model] = EncryptedSum(pot.cipher, p2p.k[:, loaded].sum(axis=1), pot.members)
         self._market = []
         return result
+
+    def _batch_info(self) -> SlotInfo:
+        if self._info is None:
+            raise RuntimeError("no batch received")
+        return self._info
+
+    def _chunk_terms(
+        self, model: str, info: SlotInfo, aggregates: Mapping[str, FloatArray]
+    ) -> BillTerms:
+        """Bill terms of ``model`` over the whole batch (arrays of shape ``(T, n)``): the one
+        implementation of the formulas (:func:`bill_terms`) over a chunk of slots, as the
+        plaintext ledger computes them. Slots whose aggregate groups were refused
+        (:meth:`aggregate_request`) are billed with ``individual`` under an aggregate model."""
+        small = self._small if model in AGGREGATE_MODELS else np.zeros_like(self._small)
+        if not small.any():
+            return bill_terms(model, info, self.prices, aggregates, self.tol_kwh)
+        out = bill_terms("individual", info, self.prices, None, self.tol_kwh)
+        keep = ~small
+        if not keep.any():
+            return out
+        part = bill_terms(
+            model,
+            _slot_rows(info, keep),
+            self.prices,
+            {name: value[keep] for name, value in aggregates.items()},
+            self.tol_kwh,
+        )
+        merged = (_put_rows(f, g, keep) for f, g in zip(_forms(out), _forms(part), strict=True))
+        return BillTerms(*merged)
 
     def period_bills(self) -> dict[str, list[dict[int, EncryptedSum]]]:
         """Hand over the period bills, per model and supplier, and start a new period."""
