@@ -31,7 +31,15 @@ from typing import Any, Protocol
 import numpy as np
 import simpy
 
-from cosim.engine.messages import SlotCommitments, SlotOrders, SlotReading, SlotSettled, Stop
+from cosim.engine.messages import (
+    SlotCommitments,
+    SlotOrders,
+    SlotReading,
+    SlotSettled,
+    Stop,
+    consumption,
+    generation,
+)
 from cosim.faults import FaultEvents, mark_missing
 from cosim.grid.flows import PowerFlow
 from cosim.grid.limits import NetworkLimits
@@ -164,12 +172,14 @@ class ParticipantsProcess:
             with timer.stage("devices"):
                 device_kwh = self.devices.energy_kwh(k, load, pv, clock.slot_hours)
                 columns = self.devices.columns()
-        demand = load if device_kwh is None else load + device_kwh
+        demand, supply = load, pv
+        if device_kwh is not None:  # consumption with the load, generation with the PV
+            demand, supply = load + consumption(device_kwh), pv + generation(device_kwh)
         # a strategy that plans set-points spends its time in the horizon LP
         stage = "battery_plan" if self.strategy.plans_setpoints else "orders"
         with timer.stage(stage):
             orders, setpoint, status = self.strategy.plan_orders(
-                k, demand, pv, self.soc_kwh, self.streams["forecast"], self.streams["prices"]
+                k, demand, supply, self.soc_kwh, self.streams["forecast"], self.streams["prices"]
             )
         return SlotOrders(k, load, pv, self.soc_kwh, orders, setpoint, status, device_kwh, columns)
 
@@ -350,7 +360,7 @@ class MetersProcess:
         if self.faults is None:
             return reading
         m = reading.market
-        d, cut = self.faults.deliver(m.k, reading.delivery, m.demand_kwh, m.pv_kwh, m.soc_kwh)
+        d, cut = self.faults.deliver(m.k, reading.delivery, m.demand_kwh, m.supply_kwh, m.soc_kwh)
         if cut is None:
             return reading
         device = None if m.device_kwh is None else np.where(cut, 0.0, m.device_kwh)
@@ -368,7 +378,7 @@ class MetersProcess:
         """What the meters read after delivering the commitments ``m``."""
         d = deliver(
             m.demand_kwh,
-            m.pv_kwh,
+            m.supply_kwh,
             m.soc_kwh,
             fleet,
             slot_hours,
