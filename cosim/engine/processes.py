@@ -360,7 +360,9 @@ class MetersProcess:
         if self.faults is None:
             return reading
         m = reading.market
-        d, cut = self.faults.deliver(m.k, reading.delivery, m.demand_kwh, m.supply_kwh, m.soc_kwh)
+        # cut off, the devices neither draw nor generate (disconnect below): PV is all that
+        # the inverters curtail
+        d, cut = self.faults.deliver(m.k, reading.delivery, m.demand_kwh, m.pv_kwh, m.soc_kwh)
         if cut is None:
             return reading
         device = None if m.device_kwh is None else np.where(cut, 0.0, m.device_kwh)
@@ -376,9 +378,11 @@ class MetersProcess:
     @staticmethod
     def read(m: SlotCommitments, fleet: BatteryFleet, slot_hours: float) -> SlotReading:
         """What the meters read after delivering the commitments ``m``."""
+        # the devices' net energy with the load: an export cap curtails PV only (a CHP or a
+        # wind turbine behind the meter is not curtailed by the PV inverter)
         d = deliver(
-            m.demand_kwh,
-            m.supply_kwh,
+            m.load_kwh if m.device_kwh is None else m.load_kwh + m.device_kwh,
+            m.pv_kwh,
             m.soc_kwh,
             fleet,
             slot_hours,
