@@ -18,7 +18,7 @@ and writes two comma-separated files:
     building's heat demand, as proportional to its electric power: each column is rescaled to
     1,000 kWh_th a year. The shape keeps the heat pump's on/off cycling within the hour (the
     quarter-hour values switch between 0 and about 0.9 of the peak); over a day it follows the
-    heating season (January about 17 times July). The air-source profiles are not used: their
+    heating season (January 15-17 times July). The air-source profiles are not used: their
     coefficient of performance falls with the outdoor temperature, which SimBench does not
     give, so their electric power is not proportional to heat.
 ``cosim/data/profiles/wind.csv``
