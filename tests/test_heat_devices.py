@@ -256,7 +256,6 @@ def test_wind_follows_the_built_in_profiles() -> None:
     n, slots, minutes = 30, 96 * 4, 60
     cfg = {"share": 0.4, "p_rated_kw": 7.0, "profiles": ["WP4", "WP6"]}
     devices = build_devices({"wind": cfg}, context(n, slots, minutes, start="2016-03-05"), seed=2)
-    z = np.zeros(n)
     res = simulate(devices, np.zeros((slots, n)), np.zeros((slots, n)), 1.0)
     table = pd.read_csv(PROFILES / "wind.csv", parse_dates=["time"])
     table = table[table["time"] >= pd.Timestamp("2016-03-05", tz="UTC")].iloc[: slots * 4]
@@ -275,7 +274,6 @@ def test_wind_follows_the_built_in_profiles() -> None:
     assert used == {"WP4", "WP6"}
     np.testing.assert_array_equal(res["total"], res["wind_kwh"])
     assert devices.summary()["wind"]["generated_kwh"] == pytest.approx(-res["wind_kwh"].sum())
-    del z
 
 
 ALL = {

@@ -39,7 +39,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
 from pydantic import Field
 
 from cosim.dispatch.devices import Injection, TimeAxis, pf_rows
@@ -96,7 +95,11 @@ class CHPFleet(HeatFleet):
     Columns: ``chp_kwh`` (electricity at the connection, <= 0 [kWh]), ``chp_heat_kwh_th``
     (heat of the CHP unit), ``chp_demand_kwh_th``, ``chp_stored_kwh_th`` (tank at the slot's
     end), ``chp_boiler_kwh_th`` (heat of the boiler), ``chp_fuel_kwh`` (gas of unit and boiler).
+    Cut off from the grid (:meth:`disconnect`), anti-islanding stops the unit for the slot; the
+    tank and the boiler serve the demand.
     """
+
+    draws = False  # its electricity is generation
 
     def __init__(self, config: CHPConfig, context: DeviceContext, rng: np.random.Generator) -> None:
         super().__init__("chp", config, context, rng, config.heat_ratio, config.p_max_kw, True)
@@ -114,16 +117,7 @@ class CHPFleet(HeatFleet):
         self, k: int, load_kwh: FloatArray, pv_kwh: FloatArray, slot_hours: float
     ) -> FloatArray:
         """Electricity of slot ``k`` per participant [kWh], <= 0 (generation)."""
-        # heat-led: the PV surplus plays no part (fill), so none is counted as used
-        made = super().energy_kwh(k, load_kwh, pv_kwh, slot_hours)
-        self.totals["pv_surplus"] -= float(self.pv_last.sum())
-        self.pv_last = np.zeros(self.owner.size)
-        return -made
-
-    def disconnect(self, cut: NDArray[np.bool_]) -> None:
-        """Owners in ``cut`` were cut off: anti-islanding stops the unit for the slot; the
-        tank and the boiler serve the demand."""
-        super().disconnect(cut)
+        return -super().energy_kwh(k, load_kwh, pv_kwh, slot_hours)
 
     def _fuel(self) -> FloatArray:
         c = self.chp

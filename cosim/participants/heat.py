@@ -261,6 +261,10 @@ class HeatFleet:
     nothing is drawn during the run.
     """
 
+    #: True: the source draws electricity (the part of it the household's PV surplus covers is
+    #: counted); a generating subclass (the CHP) sets False.
+    draws: bool = True
+
     def __init__(
         self,
         name: str,
@@ -334,7 +338,7 @@ class HeatFleet:
             surplus * self.heat_per_kwh,
         )
         self.e = self.heat / self.heat_per_kwh
-        self.pv_last = np.minimum(self.e, surplus)
+        self.pv_last = np.minimum(self.e, surplus) if self.draws else np.zeros(own.size)
         self.totals["demand"] += float(self.demand.sum())
         self._account(1.0, loss)
         out = np.zeros(self.n)
