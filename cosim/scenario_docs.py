@@ -96,10 +96,12 @@ def _rows(model: type[BaseModel], prefix: str) -> list[str]:
 def _device_rows() -> list[str]:
     """The keys of every registered device type, under ``devices.<name>``."""
     rows = []
-    for name, device_type in sorted(device_types().items()):
-        title = (device_type.config_model.__doc__ or "").strip().splitlines()[0]
+    for name, device_type in sorted(device_types(in_runs=True).items()):
+        model = device_type.config_model
+        assert model is not None  # in_runs
+        title = (model.__doc__ or "").strip().splitlines()[0]
         rows.append(f"| **`devices.{name}`** | section | | | {title} |")
-        rows.extend(_rows(device_type.config_model, f"devices.{name}."))
+        rows.extend(_rows(model, f"devices.{name}."))
     return rows
 
 

@@ -87,14 +87,15 @@ def heater_type(name: str, prefix: str | None = None) -> DeviceType:
 
 
 HEATER = heater_type("heater")
-CHP = heater_type("chp")  # the same fleet under a second name
+KETTLE = heater_type("kettle_two")  # the same fleet under a second name
 
 
 @pytest.fixture
 def registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, DeviceType]]:
+    dev.device_types()  # the shipped types first, into the real registry
     monkeypatch.setattr(dev, "DEVICE_TYPES", dict(dev.DEVICE_TYPES))
     register(HEATER)
-    register(CHP)
+    register(KETTLE)
     yield dev.DEVICE_TYPES
 
 
@@ -122,17 +123,17 @@ def test_no_devices_is_exactly_zero_and_falsy() -> None:
 
 def test_registry_builds_named_types_and_sums_them(registry: dict[str, DeviceType]) -> None:
     assert isinstance(Heater("h", HeaterConfig(), context(), np.random.default_rng(0)), Device)
-    devices = build_devices({"heater": {"share": 1.0}, "chp": {}}, context(), seed=1)
-    assert list(devices) == ["heater", "chp"] and devices and not devices.empty
-    assert devices.column_names == ("heater_kwh", "heater_on", "chp_kwh", "chp_on")
+    devices = build_devices({"heater": {"share": 1.0}, "kettle_two": {}}, context(), seed=1)
+    assert list(devices) == ["heater", "kettle_two"] and devices and not devices.empty
+    assert devices.column_names == ("heater_kwh", "heater_on", "kettle_two_kwh", "kettle_two_on")
     e = devices.energy_kwh(0, np.zeros(6), np.zeros(6), 0.5)
     cols = devices.columns()
     assert list(cols) == list(devices.column_names)
-    np.testing.assert_array_equal(e, cols["heater_kwh"] + cols["chp_kwh"])
+    np.testing.assert_array_equal(e, cols["heater_kwh"] + cols["kettle_two_kwh"])
     assert e.sum() > 0
     assert devices.summary() == {
         "heater": {"energy_kwh": float(cols["heater_kwh"].sum())},
-        "chp": {"energy_kwh": float(cols["chp_kwh"].sum())},
+        "kettle_two": {"energy_kwh": float(cols["kettle_two_kwh"].sum())},
     }
 
 
@@ -190,7 +191,9 @@ def test_scenario_key_devices_defaults_empty_and_keeps_the_mapping() -> None:
 def test_device_streams_are_independent_of_each_other_and_of_the_run_streams(
     registry: dict[str, DeviceType],
 ) -> None:
-    first = {name: device_rng(7, name).random(8) for name in ("heater", "chp", "ev", "heat_pump")}
+    first = {
+        name: device_rng(7, name).random(8) for name in ("heater", "kettle_two", "ev", "heat_pump")
+    }
     values = list(first.values())
     for i, a in enumerate(values):
         for b in values[i + 1 :]:
@@ -200,7 +203,7 @@ def test_device_streams_are_independent_of_each_other_and_of_the_run_streams(
         assert not any(np.array_equal(draws, v) for v in values)
     # same numbers for one type whether or not another type is configured beside it
     alone = run(build_devices({"heater": {}}, context(), seed=7), 10)
-    both = build_devices({"chp": {"p_kw": 5.0}, "heater": {}}, context(), seed=7)
+    both = build_devices({"kettle_two": {"p_kw": 5.0}, "heater": {}}, context(), seed=7)
     beside = []
     for k in range(10):
         both.energy_kwh(k, np.full(6, 0.4), np.zeros(6), 0.5)
@@ -213,7 +216,7 @@ def test_device_streams_are_independent_of_each_other_and_of_the_run_streams(
 
 
 def test_state_and_restore_resume_identically(registry: dict[str, DeviceType]) -> None:
-    config = {"heater": {"on_probability": 0.5, "share": 1.0}, "chp": {}}
+    config = {"heater": {"on_probability": 0.5, "share": 1.0}, "kettle_two": {}}
     whole = build_devices(config, context(), seed=2)
     expected = run(whole, 20)
     first = build_devices(config, context(), seed=2)

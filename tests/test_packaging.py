@@ -108,7 +108,9 @@ def test_wheel_outside_the_repository_runs_the_quickstart(tmp_path: Path) -> Non
     assert Path(shipped.stdout.strip()).resolve().is_relative_to(venv.resolve())
 
 
-@pytest.mark.parametrize("name", ["household_load.csv", "commercial_load.csv", "pv.csv"])
+@pytest.mark.parametrize(
+    "name", ["household_load.csv", "commercial_load.csv", "pv.csv", "heat.csv", "wind.csv"]
+)
 def test_builtin_profiles_are_package_data(name: str) -> None:
     """pyproject's package-data names every file the code reads from cosim/data/."""
     from cosim.participants.profiles import PROFILE_DIR

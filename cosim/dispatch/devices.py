@@ -1,11 +1,20 @@
-"""Devices of a distributed energy system (DES) as LP blocks, behind one named interface.
+"""Devices of a distributed energy system (DES) as LP blocks: the dispatch side of the devices.
 
 Every device kind implements :class:`DispatchDevice`: ``build(lp, time)`` adds its variables
-and rows to the DES's :class:`~cosim.dispatch.lp.LpBlock` and returns an :class:`Injection`,
+and rows to the DES's LP (:class:`cosim.lp.LinearProgram`) and returns an :class:`Injection`,
 its contribution to the node's active (``p``, kW), reactive (``q``, kvar) and heat (``h``,
-kW_th) balances, positive = supplied to the node. :data:`DEVICE_KINDS` maps the ``kind``
-field of a device table record to its class; :func:`make_device` checks the name. The model
-(:mod:`cosim.dispatch.model`) never asks which kind it holds.
+kW_th) balances, positive = supplied to the node. The model (:mod:`cosim.dispatch.model`)
+never asks which kind it holds.
+
+There is one device registry, :data:`cosim.participants.devices.DEVICE_TYPES`: a device type
+carries its fleet for ``cosim run`` and its dispatch block (``DeviceType.dispatch``).
+:data:`DEVICE_KINDS` is the view of that registry that a device table reads (``kind`` -> the
+block's class); :func:`make_device` checks the name. The multi-energy devices live in their
+own modules with their fleets: ``heat_pump``, ``electric_heater``, ``heat_load`` and
+``heat_storage`` in :mod:`cosim.participants.heat`, ``chp`` in :mod:`cosim.participants.chp`,
+``wind`` in :mod:`cosim.participants.wind`. This module holds the interface, the shared row
+builders and the kinds that exist only in dispatch cases (``load``, ``pv``, ``battery``,
+``grid``: a run has its own base load, PV and battery in the population), registered here.
 
 Units: power kW (electric), kvar, kW_th (heat); energy kWh, kWh_th; prices currency/kWh.
 A time axis has ``steps`` slots of ``step_hours`` h. Devices follow the model of the dual-privacy
@@ -18,19 +27,26 @@ reactive limits use one variable per device.
 
 from __future__ import annotations
 
+import importlib
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
 
-from cosim.dispatch.lp import LpBlock, Term
+from cosim.lp import LinearProgram as LpBlock
+from cosim.lp import Term
+from cosim.participants.devices import DeviceType, device_types, register
 
 __all__ = [
     "DEVICE_KINDS",
+    "Battery",
     "DispatchDevice",
+    "FixedLoad",
+    "GridInterface",
     "Injection",
+    "Renewable",
     "TimeAxis",
     "make_device",
 ]
@@ -74,7 +90,7 @@ class DispatchDevice(Protocol):
         ...
 
 
-def _series(params: Mapping[str, Any], key: str, time: TimeAxis) -> np.ndarray:
+def series(params: Mapping[str, Any], key: str, time: TimeAxis) -> np.ndarray:
     value = np.asarray(params[key], dtype=float)
     if value.ndim == 0:
         return np.full(time.steps, float(value))
@@ -83,7 +99,7 @@ def _series(params: Mapping[str, Any], key: str, time: TimeAxis) -> np.ndarray:
     return value[: time.steps].copy()
 
 
-def _pf_rows(lp: LpBlock, q: np.ndarray, p_terms: list[Term], pf: float) -> None:
+def pf_rows(lp: LpBlock, q: np.ndarray, p_terms: list[Term], pf: float) -> None:
     """``|q| <= tan(acos(pf)) * sum(p_terms)`` as two row groups."""
     k = math.tan(math.acos(pf))
     lp.add_ub([(q, 1.0), *[(c, -k * np.asarray(v)) for c, v in p_terms]], 0.0)
@@ -101,21 +117,9 @@ class FixedLoad:
 
     def build(self, lp: LpBlock, time: TimeAxis) -> Injection:
         return Injection(
-            p_const=-_series({"p": self.p_kw}, "p", time),
-            q_const=-_series({"q": self.q_kvar}, "q", time),
+            p_const=-series({"p": self.p_kw}, "p", time),
+            q_const=-series({"q": self.q_kvar}, "q", time),
         )
-
-
-@dataclass(frozen=True)
-class HeatLoad:
-    """Heat demand of a node [kW_th]."""
-
-    name: str
-    h_kw_th: Any
-    kind: str = "heat_load"
-
-    def build(self, lp: LpBlock, time: TimeAxis) -> Injection:
-        return Injection(h_const=-_series({"h": self.h_kw_th}, "h", time))
 
 
 @dataclass(frozen=True)
@@ -129,46 +133,14 @@ class Renewable:
 
     def build(self, lp: LpBlock, time: TimeAxis) -> Injection:
         p = lp.add_var(
-            f"{self.name}.p_kw", time.steps, 0.0, _series({"p": self.p_max_kw}, "p", time)
+            f"{self.name}.p_kw", time.steps, 0.0, series({"p": self.p_max_kw}, "p", time)
         )
         q = lp.add_var(f"{self.name}.q_kvar", time.steps, -np.inf, np.inf)
-        _pf_rows(lp, q, [(p, 1.0)], self.pf_min)
+        pf_rows(lp, q, [(p, 1.0)], self.pf_min)
         return Injection(p=[(p, 1.0)], q=[(q, 1.0)])
 
 
-@dataclass(frozen=True)
-class Wind(Renewable):
-    """Wind turbine (same constraints as PV)."""
-
-    kind: str = "wind"
-
-
-@dataclass(frozen=True)
-class CHP:
-    """Combined heat and power: ``0 <= p <= p_max_kw``, ``0 <= h <= heat_ratio * p``.
-
-    Fuel cost ``fuel_price_per_kwh * (1 + heat_ratio) * p * step_hours`` (the fuel of the
-    electric and the largest possible heat output), reactive power at ``pf_min``.
-    """
-
-    name: str
-    p_max_kw: float
-    heat_ratio: float
-    fuel_price_per_kwh: float
-    pf_min: float = 0.8
-    kind: str = "chp"
-
-    def build(self, lp: LpBlock, time: TimeAxis) -> Injection:
-        cost = self.fuel_price_per_kwh * (1.0 + self.heat_ratio) * time.step_hours
-        p = lp.add_var(f"{self.name}.p_kw", time.steps, 0.0, self.p_max_kw, cost)
-        h = lp.add_var(f"{self.name}.h_kw_th", time.steps, 0.0, np.inf)
-        q = lp.add_var(f"{self.name}.q_kvar", time.steps, -np.inf, np.inf)
-        lp.add_ub([(h, 1.0), (p, -self.heat_ratio)], 0.0)
-        _pf_rows(lp, q, [(p, 1.0)], self.pf_min)
-        return Injection(p=[(p, 1.0)], q=[(q, 1.0)], h=[(h, 1.0)])
-
-
-def _storage_rows(
+def storage_rows(
     lp: LpBlock,
     name: str,
     time: TimeAxis,
@@ -246,7 +218,7 @@ class Battery:
         c = lp.add_var(f"{self.name}.charge_kw", time.steps, 0.0, self.p_max_kw)
         d = lp.add_var(f"{self.name}.discharge_kw", time.steps, 0.0, self.p_max_kw)
         q = lp.add_var(f"{self.name}.q_kvar", time.steps, -np.inf, np.inf)
-        _storage_rows(
+        storage_rows(
             lp,
             self.name,
             time,
@@ -259,71 +231,11 @@ class Battery:
             self.e_min_kwh,
             self.end_value_per_kwh,
         )
-        _pf_rows(lp, q, [(c, 1.0), (d, 1.0)], self.pf_min)
+        pf_rows(lp, q, [(c, 1.0), (d, 1.0)], self.pf_min)
         if self.wear_per_kw2h > 0:  # strictly convex in c and d: a unique dispatch
             lp.add_quadratic(c, self.wear_per_kw2h * time.step_hours)
             lp.add_quadratic(d, self.wear_per_kw2h * time.step_hours)
         return Injection(p=[(d, 1.0), (c, -1.0)], q=[(q, 1.0)])
-
-
-@dataclass(frozen=True)
-class HeatStorage:
-    """Heat store: store/release in ``[0, h_max_kw_th]``, ``0 <= e <= e_max_kwh_th``."""
-
-    name: str
-    e_max_kwh_th: float
-    h_max_kw_th: float
-    e_start_kwh_th: float
-    e_end_kwh_th: float
-    self_loss_per_h: float = 0.0
-    kind: str = "heat_storage"
-
-    def build(self, lp: LpBlock, time: TimeAxis) -> Injection:
-        sto = lp.add_var(f"{self.name}.store_kw_th", time.steps, 0.0, self.h_max_kw_th)
-        rel = lp.add_var(f"{self.name}.release_kw_th", time.steps, 0.0, self.h_max_kw_th)
-        _storage_rows(
-            lp,
-            self.name,
-            time,
-            self.e_max_kwh_th,
-            self.e_start_kwh_th,
-            self.e_end_kwh_th,
-            self.self_loss_per_h,
-            (sto, 1.0),
-            (rel, 1.0),
-        )
-        return Injection(h=[(rel, 1.0), (sto, -1.0)])
-
-
-@dataclass(frozen=True)
-class HeatPump:
-    """Electric heat pump: draws ``0 <= p <= p_max_kw``, supplies ``cop * p`` kW_th."""
-
-    name: str
-    p_max_kw: float
-    cop: float
-    pf_min: float = 0.8
-    kind: str = "heat_pump"
-
-    def build(self, lp: LpBlock, time: TimeAxis) -> Injection:
-        p = lp.add_var(f"{self.name}.p_kw", time.steps, 0.0, self.p_max_kw)
-        q = lp.add_var(f"{self.name}.q_kvar", time.steps, -np.inf, np.inf)
-        _pf_rows(lp, q, [(p, 1.0)], self.pf_min)
-        return Injection(p=[(p, -1.0)], q=[(q, 1.0)], h=[(p, self.cop)])
-
-
-@dataclass(frozen=True)
-class ElectricHeater:
-    """Resistive heater: draws ``0 <= p <= p_max_kw``, supplies ``efficiency * p`` kW_th."""
-
-    name: str
-    p_max_kw: float
-    efficiency: float
-    kind: str = "electric_heater"
-
-    def build(self, lp: LpBlock, time: TimeAxis) -> Injection:
-        p = lp.add_var(f"{self.name}.p_kw", time.steps, 0.0, self.p_max_kw)
-        return Injection(p=[(p, -1.0)], h=[(p, self.efficiency)])
 
 
 @dataclass(frozen=True)
@@ -340,30 +252,61 @@ class GridInterface:
 
     def build(self, lp: LpBlock, time: TimeAxis) -> Injection:
         dt = time.step_hours
-        buy_price = _series({"b": self.buy_price_per_kwh}, "b", time)
-        sell_price = _series({"s": self.sell_price_per_kwh}, "s", time)
+        buy_price = series({"b": self.buy_price_per_kwh}, "b", time)
+        sell_price = series({"s": self.sell_price_per_kwh}, "s", time)
         buy = lp.add_var(f"{self.name}.buy_kw", time.steps, 0.0, self.p_buy_max_kw, buy_price * dt)
         sell = lp.add_var(
             f"{self.name}.sell_kw", time.steps, 0.0, self.p_sell_max_kw, -sell_price * dt
         )
         q = lp.add_var(f"{self.name}.q_kvar", time.steps, -np.inf, np.inf)
-        _pf_rows(lp, q, [(buy, 1.0), (sell, 1.0)], self.pf_min)
+        pf_rows(lp, q, [(buy, 1.0), (sell, 1.0)], self.pf_min)
         return Injection(p=[(buy, 1.0), (sell, -1.0)], q=[(q, 1.0)])
 
 
-DEVICE_KINDS: dict[str, Callable[..., DispatchDevice]] = {
-    "load": FixedLoad,
-    "heat_load": HeatLoad,
-    "pv": Renewable,
-    "wind": Wind,
-    "chp": CHP,
-    "battery": Battery,
-    "heat_storage": HeatStorage,
-    "heat_pump": HeatPump,
-    "electric_heater": ElectricHeater,
-    "grid": GridInterface,
+for _name, _block, _text in (
+    ("load", FixedLoad, "fixed electric and reactive demand of a dispatch node"),
+    ("pv", Renewable, "curtailable PV of a dispatch node"),
+    ("battery", Battery, "battery of a dispatch node"),
+    ("grid", GridInterface, "connection of a dispatch case to the upstream grid"),
+):
+    register(DeviceType(name=_name, description=_text, dispatch=_block))
+
+
+class _DeviceKinds(Mapping[str, Callable[..., DispatchDevice]]):
+    """The dispatch blocks of the one device registry, by ``kind`` (a live, read-only view)."""
+
+    def _kinds(self) -> dict[str, Callable[..., DispatchDevice]]:
+        return {n: t.dispatch for n, t in device_types().items() if t.dispatch is not None}
+
+    def __getitem__(self, kind: str) -> Callable[..., DispatchDevice]:
+        return self._kinds()[kind]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._kinds())
+
+    def __len__(self) -> int:
+        return len(self._kinds())
+
+
+DEVICE_KINDS: Mapping[str, Callable[..., DispatchDevice]] = _DeviceKinds()
+"""The ``kind`` of a device record -> its block's class: a view of
+:data:`cosim.participants.devices.DEVICE_TYPES` (every type with a dispatch block)."""
+
+#: Block classes that moved to the modules of their device types, under their old names here.
+_MOVED = {
+    "HeatLoad": "cosim.participants.heat",
+    "HeatStorage": "cosim.participants.heat",
+    "HeatPump": "cosim.participants.heat",
+    "ElectricHeater": "cosim.participants.heat",
+    "CHP": "cosim.participants.chp",
+    "Wind": "cosim.participants.wind",
 }
-"""Registry: the ``kind`` of a device record -> its class."""
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MOVED:
+        return getattr(importlib.import_module(_MOVED[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def make_device(record: Mapping[str, Any]) -> DispatchDevice:
@@ -376,10 +319,11 @@ def make_device(record: Mapping[str, Any]) -> DispatchDevice:
     'electric_heater'
     """
     kind = record.get("kind")
-    if kind not in DEVICE_KINDS:
-        raise ValueError(f"unknown device kind {kind!r}; expected one of {sorted(DEVICE_KINDS)}")
+    kinds = dict(DEVICE_KINDS)
+    if not isinstance(kind, str) or kind not in kinds:
+        raise ValueError(f"unknown device kind {kind!r}; expected one of {sorted(kinds)}")
     fields = {k: v for k, v in record.items() if k not in ("kind", "node")}
     try:
-        return DEVICE_KINDS[kind](**fields)
+        return kinds[kind](**fields)
     except TypeError as exc:
         raise ValueError(f"device {record.get('name')!r} ({kind}): {exc}") from exc

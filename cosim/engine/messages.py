@@ -41,8 +41,10 @@ class SlotOrders:
     plan_status : str
         Status of the battery strategy's plan for the slot.
     device_kwh : numpy.ndarray or None
-        Energy of the participants' other devices (electric vehicles ...) [kWh], > 0 drawn;
-        None when the run has none.
+        Net energy of the participants' other devices (electric vehicles, heat pumps, CHP,
+        wind ...) [kWh], > 0 drawn, < 0 generated; None when the run has none. Its consumption
+        part counts as load (:attr:`demand_kwh`), its generation part as generation beside
+        PV (:attr:`supply_kwh`).
     device_columns : mapping
         The devices' per-participant columns of the slot for participants.csv.
     """
@@ -59,8 +61,30 @@ class SlotOrders:
 
     @property
     def demand_kwh(self) -> np.ndarray:
-        """Energy the participants draw before PV and battery [kWh]: base load plus devices."""
-        return self.load_kwh if self.device_kwh is None else self.load_kwh + self.device_kwh
+        """Energy the participants draw before PV and battery [kWh]: base load plus the
+        devices' net consumption ``max(device_kwh, 0)``."""
+        return (
+            self.load_kwh
+            if self.device_kwh is None
+            else self.load_kwh + consumption(self.device_kwh)
+        )
+
+    @property
+    def supply_kwh(self) -> np.ndarray:
+        """Energy the participants generate behind the meter [kWh]: PV plus the devices' net
+        generation ``max(-device_kwh, 0)`` (a CHP, a wind turbine)."""
+        return self.pv_kwh if self.device_kwh is None else self.pv_kwh + generation(self.device_kwh)
+
+
+def consumption(device_kwh: np.ndarray) -> np.ndarray:
+    """The consumption part of the devices' net energy per participant [kWh] (>= 0)."""
+    return np.maximum(device_kwh, 0.0)
+
+
+def generation(device_kwh: np.ndarray) -> np.ndarray:
+    """The generation part of the devices' net energy per participant [kWh] (>= 0); with
+    :func:`consumption`, ``consumption - generation == device_kwh``."""
+    return np.maximum(-device_kwh, 0.0)
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,15 @@ from typing import Any, Protocol
 import numpy as np
 import simpy
 
-from cosim.engine.messages import SlotCommitments, SlotOrders, SlotReading, SlotSettled, Stop
+from cosim.engine.messages import (
+    SlotCommitments,
+    SlotOrders,
+    SlotReading,
+    SlotSettled,
+    Stop,
+    consumption,
+    generation,
+)
 from cosim.faults import FaultEvents, mark_missing
 from cosim.grid.flows import PowerFlow
 from cosim.grid.limits import NetworkLimits
@@ -164,12 +172,14 @@ class ParticipantsProcess:
             with timer.stage("devices"):
                 device_kwh = self.devices.energy_kwh(k, load, pv, clock.slot_hours)
                 columns = self.devices.columns()
-        demand = load if device_kwh is None else load + device_kwh
+        demand, supply = load, pv
+        if device_kwh is not None:  # consumption with the load, generation with the PV
+            demand, supply = load + consumption(device_kwh), pv + generation(device_kwh)
         # a strategy that plans set-points spends its time in the horizon LP
         stage = "battery_plan" if self.strategy.plans_setpoints else "orders"
         with timer.stage(stage):
             orders, setpoint, status = self.strategy.plan_orders(
-                k, demand, pv, self.soc_kwh, self.streams["forecast"], self.streams["prices"]
+                k, demand, supply, self.soc_kwh, self.streams["forecast"], self.streams["prices"]
             )
         return SlotOrders(k, load, pv, self.soc_kwh, orders, setpoint, status, device_kwh, columns)
 
@@ -350,6 +360,8 @@ class MetersProcess:
         if self.faults is None:
             return reading
         m = reading.market
+        # cut off, the devices neither draw nor generate (disconnect below): PV is all that
+        # the inverters curtail
         d, cut = self.faults.deliver(m.k, reading.delivery, m.demand_kwh, m.pv_kwh, m.soc_kwh)
         if cut is None:
             return reading
@@ -366,8 +378,10 @@ class MetersProcess:
     @staticmethod
     def read(m: SlotCommitments, fleet: BatteryFleet, slot_hours: float) -> SlotReading:
         """What the meters read after delivering the commitments ``m``."""
+        # the devices' net energy with the load: an export cap curtails PV only (a CHP or a
+        # wind turbine behind the meter is not curtailed by the PV inverter)
         d = deliver(
-            m.demand_kwh,
+            m.load_kwh if m.device_kwh is None else m.load_kwh + m.device_kwh,
             m.pv_kwh,
             m.soc_kwh,
             fleet,

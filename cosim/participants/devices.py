@@ -64,7 +64,13 @@ FloatArray = NDArray[np.float64]
 #: Modules of the device types shipped with cosim; each registers its type when imported.
 #: They are imported on first use of the registry (:func:`device_types`), not by this module,
 #: so a device module may import this one without an import cycle.
-BUILTIN_DEVICE_MODULES: tuple[str, ...] = ("cosim.participants.ev",)
+BUILTIN_DEVICE_MODULES: tuple[str, ...] = (
+    "cosim.participants.ev",
+    "cosim.participants.heat",
+    "cosim.participants.chp",
+    "cosim.participants.wind",
+    "cosim.dispatch.devices",
+)
 
 #: First element of every device stream's spawn key: far above the children that
 #: ``SeedSequence(seed).spawn`` hands out (0, 1, 2, ...), so no device stream can coincide with
@@ -167,25 +173,39 @@ class Device(Protocol):
 
 @dataclass(frozen=True)
 class DeviceType:
-    """A registered device type.
+    """A registered device type: its fleet in a run and its block in a dispatch LP.
 
     Attributes
     ----------
     name : str
-        Key under ``devices:`` in a scenario and prefix of its columns.
-    config_model : type of pydantic.BaseModel
-        Its configuration (strict, ``extra="forbid"``, documented fields with units).
-    build : callable
+        Key under ``devices:`` in a scenario, prefix of its columns, and ``kind`` of its
+        records in a dispatch case's device table.
+    config_model : type of pydantic.BaseModel or None
+        Its configuration in a scenario (strict, ``extra="forbid"``, documented fields with
+        units); None for a type that exists only in dispatch cases.
+    build : callable or None
         ``build(config, context, rng) -> Device``: the fleet for one run, from a validated
-        configuration, the :class:`DeviceContext` and the type's own seeded generator.
+        configuration, the :class:`DeviceContext` and the type's own seeded generator; None
+        for a type that exists only in dispatch cases.
     description : str
         One line for the documentation.
+    dispatch : callable or None
+        The type's dispatch block: called with the fields of a device-table record (``name``
+        and its parameters) it returns an object with ``build(lp, time)`` that adds the
+        device's variables and rows to a DES block and returns its injection
+        (:class:`cosim.dispatch.devices.DispatchDevice`). None for a type without one.
     """
 
     name: str
-    config_model: type[BaseModel]
-    build: Callable[[Any, DeviceContext, np.random.Generator], Device]
+    config_model: type[BaseModel] | None = None
+    build: Callable[[Any, DeviceContext, np.random.Generator], Device] | None = None
     description: str = ""
+    dispatch: Callable[..., Any] | None = None
+
+    @property
+    def in_runs(self) -> bool:
+        """True if a scenario's ``devices:`` may name this type (it builds a fleet)."""
+        return self.build is not None and self.config_model is not None
 
 
 #: The registered device types by name (filled by :func:`register`; read it through
@@ -199,9 +219,14 @@ def register(device_type: DeviceType) -> DeviceType:
     Raises
     ------
     ValueError
-        For a name that is not a lowercase identifier, or one already taken by another type.
+        For a name that is not a lowercase identifier, one already taken by another type, or a
+        type with neither a fleet (``build`` and ``config_model``) nor a dispatch block.
     """
     name = device_type.name
+    if (device_type.build is None) != (device_type.config_model is None):
+        raise ValueError(f"device type {name!r}: build and config_model go together")
+    if not device_type.in_runs and device_type.dispatch is None:
+        raise ValueError(f"device type {name!r} has neither a fleet nor a dispatch block")
     if not name.isidentifier() or name != name.lower():
         raise ValueError(f"a device type name must be a lowercase identifier, got {name!r}")
     known = DEVICE_TYPES.get(name)
@@ -211,10 +236,17 @@ def register(device_type: DeviceType) -> DeviceType:
     return device_type
 
 
-def device_types() -> Mapping[str, DeviceType]:
-    """The registry, with the shipped device types (:data:`BUILTIN_DEVICE_MODULES`) loaded."""
+def device_types(in_runs: bool = False) -> Mapping[str, DeviceType]:
+    """The registry, with the shipped device types (:data:`BUILTIN_DEVICE_MODULES`) loaded.
+
+    ``in_runs``: only the types a scenario's ``devices:`` may name (those with a fleet); the
+    dispatch cases' device tables may name every type with a dispatch block
+    (:data:`cosim.dispatch.devices.DEVICE_KINDS`).
+    """
     for module in BUILTIN_DEVICE_MODULES:
         importlib.import_module(module)
+    if in_runs:
+        return {name: t for name, t in DEVICE_TYPES.items() if t.in_runs}
     return DEVICE_TYPES
 
 
@@ -247,16 +279,19 @@ def validate_device_configs(
         ``devices.<name>`` for an unknown type or a section that is not a mapping,
         ``devices.<name>.<field>`` for a bad value, with what was expected.
     """
-    types = device_types()
+    types = device_types(in_runs=True)
     out: dict[str, BaseModel] = {}
     for name, section in config.items():
         where = f"devices.{name}"
         if name not in types:
-            raise InputError(
-                source_file,
-                where,
-                f"unknown device type; known: {', '.join(sorted(types)) or 'none'}",
-            )
+            known = f"known: {', '.join(sorted(types)) or 'none'}"
+            if name in DEVICE_TYPES:  # a dispatch block without a fleet (grid, load, ...)
+                raise InputError(
+                    source_file,
+                    where,
+                    f"a device of dispatch cases only, not of runs; {known}",
+                )
+            raise InputError(source_file, where, f"unknown device type; {known}")
         if not isinstance(section, Mapping):
             raise InputError(
                 source_file,
@@ -265,6 +300,7 @@ def validate_device_configs(
                 f"got {type(section).__name__}",
             )
         model = types[name].config_model
+        assert model is not None  # in_runs
         try:
             out[name] = model.model_validate(dict(section))
         except ValidationError as exc:
@@ -378,10 +414,12 @@ def build_devices(
     """
     file = source_file if source_file is not None else context.source_file
     configs = validate_device_configs(config, file)
-    types = device_types()
+    types = device_types(in_runs=True)
     devices: dict[str, Device] = {}
     for name, cfg in configs.items():
-        device = types[name].build(cfg, context, device_rng(seed, name))
+        build = types[name].build
+        assert build is not None  # in_runs
+        device = build(cfg, context, device_rng(seed, name))
         names = tuple(device.column_names)
         if any(not c.startswith(f"{name}_") for c in names):
             raise ValueError(f"device {name!r}: every column name must start with '{name}_'")
