@@ -561,6 +561,14 @@ class DispatchConfig(Section):
         default="none", description="`rmme`: each DES's local QP is solved masked by a cloud."
     )
     key_bits: int = Field(default=2048, ge=2048, description="Paillier modulus size [bit].")
+    workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Processes that play the DES and solve their local problems in parallel "
+        "(2 on a 2-core machine); the iterates are identical for any value. Masked (`rmme`) "
+        "solves run in the main process.",
+    )
     round_delay_ms: float = Field(
         default=50.0,
         ge=0,

@@ -31,6 +31,7 @@ import numpy as np
 
 from cosim.dispatch.case import DispatchCase
 from cosim.dispatch.devices import GridInterface
+from cosim.dispatch.local import LocalSolves
 from cosim.dispatch.model import DesProblem
 from cosim.dispatch.privacy import SecureExchange
 from cosim.dispatch.qp import LocalQP
@@ -83,6 +84,7 @@ class AdmmSettings:
     encryption: str = "ckks"
     masking: str = "none"
     key_bits: int = 2048
+    workers: int = 1
 
 
 @dataclass
@@ -262,6 +264,7 @@ def run_admm(
     rng: np.random.Generator | None = None,
     start: tuple[list[np.ndarray], list[np.ndarray]] | None = None,
     exchange: SecureExchange | None = None,
+    local: LocalSolves | None = None,
 ) -> AdmmResult:
     """Solve the partitioned case by consensus ADMM over an (encrypted) DSO exchange.
 
@@ -269,15 +272,16 @@ def run_admm(
     consensus values and scaled duals per DES in its layout (a previous solve's ``z`` and
     ``u``, e.g. shifted by a receding horizon), used instead of the price warm start.
     ``exchange``: an existing exchange of the same DES and layouts (its keys are reused and
-    its statistics keep counting; the result reports this solve's share).
+    its statistics keep counting; the result reports this solve's share). ``local``: the
+    processes that play the DES (:class:`~cosim.dispatch.local.LocalSolves`, kept by the
+    caller across solves); by default ``settings.workers`` processes for this solve only
+    (masked solves always run in the main process).
     """
     t0 = time.perf_counter()
-    steps = case.time.steps
     secs = dict.fromkeys(("setup", "local", "encrypt", "aggregate", "decrypt", "total"), 0.0)
     if exchange is None and len(problems) > 1:
         lay = layouts(problems, des_of_node, case.parent)
         exchange = SecureExchange(lay, settings.encryption, settings.key_bits)
-    before = _stats_snapshot(exchange)
     if settings.masking == "rmme":
         from cosim.dispatch.rmme import MaskedLocalQP
 
@@ -287,7 +291,33 @@ def run_admm(
         solvers = [LocalQP(p.lp) for p in problems]
     else:
         raise ValueError(f"unknown masking {settings.masking!r}; expected none or rmme")
-    secs["setup"] = time.perf_counter() - t0
+    own_local = local is None or settings.masking != "none"
+    if own_local:
+        local = LocalSolves(settings.workers if settings.masking == "none" else 1)
+    assert local is not None
+    try:
+        local.load(solvers, [p.lp.n for p in problems])
+        secs["setup"] = time.perf_counter() - t0
+        return _iterate(case, des_of_node, problems, settings, start, exchange, local, secs, t0)
+    finally:
+        if own_local:
+            local.close()
+
+
+def _iterate(
+    case: DispatchCase,
+    des_of_node: np.ndarray,
+    problems: list[DesProblem],
+    settings: AdmmSettings,
+    start: tuple[list[np.ndarray], list[np.ndarray]] | None,
+    exchange: SecureExchange | None,
+    local: LocalSolves,
+    secs: dict[str, float],
+    t0: float,
+) -> AdmmResult:
+    """The iterations of :func:`run_admm` with the local problems loaded in ``local``."""
+    before = _stats_snapshot(exchange)
+    steps = case.time.steps
     rho = np.array([settings.rho, settings.rho, settings.rho * settings.voltage_rho_factor])
     tol = np.array([settings.tol_kw, settings.tol_kw, settings.tol_pu])
     # initial consensus values: zero flows, nominal voltage; duals from the public price
@@ -320,16 +350,17 @@ def run_admm(
     it = 0
     for it in range(1, settings.max_iterations + 1):
         tic = time.perf_counter()
-        xs = []
-        for k, (p, solver) in enumerate(zip(problems, solvers, strict=True)):
+        hessians, linear = [], []
+        for k, p in enumerate(problems):
             r = rho[p.quantity]
             hess = p.lp.quad_diag.copy()
             np.add.at(hess, p.coupling_cols, r)
             lin = np.zeros(p.lp.n)
             np.add.at(lin, p.coupling_cols, r * (uh[k] - zh[k]))
-            x, _ = solver.solve(hess, lin)
-            x_all[k] = x
-            xs.append(x[p.coupling_cols])
+            hessians.append(hess)
+            linear.append(lin)
+        x_all = local.solve(hessians, linear)
+        xs = [x[p.coupling_cols] for x, p in zip(x_all, problems, strict=True)]
         secs["local"] += time.perf_counter() - tic
         xh = [alpha * x + (1.0 - alpha) * zk for x, zk in zip(xs, zh, strict=True)]
         z_new = exchange.round(xh) if exchange is not None else [np.zeros(0)]

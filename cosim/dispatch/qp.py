@@ -62,10 +62,15 @@ class LocalQP:
         up, low = np.isfinite(lp.hi), np.isfinite(lp.lo)
         self._a = sparse.vstack([lp.a_eq, lp.a_ub, eye[up], -eye[low]], format="csc")
         self._b = np.concatenate([lp.b_eq, lp.b_ub, lp.hi[up], -lp.lo[low]])
-        n_eq = lp.a_eq.shape[0]
-        self._cones = [
-            clarabel.ZeroConeT(n_eq),
-            clarabel.NonnegativeConeT(self._a.shape[0] - n_eq),
+        self._n_eq = lp.a_eq.shape[0]
+
+    @property
+    def _cones(self) -> list:
+        """Equality rows, then inequality rows (made per solve: Clarabel's cones do not
+        pickle, and a DES's problem travels to the process that plays it)."""
+        return [
+            clarabel.ZeroConeT(self._n_eq),
+            clarabel.NonnegativeConeT(self._a.shape[0] - self._n_eq),
         ]
 
     def solve(self, hess: np.ndarray, lin: np.ndarray) -> tuple[np.ndarray, float]:

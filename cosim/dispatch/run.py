@@ -60,6 +60,7 @@ def settings_from_config(d: DispatchConfig) -> AdmmSettings:
         encryption=d.encryption,
         masking=d.masking,
         key_bits=d.key_bits,
+        workers=d.workers,
     )
 
 

@@ -49,6 +49,7 @@ from cosim.dispatch.devices import (
     Renewable,
     TimeAxis,
 )
+from cosim.dispatch.local import LocalSolves
 from cosim.dispatch.lp import LpBlock
 from cosim.dispatch.model import build_des_problems, solve_central, violations
 from cosim.dispatch.run import DispatchRecord, write_dispatch_csv
@@ -273,6 +274,7 @@ class AdmmDispatch:
         shape = _shape_case(tree, limits, settings, TimeAxis(1, horizon.slot_hours))
         self.labels = partition(shape, settings.partition, settings.parts, settings.mapping)
         self._exchange: SecureExchange | None = None
+        self._local: LocalSolves | None = None  # the DES's processes, kept across solves
         # running state (checkpointed, see state())
         self.records: list[DispatchRecord] = []
         self.status_counts: Counter[str] = Counter()
@@ -339,7 +341,11 @@ class AdmmDispatch:
             self.records[-1].extra["orders_after_minutes"] = float(env.now - start)
 
     def finish(self, out_dir: Path) -> list[Path]:
-        """Write ``dispatch.csv`` and ``dispatch_iterations.csv`` (one row per solve)."""
+        """Write ``dispatch.csv`` and ``dispatch_iterations.csv`` (one row per solve); stop the
+        DES's processes."""
+        if self._local is not None:
+            self._local.close()
+            self._local = None
         if not self.records:
             return []
         return write_dispatch_csv(out_dir, self.records)
@@ -458,8 +464,16 @@ class AdmmDispatch:
             self._exchange.relayout(lay)
         start = self._shifted_start(k, t_len, problems)
         try:
+            if self._local is None:
+                self._local = LocalSolves(admm.workers)
             result = run_admm(
-                case, self.labels, problems, admm, start=start, exchange=self._exchange
+                case,
+                self.labels,
+                problems,
+                admm,
+                start=start,
+                exchange=self._exchange,
+                local=self._local,
             )
         except RuntimeError:  # a local QP the solver could not finish
             return self._record(k, t_len, problems, None, central, "solver_failed", 0, allowed)
