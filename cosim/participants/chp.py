@@ -43,7 +43,7 @@ from pydantic import Field
 
 from cosim.dispatch.devices import Injection, TimeAxis, pf_rows
 from cosim.lp import LinearProgram
-from cosim.participants.devices import DeviceContext, DeviceType, FloatArray, register
+from cosim.participants.devices import DeviceContext, DeviceType, FloatArray, owner_share, register
 from cosim.participants.heat import HeatConfig, HeatFleet
 
 __all__ = ["CHP", "CHPConfig", "CHPFleet"]
@@ -52,13 +52,7 @@ __all__ = ["CHP", "CHPConfig", "CHPFleet"]
 class CHPConfig(HeatConfig):
     """Gas-fired micro-CHP units, heat-led, with a hot-water tank and a backup gas boiler."""
 
-    share: float = Field(
-        default=0.1,
-        ge=0,
-        le=1,
-        description="Fraction of the participants of `kinds` owning one; round(share*N) of "
-        "them, chosen from the seed (a higher share adds owners to a lower one's set).",
-    )
+    share: float = owner_share(0.1)
     p_max_kw: float = Field(
         default=1.0, gt=0, le=1000, description="Electric output limit of the CHP unit [kW]."
     )

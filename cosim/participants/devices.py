@@ -33,11 +33,11 @@ import zlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from cosim.config import describe_error
 from cosim.errors import InputError
@@ -52,14 +52,63 @@ __all__ = [
     "DeviceContext",
     "DeviceSet",
     "DeviceType",
+    "OwnedDeviceConfig",
+    "ParticipantKind",
     "build_devices",
     "device_rng",
     "device_types",
+    "owner_kinds",
+    "owner_share",
     "register",
     "validate_device_configs",
 ]
 
 FloatArray = NDArray[np.float64]
+
+ParticipantKind = Literal["household", "commercial"]
+
+
+def owner_share(default: float, what: str = "one") -> Any:
+    """The ``share`` field of a device type's settings, with its default."""
+    return Field(
+        default=default,
+        ge=0,
+        le=1,
+        description=f"Fraction of the participants of `kinds` owning {what}; round(share*N) of "
+        "them, chosen from the seed (a higher share adds owners to a lower one's set).",
+    )
+
+
+def owner_kinds(default: tuple[ParticipantKind, ...] = ("household",), what: str = "one") -> Any:
+    """The ``kinds`` field of a device type's settings, with its default."""
+    return Field(
+        default=default, min_length=1, description=f"Participant kinds that may own {what}."
+    )
+
+
+class OwnedDeviceConfig(BaseModel):
+    """What the settings of every device type share: who owns one (``share`` of the
+    participants of ``kinds``). A type redeclares the two fields with its own defaults through
+    :func:`owner_share` and :func:`owner_kinds`; YAML lists become tuples and repeats are
+    refused."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+
+    share: float = owner_share(0.3)
+    kinds: tuple[ParticipantKind, ...] = owner_kinds()
+
+    @field_validator("kinds", mode="before")
+    @classmethod
+    def _list_to_tuple(cls, value: Any) -> Any:
+        return tuple(value) if isinstance(value, list) else value
+
+    @field_validator("kinds")
+    @classmethod
+    def _unique(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"kinds without repeats (got {list(value)})")
+        return value
+
 
 #: Modules of the device types shipped with cosim; each registers its type when imported.
 #: They are imported on first use of the registry (:func:`device_types`), not by this module,

@@ -37,9 +37,18 @@ from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
-from cosim.participants.devices import DeviceContext, DeviceType, FloatArray, register
+from cosim.participants.devices import (
+    DeviceContext,
+    DeviceType,
+    FloatArray,
+    OwnedDeviceConfig,
+    ParticipantKind,
+    owner_kinds,
+    owner_share,
+    register,
+)
 
 __all__ = ["EVConfig", "EVFleet"]
 
@@ -47,23 +56,11 @@ __all__ = ["EVConfig", "EVFleet"]
 MET_TOLERANCE_KWH = 1e-9
 
 
-class EVConfig(BaseModel):
+class EVConfig(OwnedDeviceConfig):
     """Electric vehicles charging at home (docs/devices.md)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
-
-    share: float = Field(
-        default=0.3,
-        ge=0,
-        le=1,
-        description="Fraction of the participants of `kinds` owning an EV; round(share*N) of "
-        "them, chosen from the seed (a higher share adds owners to a lower one's set).",
-    )
-    kinds: tuple[Literal["household", "commercial"], ...] = Field(
-        default=("household",),
-        min_length=1,
-        description="Participant kinds that may own an EV.",
-    )
+    share: float = owner_share(0.3, "an EV")
+    kinds: tuple[ParticipantKind, ...] = owner_kinds(("household",), "an EV")
     charger_kw: float = Field(
         default=11.0,
         gt=0,
@@ -110,18 +107,6 @@ class EVConfig(BaseModel):
         "`self_consumption`: PV surplus first, grid energy only as late as still meets the "
         "energy by departure at `charger_kw`.",
     )
-
-    @field_validator("kinds", mode="before")
-    @classmethod
-    def _list_to_tuple(cls, value: Any) -> Any:
-        return tuple(value) if isinstance(value, list) else value
-
-    @field_validator("kinds")
-    @classmethod
-    def _unique(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        if len(set(value)) != len(value):
-            raise ValueError(f"kinds without repeats (got {list(value)})")
-        return value
 
     @model_validator(mode="after")
     def _energy_fits(self) -> EVConfig:

@@ -42,12 +42,21 @@ from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field
 
 from cosim.dispatch.devices import Injection, TimeAxis, pf_rows, series, storage_rows
 from cosim.lp import LinearProgram
 from cosim.participants.device_profiles import OwnerProfiles, choose_owners, device_profiles
-from cosim.participants.devices import DeviceContext, DeviceType, FloatArray, register
+from cosim.participants.devices import (
+    DeviceContext,
+    DeviceType,
+    FloatArray,
+    OwnedDeviceConfig,
+    ParticipantKind,
+    owner_kinds,
+    owner_share,
+    register,
+)
 
 __all__ = [
     "ElectricHeater",
@@ -71,21 +80,11 @@ HEAT_COLUMNS: tuple[str, ...] = (
 )
 
 
-class HeatConfig(BaseModel):
+class HeatConfig(OwnedDeviceConfig):
     """What every heated building shares: owners, heat demand and the hot-water tank."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
-
-    share: float = Field(
-        default=0.3,
-        ge=0,
-        le=1,
-        description="Fraction of the participants of `kinds` owning one; round(share*N) of "
-        "them, chosen from the seed (a higher share adds owners to a lower one's set).",
-    )
-    kinds: tuple[Literal["household", "commercial"], ...] = Field(
-        default=("household",), min_length=1, description="Participant kinds that may own one."
-    )
+    share: float = owner_share(0.3)
+    kinds: tuple[ParticipantKind, ...] = owner_kinds(("household",))
     heat_kwh_th_per_year: float = Field(
         default=10000.0,
         gt=0,
@@ -114,18 +113,6 @@ class HeatConfig(BaseModel):
     storage_start: float = Field(
         default=0.5, ge=0, le=1, description="Tank content at the start, share of its capacity [-]."
     )
-
-    @field_validator("kinds", mode="before")
-    @classmethod
-    def _list_to_tuple(cls, value: Any) -> Any:
-        return tuple(value) if isinstance(value, list) else value
-
-    @field_validator("kinds")
-    @classmethod
-    def _unique(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        if len(set(value)) != len(value):
-            raise ValueError(f"kinds without repeats (got {list(value)})")
-        return value
 
 
 Strategy = Literal["self_consumption", "follow_demand"]

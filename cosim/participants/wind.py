@@ -29,34 +29,31 @@ from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 from cosim.dispatch.devices import Renewable
 from cosim.participants.device_profiles import OwnerProfiles, choose_owners, device_profiles
-from cosim.participants.devices import DeviceContext, DeviceType, FloatArray, register
+from cosim.participants.devices import (
+    DeviceContext,
+    DeviceType,
+    FloatArray,
+    OwnedDeviceConfig,
+    ParticipantKind,
+    owner_kinds,
+    owner_share,
+    register,
+)
 
 __all__ = ["Wind", "WindConfig", "WindFleet"]
 
 WindProfile = Literal["WP1", "WP4", "WP5", "WP6"]
 
 
-class WindConfig(BaseModel):
+class WindConfig(OwnedDeviceConfig):
     """Small wind turbines following the built-in wind profiles."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
-
-    share: float = Field(
-        default=0.1,
-        ge=0,
-        le=1,
-        description="Fraction of the participants of `kinds` owning a turbine; round(share*N) "
-        "of them, chosen from the seed (a higher share adds owners to a lower one's set).",
-    )
-    kinds: tuple[Literal["household", "commercial"], ...] = Field(
-        default=("household", "commercial"),
-        min_length=1,
-        description="Participant kinds that may own one.",
-    )
+    share: float = owner_share(0.1, "a turbine")
+    kinds: tuple[ParticipantKind, ...] = owner_kinds(("household", "commercial"))
     p_rated_kw: float = Field(
         default=5.0, gt=0, le=5000, description="Rated power of each turbine [kW]."
     )
@@ -67,16 +64,16 @@ class WindConfig(BaseModel):
         "the seed (SimBench 2016; annual capacity factor WP1 0.55, WP4, WP5, WP6 0.29).",
     )
 
-    @field_validator("kinds", "profiles", mode="before")
+    @field_validator("profiles", mode="before")
     @classmethod
-    def _list_to_tuple(cls, value: Any) -> Any:
+    def _profiles_to_tuple(cls, value: Any) -> Any:
         return tuple(value) if isinstance(value, list) else value
 
-    @field_validator("kinds", "profiles")
+    @field_validator("profiles")
     @classmethod
-    def _unique(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+    def _unique_profiles(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         if len(set(value)) != len(value):
-            raise ValueError(f"a list without repeats (got {list(value)})")
+            raise ValueError(f"profiles without repeats (got {list(value)})")
         return value
 
 
