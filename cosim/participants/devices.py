@@ -57,6 +57,7 @@ __all__ = [
     "build_devices",
     "device_rng",
     "device_types",
+    "next_slot",
     "owner_kinds",
     "owner_share",
     "register",
@@ -108,6 +109,22 @@ class OwnedDeviceConfig(BaseModel):
         if len(set(value)) != len(value):
             raise ValueError(f"kinds without repeats (got {list(value)})")
         return value
+
+
+def next_slot(fleet: str, expected: int, k: int, dt_h: float, slot_hours: float) -> int:
+    """Check that a fleet is asked for its slots in order and at its slot length; the next
+    slot number.
+
+    Raises
+    ------
+    ValueError
+        Slot ``k`` is not the ``expected`` one, or ``slot_hours`` is not the fleet's ``dt_h``.
+    """
+    if k != expected:
+        raise ValueError(f"{fleet} fleet expected slot {expected}, got {k}")
+    if abs(slot_hours - dt_h) > 1e-9:
+        raise ValueError(f"{fleet} fleet built for {dt_h} h slots, got {slot_hours}")
+    return k + 1
 
 
 #: Modules of the device types shipped with cosim; each registers its type when imported.

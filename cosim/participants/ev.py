@@ -45,6 +45,7 @@ from cosim.participants.devices import (
     FloatArray,
     OwnedDeviceConfig,
     ParticipantKind,
+    next_slot,
     owner_kinds,
     owner_share,
     register,
@@ -295,11 +296,7 @@ class EVFleet:
         self, k: int, load_kwh: FloatArray, pv_kwh: FloatArray, slot_hours: float
     ) -> FloatArray:
         """Grid energy of the chargers in slot ``k`` per participant [kWh] (>= 0)."""
-        if k != self.k:
-            raise ValueError(f"EV fleet expected slot {self.k}, got {k}")
-        if abs(slot_hours - self.dt_h) > 1e-9:
-            raise ValueError(f"EV fleet built for {self.dt_h} h slots, got {slot_hours}")
-        self.k = k + 1
+        self.k = next_slot("EV", self.k, k, self.dt_h, slot_hours)
         self._events(k)
         out = np.zeros(self.n)
         if not self.n_active:

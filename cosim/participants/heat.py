@@ -53,6 +53,7 @@ from cosim.participants.devices import (
     FloatArray,
     OwnedDeviceConfig,
     ParticipantKind,
+    next_slot,
     owner_kinds,
     owner_share,
     register,
@@ -306,11 +307,7 @@ class HeatFleet:
         self, k: int, load_kwh: FloatArray, pv_kwh: FloatArray, slot_hours: float
     ) -> FloatArray:
         """Electricity drawn in slot ``k`` per participant [kWh] (>= 0)."""
-        if k != self.k:
-            raise ValueError(f"{self.name} fleet expected slot {self.k}, got {k}")
-        if abs(slot_hours - self.dt_h) > 1e-9:
-            raise ValueError(f"{self.name} fleet built for {self.dt_h} h slots, got {slot_hours}")
-        self.k = k + 1
+        self.k = next_slot(self.name, self.k, k, self.dt_h, slot_hours)
         own = self.owner
         self.demand = self.profiles.slot(k) * self.demand_scale
         surplus = np.maximum((pv_kwh - load_kwh)[own], 0.0)

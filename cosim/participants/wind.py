@@ -39,6 +39,7 @@ from cosim.participants.devices import (
     FloatArray,
     OwnedDeviceConfig,
     ParticipantKind,
+    next_slot,
     owner_kinds,
     owner_share,
     register,
@@ -113,11 +114,7 @@ class WindFleet:
         self, k: int, load_kwh: FloatArray, pv_kwh: FloatArray, slot_hours: float
     ) -> FloatArray:
         """Energy of the turbines in slot ``k`` per participant [kWh], <= 0 (generation)."""
-        if k != self.k:
-            raise ValueError(f"wind fleet expected slot {self.k}, got {k}")
-        if abs(slot_hours - self.dt_h) > 1e-9:
-            raise ValueError(f"wind fleet built for {self.dt_h} h slots, got {slot_hours}")
-        self.k = k + 1
+        self.k = next_slot("wind", self.k, k, self.dt_h, slot_hours)
         self.e = -self.config.p_rated_kw * self.profiles.slot(k)
         self.totals["generated"] -= float(self.e.sum())
         out = np.zeros(self.n)
