@@ -61,3 +61,54 @@ def test_single_des_needs_no_exchange() -> None:
     result = run_admm(case, labels, problems, AdmmSettings())
     assert result.converged and result.bytes_exchanged == 0
     assert result.objective == pytest.approx(solve_central(problems).objective, rel=1e-7)
+
+
+def test_voltage_warm_start_follows_the_drop_rows_of_the_sweep_flows() -> None:
+    """V copies from the sweep satisfy the model's drop rows with the sweep's own P and Q."""
+    from cosim.dispatch.admm import price_taker_start, public_price
+
+    case = load_case("yingkou60").with_steps(6)
+    labels = partition(case, "bus")
+    problems = build_des_problems(case, labels)
+    steps = case.time.steps
+    plain, levels = price_taker_start(case, labels, problems, public_price(case))
+    z0, rounds = price_taker_start(case, labels, problems, public_price(case), voltages=True)
+    assert rounds == 2 * levels  # the downward voltage sweep costs one round per level
+    values: dict[int, np.ndarray] = {}  # line -> [P, Q, V_parent]
+    for p, z, zp in zip(problems, z0, plain, strict=True):
+        np.testing.assert_array_equal(z[p.quantity < 2], zp[p.quantity < 2])
+        for k, line in enumerate(p.lines):
+            values[line] = z[3 * steps * k : 3 * steps * (k + 1)].reshape(3, steps)
+    for line, (_, _, v_parent) in values.items():
+        u = int(case.parent[line])
+        if case.parent[u] < 0:
+            np.testing.assert_allclose(v_parent, case.v_root_pu)
+            continue
+        p_u, q_u, v_grand = values[u]
+        drop = (case.r_ohm[u] * p_u + case.x_ohm[u] * q_u) / case.drop_scale
+        np.testing.assert_allclose(v_parent, v_grand - drop, atol=1e-12)
+    assert min(float(v[2].min()) for v in values.values()) < case.v_root_pu - 1e-3
+
+
+def test_two_price_sweep_values_exports_at_the_feed_in_price() -> None:
+    """With buy > sell the sweep never exports more than with one price (the tariff)."""
+    from cosim.dispatch.admm import price_taker_start, public_price, public_sell_price
+
+    case = load_case("yingkou60")
+    labels = partition(case, "balanced", 8)
+    problems = build_des_problems(case, labels)
+    steps = case.time.steps
+    one, _ = price_taker_start(case, labels, problems, public_price(case))
+    two, _ = price_taker_start(
+        case, labels, problems, public_price(case), sell_per_kwh=public_sell_price(case)
+    )
+    root_line = range(len(problems[0].lines))
+    exp_one = sum(
+        float(np.maximum(-one[0][3 * steps * k : 3 * steps * k + steps], 0).sum())
+        for k in root_line
+    )
+    exp_two = sum(
+        float(np.maximum(-two[0][3 * steps * k : 3 * steps * k + steps], 0).sum())
+        for k in root_line
+    )
+    assert exp_two < exp_one
