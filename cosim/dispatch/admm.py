@@ -247,7 +247,7 @@ def price_taker_start(
                 lo[cols[: 2 * steps]] = hi[cols[: 2 * steps]] = reported[line]
         a_eq, b_eq = lp.a_eq, lp.b_eq
         n_extra = 0
-        if p_in:  # P_in = buy - sell, buy at the tariff, sell at the feed-in price
+        if p_in and sell_per_kwh is not None:  # P_in = buy - sell: tariff, feed-in price
             cin = np.concatenate(p_in)
             m = cin.size
             n_extra = 2 * m
