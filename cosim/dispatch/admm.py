@@ -49,8 +49,6 @@ class AdmmSettings:
         Initial penalty of P and Q copies [currency/kW^2 per horizon].
     voltage_rho_factor : float
         Penalty of V copies relative to ``rho`` [kW^2/pu^2].
-    reactive_rho_factor : float
-        Penalty of Q copies relative to ``rho`` [kW^2/kvar^2].
     over_relaxation : float
         ``alpha`` in (0, 2).
     tol_kw, tol_pu : float
@@ -84,7 +82,6 @@ class AdmmSettings:
 
     rho: float = 0.1
     voltage_rho_factor: float = 1e5
-    reactive_rho_factor: float = 1.0
     over_relaxation: float = 1.6
     tol_kw: float = 2.5e-4
     tol_pu: float = 2.5e-5
@@ -168,14 +165,18 @@ def layouts(
     return out
 
 
+def _per_step(value: object, steps: int) -> np.ndarray:
+    """A scalar or a series (at least ``steps`` long) as ``steps`` values."""
+    arr = np.asarray(value, dtype=float)
+    return np.full(steps, float(arr)) if arr.ndim == 0 else arr[:steps].copy()
+
+
 def public_price(case: DispatchCase) -> np.ndarray:
     """The grid interface's buy price per step [currency/kWh] (the public tariff; zeros if none)."""
     for devs in case.devices:
         for dev in devs:
             if isinstance(dev, GridInterface):
-                return np.broadcast_to(
-                    np.asarray(dev.buy_price_per_kwh, dtype=float), (case.time.steps,)
-                )[: case.time.steps].copy()
+                return _per_step(dev.buy_price_per_kwh, case.time.steps)
     return np.zeros(case.time.steps)
 
 
@@ -184,9 +185,7 @@ def public_sell_price(case: DispatchCase) -> np.ndarray | None:
     for devs in case.devices:
         for dev in devs:
             if isinstance(dev, GridInterface):
-                return np.broadcast_to(
-                    np.asarray(dev.sell_price_per_kwh, dtype=float), (case.time.steps,)
-                )[: case.time.steps].copy()
+                return _per_step(dev.sell_price_per_kwh, case.time.steps)
     return None
 
 
@@ -386,7 +385,7 @@ def run_admm(
     else:
         raise ValueError(f"unknown masking {settings.masking!r}; expected none or rmme")
     secs["setup"] = time.perf_counter() - t0
-    rho = settings.rho * np.array([1.0, settings.reactive_rho_factor, settings.voltage_rho_factor])
+    rho = np.array([settings.rho, settings.rho, settings.rho * settings.voltage_rho_factor])
     tol = np.array([settings.tol_kw, settings.tol_kw, settings.tol_pu])
     # initial consensus values: zero flows, nominal voltage; duals from the public price
     z = [np.where(p.quantity == 2, case.v_root_pu, 0.0) for p in problems]
