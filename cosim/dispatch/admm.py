@@ -20,6 +20,10 @@ al. 2000) during the first ``balance_iterations`` iterations, then frozen, which
 convergence guarantee of fixed-penalty ADMM. The scaled duals start from the public
 time-of-use price on P copies (the marginal value of power at the root) and the boundary values
 from a price-taker sweep (:func:`price_taker_start`): a warm start, not a change of the problem.
+For deep trees (the 60-node Yingkou case) the sweep can also value exports at the feed-in price,
+start the voltage copies at the LinDistFlow voltages of its flows, and the penalties can grow
+geometrically over the first iterations before they are frozen (docs/dispatch.md has what these
+did and did not achieve).
 """
 
 from __future__ import annotations
@@ -205,12 +209,26 @@ def price_taker_start(
     congestion these are the optimal flows; with congestion ADMM corrects them. One message
     round per DES-tree level.
 
+    Parameters
+    ----------
+    price_per_kwh : numpy.ndarray, shape (T,)
+        Public tariff [currency/kWh].
+    voltages : bool
+        Also set the V copies: every DES evaluates the model's drop rows
+        ``V_v = V_u - (r P_v + x Q_v) / (1000 vn_kv^2)`` on its sweep flows from its parent's
+        boundary voltage down (a downward sweep, one more round per DES-tree level).
+    sell_per_kwh : numpy.ndarray, shape (T,), optional
+        Feed-in price [currency/kWh]: incoming flow is split into a purchase at
+        ``price_per_kwh`` and a sale at this price (without it, both at ``price_per_kwh``).
+
     Returns
     -------
     z0 : list of numpy.ndarray
-        Per DES, initial values in its layout (V at ``v_root_pu``).
+        Per DES, initial values in its layout (V at ``v_root_pu``, or the LinDistFlow voltages
+        with ``voltages``).
     rounds : int
-        Message rounds used (levels of the DES tree minus one).
+        Message rounds used (levels of the DES tree below the root DES; twice that with
+        ``voltages``).
     """
     from scipy.optimize import linprog
 
