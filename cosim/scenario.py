@@ -533,6 +533,25 @@ class DispatchAdmmConfig(Section):
     acceleration: bool = Field(
         default=False, description="Nesterov extrapolation with restart (fast ADMM)."
     )
+    voltage_warm_start: bool = Field(
+        default=False,
+        description="Voltage copies start at the LinDistFlow voltages of the price-taker sweep's "
+        "flows (one more message round per DES-tree level, downwards).",
+    )
+    two_price_warm_start: bool = Field(
+        default=False,
+        description="The price-taker sweep buys at the tariff and sells at the feed-in price "
+        "(instead of both at the tariff).",
+    )
+    rho_final: float = Field(
+        default=0.0,
+        ge=0,
+        description="With `rho_ramp_iterations` > 0: the penalties grow geometrically from "
+        "`rho` to this value over those iterations, then stay fixed [currency/kW^2].",
+    )
+    rho_ramp_iterations: int = Field(
+        default=0, ge=0, description="Iterations of the geometric penalty ramp (0: none)."
+    )
 
 
 class DispatchConfig(Section):

@@ -20,6 +20,10 @@ al. 2000) during the first ``balance_iterations`` iterations, then frozen, which
 convergence guarantee of fixed-penalty ADMM. The scaled duals start from the public
 time-of-use price on P copies (the marginal value of power at the root) and the boundary values
 from a price-taker sweep (:func:`price_taker_start`): a warm start, not a change of the problem.
+For deep trees (the 60-node Yingkou case) the sweep can also value exports at the feed-in price,
+start the voltage copies at the LinDistFlow voltages of its flows, and the penalties can grow
+geometrically over the first iterations before they are frozen (docs/dispatch.md has what these
+did and did not achieve).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy import sparse
 
 from cosim.dispatch.case import DispatchCase
 from cosim.dispatch.devices import GridInterface
@@ -64,6 +69,16 @@ class AdmmSettings:
     acceleration : bool
         Nesterov extrapolation of ``z`` and ``u`` with restart when the combined residual does
         not fall (fast ADMM, Goldstein, O'Donoghue, Setzer and Baraniuk 2014, algorithm 8).
+    voltage_warm_start : bool
+        V copies start at the LinDistFlow voltages of the price-taker sweep's flows instead of
+        ``v_root_pu`` (a downward sweep: one more message round per DES-tree level).
+    two_price_warm_start : bool
+        The price-taker sweep buys at the tariff and sells at the feed-in price (otherwise both
+        at the tariff).
+    rho_final, rho_ramp_iterations : float, int
+        With ``rho_ramp_iterations > 0`` every penalty grows geometrically by
+        ``(rho_final / rho) ** (1 / rho_ramp_iterations)`` per iteration during the first
+        ``rho_ramp_iterations`` iterations, then stays fixed.
     encryption : {"ckks", "paillier_djn", "plain"}
     masking : {"none", "rmme"}
     key_bits : int
@@ -81,6 +96,10 @@ class AdmmSettings:
     balance_tau: float = 2.0
     price_warm_start: bool = True
     acceleration: bool = False
+    voltage_warm_start: bool = False
+    two_price_warm_start: bool = False
+    rho_final: float = 0.0
+    rho_ramp_iterations: int = 0
     encryption: str = "ckks"
     masking: str = "none"
     key_bits: int = 2048
@@ -152,15 +171,28 @@ def layouts(
     return out
 
 
+def _per_step(value: object, steps: int) -> np.ndarray:
+    """A scalar or a series (at least ``steps`` long) as ``steps`` values."""
+    arr = np.asarray(value, dtype=float)
+    return np.full(steps, float(arr)) if arr.ndim == 0 else arr[:steps].copy()
+
+
 def public_price(case: DispatchCase) -> np.ndarray:
     """The grid interface's buy price per step [currency/kWh] (the public tariff; zeros if none)."""
     for devs in case.devices:
         for dev in devs:
             if isinstance(dev, GridInterface):
-                return np.broadcast_to(
-                    np.asarray(dev.buy_price_per_kwh, dtype=float), (case.time.steps,)
-                )[: case.time.steps].copy()
+                return _per_step(dev.buy_price_per_kwh, case.time.steps)
     return np.zeros(case.time.steps)
+
+
+def public_sell_price(case: DispatchCase) -> np.ndarray | None:
+    """The grid interface's sell (feed-in) price per step [currency/kWh] (None if no grid)."""
+    for devs in case.devices:
+        for dev in devs:
+            if isinstance(dev, GridInterface):
+                return _per_step(dev.sell_price_per_kwh, case.time.steps)
+    return None
 
 
 def price_taker_start(
@@ -168,6 +200,8 @@ def price_taker_start(
     des_of_node: np.ndarray,
     problems: list[DesProblem],
     price_per_kwh: np.ndarray,
+    voltages: bool = False,
+    sell_per_kwh: np.ndarray | None = None,
 ) -> tuple[list[np.ndarray], int]:
     """Initial boundary values from one upward sweep of price-taking DES.
 
@@ -177,12 +211,26 @@ def price_taker_start(
     congestion these are the optimal flows; with congestion ADMM corrects them. One message
     round per DES-tree level.
 
+    Parameters
+    ----------
+    price_per_kwh : numpy.ndarray, shape (T,)
+        Public tariff [currency/kWh].
+    voltages : bool
+        Also set the V copies: every DES evaluates the model's drop rows
+        ``V_v = V_u - (r P_v + x Q_v) / (1000 vn_kv^2)`` on its sweep flows from its parent's
+        boundary voltage down (a downward sweep, one more round per DES-tree level).
+    sell_per_kwh : numpy.ndarray, shape (T,), optional
+        Feed-in price [currency/kWh]: incoming flow is split into a purchase at
+        ``price_per_kwh`` and a sale at this price (without it, both at ``price_per_kwh``).
+
     Returns
     -------
     z0 : list of numpy.ndarray
-        Per DES, initial values in its layout (V at ``v_root_pu``).
+        Per DES, initial values in its layout (V at ``v_root_pu``, or the LinDistFlow voltages
+        with ``voltages``).
     rounds : int
-        Message rounds used (levels of the DES tree minus one).
+        Message rounds used (levels of the DES tree below the root DES; twice that with
+        ``voltages``).
     """
     from scipy.optimize import linprog
 
@@ -198,6 +246,7 @@ def price_taker_start(
                 level[d] += 1
             u = int(case.parent[u])
     reported: dict[int, np.ndarray] = {}  # line -> (P, Q) of the child end, 2T values
+    flows: dict[int, np.ndarray] = {}  # every line -> (P, Q) as its child-end DES solved it
     z0 = [np.where(p.quantity == 2, case.v_root_pu, 0.0) for p in problems]
     dt = case.time.step_hours
     for p in sorted(problems, key=lambda q: -level[q.des]):
@@ -205,12 +254,43 @@ def price_taker_start(
         cost = lp.cost.copy()
         lo, hi = lp.lo.copy(), lp.hi.copy()
         per = 3 * steps
+        p_in: list[np.ndarray] = []
         for k, line in enumerate(p.lines):
             cols = p.coupling_cols[k * per : (k + 1) * per]
             if int(des_of_node[line]) == p.des:  # incoming: priced
-                cost[cols[:steps]] += price_per_kwh * dt
+                if sell_per_kwh is None:
+                    cost[cols[:steps]] += price_per_kwh * dt
+                else:
+                    p_in.append(cols[:steps])
             else:  # outgoing: fixed to the child's report
                 lo[cols[: 2 * steps]] = hi[cols[: 2 * steps]] = reported[line]
+        a_eq, b_eq = lp.a_eq, lp.b_eq
+        n_extra = 0
+        if p_in and sell_per_kwh is not None:  # P_in = buy - sell: tariff, feed-in price
+            cin = np.concatenate(p_in)
+            m = cin.size
+            n_extra = 2 * m
+            link = sparse.hstack(
+                [
+                    sparse.csr_matrix((np.ones(m), (np.arange(m), cin)), shape=(m, lp.n)),
+                    -sparse.identity(m),
+                    sparse.identity(m),
+                ]
+            )
+            a_eq = sparse.vstack(
+                [sparse.hstack([lp.a_eq, sparse.csr_matrix((lp.a_eq.shape[0], n_extra))]), link],
+                format="csr",
+            )
+            b_eq = np.concatenate([lp.b_eq, np.zeros(m)])
+            reps = m // steps
+            cost = np.concatenate(
+                [cost, np.tile(price_per_kwh * dt, reps), -np.tile(sell_per_kwh * dt, reps)]
+            )
+            lo = np.concatenate([lo, np.zeros(n_extra)])
+            hi = np.concatenate([hi, np.full(n_extra, np.inf)])
+        a_ub = lp.a_ub
+        if n_extra and a_ub.shape[0]:
+            a_ub = sparse.hstack([a_ub, sparse.csr_matrix((a_ub.shape[0], n_extra))], format="csr")
         # reactive power: first try to import none (devices cover their node's Q), else free
         q_in = np.concatenate(
             [
@@ -226,10 +306,10 @@ def price_taker_start(
                 lo_q[q_in] = hi_q[q_in] = 0.0
             res = linprog(
                 cost,
-                A_ub=lp.a_ub if lp.a_ub.shape[0] else None,
-                b_ub=lp.b_ub if lp.a_ub.shape[0] else None,
-                A_eq=lp.a_eq,
-                b_eq=lp.b_eq,
+                A_ub=a_ub if a_ub.shape[0] else None,
+                b_ub=lp.b_ub if a_ub.shape[0] else None,
+                A_eq=a_eq,
+                b_eq=b_eq,
                 bounds=np.column_stack([lo_q, hi_q]),
                 method="highs-ds",
             )
@@ -241,11 +321,46 @@ def price_taker_start(
             cols = p.coupling_cols[k * per : (k + 1) * per]
             if int(des_of_node[line]) == p.des:
                 reported[line] = res.x[cols[: 2 * steps]]
+        if voltages:
+            flows.update(_line_flows(p, res.x[: lp.n], case.parent, steps))
+    volt = _lindistflow(case, flows) if voltages else None
     for p, z in zip(problems, z0, strict=True):
         per = 3 * steps
         for k, line in enumerate(p.lines):
             z[k * per : k * per + 2 * steps] = reported[line]
-    return z0, max(level.values(), default=0)
+            if voltages:
+                assert volt is not None
+                z[k * per + 2 * steps : (k + 1) * per] = volt[case.parent[line]]
+    levels = max(level.values(), default=0)
+    return z0, 2 * levels if voltages else levels
+
+
+def _line_flows(
+    p: DesProblem, x: np.ndarray, parent: np.ndarray, steps: int
+) -> dict[int, np.ndarray]:
+    """(P, Q) [kW, kvar] of every line into a node of ``p`` in its solution ``x`` (2T values)."""
+    index = {name: k for k, name in enumerate(p.lp.names)}
+    out = {}
+    for v in p.nodes:
+        if parent[v] >= 0:
+            cols = [index[f"line{v}.{q}[{t}]"] for q in ("p_kw", "q_kvar") for t in range(steps)]
+            out[v] = x[cols]
+    return out
+
+
+def _lindistflow(case: DispatchCase, flows: dict[int, np.ndarray]) -> np.ndarray:
+    """Node voltages [pu], shape (n, T), from line flows by the model's drop rows (root down)."""
+    steps = case.time.steps
+    volt = np.full((case.n, steps), case.v_root_pu)
+    children = case.children()
+    order = [int(np.flatnonzero(case.parent < 0)[0])]
+    for u in order:
+        for v in children[u]:
+            pq = flows[v]
+            drop = (case.r_ohm[v] * pq[:steps] + case.x_ohm[v] * pq[steps:]) / case.drop_scale
+            volt[v] = volt[u] - drop
+            order.append(v)
+    return volt
 
 
 def _depth(parent: np.ndarray, v: int) -> int:
@@ -329,7 +444,14 @@ def _iterate(
         u = [v.copy() for v in start[1]]
     elif settings.price_warm_start:
         tic = time.perf_counter()
-        z, warm_rounds = price_taker_start(case, des_of_node, problems, public_price(case))
+        z, warm_rounds = price_taker_start(
+            case,
+            des_of_node,
+            problems,
+            public_price(case),
+            settings.voltage_warm_start,
+            public_sell_price(case) if settings.two_price_warm_start else None,
+        )
         secs["warm_start"] = time.perf_counter() - tic
         price = public_price(case) * case.time.step_hours
         for p, ui in zip(problems, u, strict=True):
@@ -399,7 +521,16 @@ def _iterate(
         if np.all(r_max <= tol) and np.all(s_max <= tol):
             converged = True
             break
-        if it <= settings.balance_iterations:
+        if settings.rho_ramp_iterations and it <= settings.rho_ramp_iterations:
+            grow = (settings.rho_final / settings.rho) ** (1.0 / settings.rho_ramp_iterations)
+            new = rho * grow
+            for k, p in enumerate(problems):
+                u[k] *= (rho / new)[p.quantity]
+                uh[k] = u[k].copy()
+            zh = [v.copy() for v in z]
+            a_k, c_prev = 1.0, np.inf
+            rho = new
+        elif it <= settings.balance_iterations:
             new = rho.copy()
             for q in range(3):
                 rel_r = r_max[q] / tol[q]
