@@ -273,6 +273,8 @@ class AdmmDispatch:
         shape = _shape_case(tree, limits, settings, TimeAxis(1, horizon.slot_hours))
         self.labels = partition(shape, settings.partition, settings.parts, settings.mapping)
         self._exchange: SecureExchange | None = None
+        # RMME masks: a child of the horizon stream (spawning does not move its draws)
+        self._mask_rng = rng.spawn(1)[0] if settings.admm.masking == "rmme" else None
         # running state (checkpointed, see state())
         self.records: list[DispatchRecord] = []
         self.status_counts: Counter[str] = Counter()
@@ -458,9 +460,8 @@ class AdmmDispatch:
             self._exchange.relayout(lay)
         start = self._shifted_start(k, t_len, problems)
         try:
-            result = run_admm(
-                case, self.labels, problems, admm, start=start, exchange=self._exchange
-            )
+            rng = self._mask_rng
+            result = run_admm(case, self.labels, problems, admm, rng, start, self._exchange)
         except RuntimeError:  # a local QP the solver could not finish
             return self._record(k, t_len, problems, None, central, "solver_failed", 0, allowed)
         rounds = result.warm_start_rounds + result.iterations
