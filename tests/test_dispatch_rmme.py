@@ -6,6 +6,7 @@ central optimum; the run's is the same run without masking.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -86,6 +87,11 @@ def test_cloud_learns_the_penalty_and_the_mask_is_not_orthogonal(six_bus) -> Non
     gram_orth = (g @ basis) @ (g @ basis).T
     rel = np.linalg.norm(gram_masked - gram_orth) / np.linalg.norm(gram_orth)
     assert rel > 0.1
+    # likewise B~ B~' against P' E N N' E' P (how the equality rows tie the boundary values)
+    e_basis = basis[masked._wcols]
+    gram_b = masked.cloud.b @ masked.cloud.b.T
+    rel_b = np.linalg.norm(gram_b - e_basis @ e_basis.T) / np.linalg.norm(e_basis @ e_basis.T)
+    assert rel_b > 0.1
     # and the mask is well conditioned: singular values of M within the diagonal's range
     sv = np.linalg.svd(basis.T @ null, compute_uv=False)
     assert sv.max() / sv.min() <= 4.0 + 1e-9
@@ -153,3 +159,25 @@ def test_masked_run_gives_the_unmasked_setpoints(tmp_path: Path) -> None:
     assert np.array_equal(np.isnan(sa), np.isnan(sb)) and np.nanmax(np.abs(sa)) > 0.01
     # two ADMM solves, each within tolerance of the same unique optimum (2.5e-4 kW per copy)
     np.testing.assert_allclose(sb, sa, atol=2e-3, equal_nan=True)
+
+
+def test_quadratic_costs_reach_the_cloud_masked(six_bus) -> None:
+    """A DES with its own quadratic costs (battery wear in a run): the cloud gets
+    ``Q~ = M'N'QNM`` (rank at most that of ``Q``, claimed in docs/privacy.md) and the masked
+    solve still equals the unmasked one."""
+    _case, _labels, problems = six_bus
+    p = problems[1]
+    rng = np.random.default_rng(4)
+    quad = np.zeros(p.lp.n)
+    off = np.setdiff1d(np.arange(p.lp.n), p.coupling_cols)[:30]
+    quad[off] = 0.02
+    lp = replace(p.lp, quad=quad)
+    hess, lin = _qp_inputs(replace(p, lp=lp), 1.0, rng)
+    x, _ = LocalQP(lp).solve(hess, lin)
+    masked = MaskedLocalQP(lp, rng, p.coupling_cols)
+    xm, _ = masked.solve(hess, lin)
+    assert masked.cloud.q is not None
+    assert np.linalg.matrix_rank(masked.cloud.q) <= np.count_nonzero(quad)
+    obj, obj_m = (lp.objective(v) + 0.5 * (hess - quad) @ v**2 + lin @ v for v in (x, xm))
+    assert obj_m == pytest.approx(obj, rel=1e-8)
+    np.testing.assert_allclose(xm[p.coupling_cols], x[p.coupling_cols], atol=2e-5)

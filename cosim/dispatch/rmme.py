@@ -55,9 +55,9 @@ POLISH_DUAL_TOL = 1e-9
 """Most negative multiplier of an active row the polish accepts, relative to the largest."""
 POLISH_ROUNDS = 6
 """Active-set rounds of the polish before it gives up (the cloud's answer then stands)."""
-POLISH_DELTA = 1e-7
+POLISH_DELTA = 1e-9
 """Regularisation of the polish's KKT factorisation (removed by iterative refinement)."""
-POLISH_REFINE = 8
+POLISH_REFINE = 20
 """Iterative-refinement steps of the polish."""
 
 
@@ -169,6 +169,7 @@ class MaskedLocalQP:
         g_sp = sparse.vstack([lp.a_ub, eye[up], -eye[low]], format="csr")
         h = np.concatenate([lp.b_ub, lp.hi[up], -lp.lo[low]])
         self._a, self._b, self._g, self._h = a_sp, b, g_sp, h
+        self._a_coo, self._g_coo = a_sp.tocoo(), g_sp.tocoo()
         a, g = a_sp.toarray(), g_sp.toarray()
         u, s, vt = linalg.svd(a)
         rank = int(np.sum(s > s.max() * max(a.shape) * np.finfo(float).eps)) if s.size else 0
@@ -248,22 +249,39 @@ class MaskedLocalQP:
         """
         g, h = self._g, self._h
         n, n_eq = self.lp.n, self._a.shape[0]
-        hmat = sparse.diags(hess, format="csc")
+        ac, gc = self._a_coo, self._g_coo
         act = z > h - g @ x
         for _ in range(POLISH_ROUNDS):
-            c = sparse.vstack([self._a, g[act]], format="csc")
-            d = np.concatenate([self._b, h[act]])
-            mc = c.shape[0]
-            k0 = sparse.bmat([[hmat, c.T], [c, None]], format="csc")
-            reg = sparse.diags(np.r_[np.full(n, POLISH_DELTA), np.full(mc, -POLISH_DELTA)])
+            # KKT matrix [[H + dI, C'], [C, -dI]] in one COO build (C: A, then active G rows)
+            pos = np.cumsum(act) - 1 + n + n_eq
+            sel = act[gc.row]
+            rows = np.concatenate([ac.row + n, pos[gc.row[sel]]])
+            cols = np.concatenate([ac.col, gc.col[sel]])
+            vals = np.concatenate([ac.data, gc.data[sel]])
+            m_k = n + n_eq + int(act.sum())
+            reg = np.r_[np.full(n, POLISH_DELTA), np.full(m_k - n, -POLISH_DELTA)]
+            diag = np.arange(m_k)
+            kkt = sparse.csc_matrix(
+                (
+                    np.concatenate([vals, vals, reg + np.r_[hess, np.zeros(m_k - n)]]),
+                    (np.concatenate([rows, cols, diag]), np.concatenate([cols, rows, diag])),
+                ),
+                shape=(m_k, m_k),
+            )
             try:
-                lu = splinalg.splu((k0 + reg).tocsc())
+                lu = splinalg.splu(kkt)
             except RuntimeError:  # singular even with the regularisation
                 return None
-            rhs = np.concatenate([-q, d])
-            sol = np.concatenate([x, np.zeros(mc)])
+            rhs = np.concatenate([-q, self._b, h[act]])
+            sol = np.concatenate([x, np.zeros(m_k - n)])
+            # iterative refinement on the unregularised system K0 = kkt - diag(reg)
+            tol = POLISH_FEAS_TOL * max(1.0, float(np.abs(rhs).max(initial=0.0)))
+            resid = rhs - kkt @ sol + reg * sol
             for _ in range(POLISH_REFINE):
-                sol = sol + lu.solve(rhs - k0 @ sol)
+                sol = sol + lu.solve(resid)
+                resid = rhs - kkt @ sol + reg * sol
+                if float(np.abs(resid).max(initial=0.0)) <= 1e-3 * tol:
+                    break
             if not np.all(np.isfinite(sol)):
                 return None
             xp = sol[:n]
@@ -273,9 +291,8 @@ class MaskedLocalQP:
             tol_mu = POLISH_DUAL_TOL * max(1.0, float(np.abs(sol[n:]).max(initial=0.0)))
             new = (act & (mu >= -tol_mu)) | (~act & (viol > POLISH_FEAS_TOL))
             if np.array_equal(new, act):
-                resid = float(np.abs(rhs - k0 @ sol).max(initial=0.0))
                 ok = (
-                    resid <= POLISH_FEAS_TOL * max(1.0, float(np.abs(rhs).max(initial=0.0)))
+                    float(np.abs(resid).max(initial=0.0)) <= tol
                     and float(np.abs(self._a @ xp - self._b).max(initial=0.0)) <= POLISH_FEAS_TOL
                     and float(viol.max(initial=0.0)) <= POLISH_FEAS_TOL
                 )
