@@ -49,8 +49,9 @@ CLOUD_TOL_RETRY = 1e-8
 CLOUD_INFEASIBILITY_TOL = 1e-12
 """PIQP's infeasibility-certificate tolerances: its default 1e-4 reported feasible masked
 six-bus QPs (boundary values near 1000 kW) as primal infeasible."""
-POLISH_FEAS_TOL = 1e-9
-"""Largest violation of a DES row the polished point may have [row unit: kW, kvar, kWh, pu]."""
+POLISH_FEAS_TOL = 1e-8
+"""Largest violation of a DES row the polished point may have [the row's unit: kW, kvar, kWh,
+pu]; the stationarity residual may be this much relative to the largest cost."""
 POLISH_DUAL_TOL = 1e-9
 """Most negative multiplier of an active row the polish accepts, relative to the largest."""
 POLISH_ROUNDS = 6
@@ -250,6 +251,8 @@ class MaskedLocalQP:
         g, h = self._g, self._h
         n, n_eq = self.lp.n, self._a.shape[0]
         ac, gc = self._a_coo, self._g_coo
+        tol_feas = POLISH_FEAS_TOL
+        tol_dual = POLISH_FEAS_TOL * max(1.0, float(np.abs(q).max(initial=0.0)))
         act = z > h - g @ x
         for _ in range(POLISH_ROUNDS):
             # KKT matrix [[H + dI, C'], [C, -dI]] in one COO build (C: A, then active G rows)
@@ -274,13 +277,16 @@ class MaskedLocalQP:
                 return None
             rhs = np.concatenate([-q, self._b, h[act]])
             sol = np.concatenate([x, np.zeros(m_k - n)])
-            # iterative refinement on the unregularised system K0 = kkt - diag(reg)
-            tol = POLISH_FEAS_TOL * max(1.0, float(np.abs(rhs).max(initial=0.0)))
+            # iterative refinement on the unregularised system K0 = kkt - diag(reg), until the
+            # stationarity and the primal rows are far inside their tolerances
             resid = rhs - kkt @ sol + reg * sol
             for _ in range(POLISH_REFINE):
                 sol = sol + lu.solve(resid)
                 resid = rhs - kkt @ sol + reg * sol
-                if float(np.abs(resid).max(initial=0.0)) <= 1e-3 * tol:
+                if (
+                    float(np.abs(resid[:n]).max(initial=0.0)) <= 1e-3 * tol_dual
+                    and float(np.abs(resid[n:]).max(initial=0.0)) <= 1e-3 * tol_feas
+                ):
                     break
             if not np.all(np.isfinite(sol)):
                 return None
@@ -289,12 +295,12 @@ class MaskedLocalQP:
             mu[act] = sol[n + n_eq :]
             viol = g @ xp - h
             tol_mu = POLISH_DUAL_TOL * max(1.0, float(np.abs(sol[n:]).max(initial=0.0)))
-            new = (act & (mu >= -tol_mu)) | (~act & (viol > POLISH_FEAS_TOL))
+            new = (act & (mu >= -tol_mu)) | (~act & (viol > tol_feas))
             if np.array_equal(new, act):
                 ok = (
-                    float(np.abs(resid).max(initial=0.0)) <= tol
-                    and float(np.abs(self._a @ xp - self._b).max(initial=0.0)) <= POLISH_FEAS_TOL
-                    and float(viol.max(initial=0.0)) <= POLISH_FEAS_TOL
+                    float(np.abs(resid[:n]).max(initial=0.0)) <= tol_dual
+                    and float(np.abs(self._a @ xp - self._b).max(initial=0.0)) <= tol_feas
+                    and float(viol.max(initial=0.0)) <= tol_feas
                 )
                 return xp if ok else None
             act = new
