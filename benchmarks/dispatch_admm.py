@@ -5,6 +5,7 @@ Usage::
     python benchmarks/dispatch_admm.py                 # six_bus, village 2/4/8, yingkou60
     python benchmarks/dispatch_admm.py --cases six_bus village8
     python benchmarks/dispatch_admm.py --json out.json
+    python benchmarks/dispatch_admm.py --cases six_bus --masking rmme   # masked cloud solves
 
 For each case, in one process: the central LP (HiGHS) of the partitioned model; ADMM with
 ``dispatch.encryption: plain``; ADMM with ``ckks`` (the default). Printed per case: central
@@ -40,7 +41,7 @@ CASES = {
 }
 
 
-def run_case(key: str, cold: bool) -> dict:
+def run_case(key: str, cold: bool, masking: str = "none") -> dict:
     name, mode, parts = CASES[key]
     case = load_case(name)
     labels = partition(case, mode, parts)
@@ -53,8 +54,8 @@ def run_case(key: str, cold: bool) -> dict:
         "central_seconds": central.seconds,
     }
     backends = [
-        ("plain", AdmmSettings(encryption="plain")),
-        ("ckks", AdmmSettings(encryption="ckks")),
+        ("plain", AdmmSettings(encryption="plain", masking=masking)),
+        ("ckks", AdmmSettings(encryption="ckks", masking=masking)),
     ]
     if cold:
         backends.append(("plain_cold", AdmmSettings(encryption="plain", price_warm_start=False)))
@@ -88,10 +89,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cases", nargs="*", default=list(CASES), choices=list(CASES))
     parser.add_argument("--cold", action="store_true")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--masking", default="none", choices=["none", "rmme"])
     args = parser.parse_args(argv)
     rows = []
     for key in args.cases:
-        row = run_case(key, args.cold)
+        row = run_case(key, args.cold, args.masking)
         rows.append(row)
         print(
             f"{key}: {row['des']} DES, central {row['central_objective']:.6f} "

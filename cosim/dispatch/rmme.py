@@ -42,6 +42,8 @@ from cosim.dispatch.lp import LpMatrices
 
 __all__ = ["CloudSolver", "MaskedLocalQP"]
 
+MASK_SCALE = (0.5, 2.0)
+"""Range of the mask's positive diagonal factor: ``cond(M) <= 4``."""
 CLOUD_TOL = 1e-10
 """PIQP's absolute and relative tolerances in the cloud (primal, dual, duality gap)."""
 CLOUD_TOL_RETRY = 1e-8
@@ -54,7 +56,7 @@ POLISH_FEAS_TOL = 1e-8
 pu]; the stationarity residual may be this much relative to the largest cost."""
 POLISH_DUAL_TOL = 1e-9
 """Most negative multiplier of an active row the polish accepts, relative to the largest."""
-POLISH_ROUNDS = 6
+POLISH_ROUNDS = 5
 """Active-set rounds of the polish before it gives up (the cloud's answer then stands)."""
 POLISH_DELTA = 1e-9
 """Regularisation of the polish's KKT factorisation (removed by iterative refinement)."""
@@ -192,7 +194,7 @@ class MaskedLocalQP:
         k = null.shape[1]
         q, r = np.linalg.qr(rng.standard_normal((k, k)))
         q = q * np.sign(np.diag(r))  # Haar-distributed orthogonal
-        mask = q * rng.uniform(0.5, 2.0, size=k)  # times a positive diagonal
+        mask = q * rng.uniform(*MASK_SCALE, size=k)  # times a positive diagonal
         self._nm = null @ mask
         self._perm = rng.permutation(g.shape[0])
         self._scale = rng.uniform(0.5, 2.0, size=g.shape[0])
@@ -288,8 +290,8 @@ class MaskedLocalQP:
                     and float(np.abs(resid[n:]).max(initial=0.0)) <= 1e-3 * tol_feas
                 ):
                     break
-            if not np.all(np.isfinite(sol)):
-                return None
+            if not np.all(np.isfinite(sol)) or np.abs(resid[n:]).max(initial=0.0) > tol_feas:
+                return None  # the active set's rows contradict each other: a wrong guess
             xp = sol[:n]
             mu = np.zeros(h.size)
             mu[act] = sol[n + n_eq :]
