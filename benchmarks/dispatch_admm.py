@@ -7,6 +7,7 @@ Usage::
     python benchmarks/dispatch_admm.py --cases yingkou60_8    # scenarios/dispatch_yingkou60.yaml
     python benchmarks/dispatch_admm.py --cases yingkou60      # per bus, default settings (slow)
     python benchmarks/dispatch_admm.py --json out.json
+    python benchmarks/dispatch_admm.py --cases six_bus --masking rmme   # masked cloud solves
 
 For each case, in one process: the central LP (HiGHS) of the partitioned model; ADMM with
 ``dispatch.encryption: plain``; ADMM with ``ckks`` (the default). Printed per case: central
@@ -58,7 +59,7 @@ def base_settings(key: str) -> AdmmSettings:
     return AdmmSettings()
 
 
-def run_case(key: str, cold: bool) -> dict:
+def run_case(key: str, cold: bool, masking: str = "none") -> dict:
     name, mode, parts = CASES[key]
     case = load_case(name)
     labels = partition(case, mode, parts)
@@ -72,8 +73,8 @@ def run_case(key: str, cold: bool) -> dict:
     }
     base = base_settings(key)
     backends = [
-        ("plain", replace(base, encryption="plain")),
-        ("ckks", replace(base, encryption="ckks")),
+        ("plain", replace(base, encryption="plain", masking=masking)),
+        ("ckks", replace(base, encryption="ckks", masking=masking)),
     ]
     if cold:
         backends.append(("plain_cold", replace(base, encryption="plain", price_warm_start=False)))
@@ -108,10 +109,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cases", nargs="*", default=DEFAULT_CASES, choices=list(CASES))
     parser.add_argument("--cold", action="store_true")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--masking", default="none", choices=["none", "rmme"])
     args = parser.parse_args(argv)
     rows = []
     for key in args.cases:
-        row = run_case(key, args.cold)
+        row = run_case(key, args.cold, args.masking)
         rows.append(row)
         print(
             f"{key}: {row['des']} DES, central {row['central_objective']:.6f} "

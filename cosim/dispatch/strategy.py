@@ -275,6 +275,8 @@ class AdmmDispatch:
         self.labels = partition(shape, settings.partition, settings.parts, settings.mapping)
         self._exchange: SecureExchange | None = None
         self._local: LocalSolves | None = None  # the DES's processes, kept across solves
+        # RMME masks: a child of the horizon stream (spawning does not move its draws)
+        self._mask_rng = rng.spawn(1)[0] if settings.admm.masking == "rmme" else None
         # running state (checkpointed, see state())
         self.records: list[DispatchRecord] = []
         self.status_counts: Counter[str] = Counter()
@@ -471,6 +473,7 @@ class AdmmDispatch:
                 self.labels,
                 problems,
                 admm,
+                rng=self._mask_rng,
                 start=start,
                 exchange=self._exchange,
                 local=self._local,
