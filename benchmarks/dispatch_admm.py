@@ -5,6 +5,7 @@ Usage::
     python benchmarks/dispatch_admm.py                 # six_bus, village 2/4/8, yingkou60_8
     python benchmarks/dispatch_admm.py --cases six_bus village8
     python benchmarks/dispatch_admm.py --cases yingkou60_8    # scenarios/dispatch_yingkou60.yaml
+    python benchmarks/dispatch_admm.py --cases yingkou60_2    # the same settings in 2 DES
     python benchmarks/dispatch_admm.py --cases yingkou60      # per bus, default settings (slow)
     python benchmarks/dispatch_admm.py --json out.json
     python benchmarks/dispatch_admm.py --cases six_bus --masking rmme   # masked cloud solves
@@ -45,10 +46,14 @@ CASES = {
     "village4": ("village", "balanced", 4),
     "village8": ("village", "balanced", 8),
     "yingkou60_8": ("yingkou60", "balanced", 8),
+    "yingkou60_2": ("yingkou60", "balanced", 2),
     "yingkou60": ("yingkou60", "bus", 0),
 }
 DEFAULT_CASES = ["six_bus", "village2", "village4", "village8", "yingkou60_8"]
-SCENARIO_SETTINGS = {"yingkou60_8": ROOT / "scenarios" / "dispatch_yingkou60.yaml"}
+SCENARIO_SETTINGS = {
+    "yingkou60_8": ROOT / "scenarios" / "dispatch_yingkou60.yaml",
+    "yingkou60_2": ROOT / "scenarios" / "dispatch_yingkou60.yaml",
+}
 """Cases run with the ADMM settings of a shipped scenario (the others: the defaults)."""
 
 
